@@ -1,0 +1,1 @@
+"""AI Horde payload models, case-insensitive indexes and the merge into per-model runtime statistics."""

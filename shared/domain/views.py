@@ -1,0 +1,167 @@
+"""Every view the workers materialise, computed from one reference and one Horde snapshot.
+
+``build_category_views`` is the single entry point of the recompute: pure and deterministic
+(the same inputs and ``computed_at`` give the same bytes from ``render_views``). View names are
+the Redis view names the gateway reads; they encode the flags of the upstream routes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from shared.domain.categories import ModelCategory, has_runtime_data
+from shared.domain.horde.index import HordeIndex, ModelMatcher
+from shared.domain.horde.merge import merge_matched
+from shared.domain.horde.payloads import HordeSnapshot
+from shared.domain.horde.runtime import CombinedModelStatistics
+from shared.domain.reference.records import ReferenceRecord, ReferenceSnapshot
+from shared.domain.risk.analysis import analyze_category, category_total_month_usage
+from shared.domain.risk.listing import build_risk_response
+from shared.domain.risk.models import CategoryDeletionRiskResponse, ModelDeletionRiskInfo
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.domain.statistics import (
+    CategoryStatistics,
+    compute_category_statistics,
+    group_records_for_statistics,
+)
+from shared.domain.text_names import get_base_model_name, group_key
+
+#: Bumped whenever the rendered bytes change for the same inputs (part of every generation id).
+VIEW_SCHEMA_VERSION = 1
+
+WITH_STATS_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
+RISK_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True))
+
+
+def statistics_view(grouped: bool) -> str:
+    """View name of the category statistics."""
+    return "statistics.grouped" if grouped else "statistics"
+
+
+def with_stats_view(include_workers: bool, include_backend_variations: bool) -> str:
+    """View name of the with-stats map for one flag combination."""
+    return "with-stats" + (".workers" if include_workers else "") + (
+        ".variations" if include_backend_variations else ""
+    )
+
+
+def effective_risk_flags(
+    category: ModelCategory, grouped: bool, include_backend_variations: bool
+) -> tuple[bool, bool]:
+    """Grouping and variations only apply to text; variations only ungrouped (upstream §5.3)."""
+    text = category is ModelCategory.TEXT_GENERATION
+    grouped = grouped and text
+    return grouped, include_backend_variations and text and not grouped
+
+
+def risk_view(grouped: bool, include_backend_variations: bool) -> str:
+    """View name of a deletion-risk listing (flags already made effective)."""
+    return "deletion-risk" + (".grouped" if grouped else "") + (
+        ".variations" if include_backend_variations else ""
+    )
+
+
+@dataclass(frozen=True)
+class RuntimeViews:
+    """Views that need Horde data: with-stats maps and deletion-risk responses."""
+
+    with_stats: Mapping[tuple[bool, bool], Mapping[str, CombinedModelStatistics]]
+    risk_models: Mapping[tuple[bool, bool], tuple[ModelDeletionRiskInfo, ...]]
+    risk: Mapping[tuple[bool, bool], CategoryDeletionRiskResponse]
+    category_total_month_usage: int
+
+
+@dataclass(frozen=True)
+class CategoryViews:
+    """All views of one category for one (reference, Horde snapshot) basis."""
+
+    category: ModelCategory
+    statistics: CategoryStatistics
+    statistics_grouped: CategoryStatistics
+    runtime: RuntimeViews | None
+
+
+def _runtime_views(
+    reference: ReferenceSnapshot, horde: HordeSnapshot, thresholds: RiskThresholds
+) -> RuntimeViews:
+    category = reference.category
+    matcher = ModelMatcher(reference.names(), HordeIndex.from_snapshot(horde))
+    with_stats = {
+        flags: merge_matched(matcher, include_workers=flags[0], include_backend_variations=flags[1])
+        for flags in WITH_STATS_FLAGS
+    }
+    total = category_total_month_usage(reference.records, with_stats[(False, False)])
+    plain = analyze_category(reference.records, with_stats[(False, False)], category, thresholds)
+    variations = analyze_category(
+        reference.records, with_stats[(False, True)], category, thresholds, include_backend_variations=True
+    )
+    risk_models: dict[tuple[bool, bool], tuple[ModelDeletionRiskInfo, ...]] = {}
+    risk: dict[tuple[bool, bool], CategoryDeletionRiskResponse] = {}
+    for grouped, with_variations in RISK_FLAGS:
+        if effective_risk_flags(category, grouped, with_variations) != (grouped, with_variations):
+            continue
+        response = build_risk_response(
+            variations if with_variations else plain,
+            category=category,
+            category_total_month_usage=total,
+            thresholds=thresholds,
+            grouped=grouped,
+        )
+        risk[(grouped, with_variations)] = response
+        risk_models[(grouped, with_variations)] = tuple(response.models)
+    return RuntimeViews(with_stats, risk_models, risk, total)
+
+
+def _group_namer(records: tuple[ReferenceRecord, ...]) -> Callable[[str], str]:
+    """Group name of a model: the base name of the first member of its group (as in risk grouping)."""
+    first: dict[str, str] = {}
+    for record in records:
+        first.setdefault(group_key(record.name), get_base_model_name(record.name))
+    return lambda name: first[group_key(name)]
+
+
+def build_category_views(
+    reference: ReferenceSnapshot,
+    horde: HordeSnapshot | None,
+    thresholds: RiskThresholds,
+    *,
+    computed_at: int,
+) -> CategoryViews:
+    """Compute every view of ``reference.category``; runtime views only with a Horde snapshot."""
+    category = reference.category
+    records = reference.records
+    statistics = compute_category_statistics(records, category, computed_at=computed_at)
+    if category is ModelCategory.TEXT_GENERATION:
+        grouped_records = group_records_for_statistics(records, _group_namer(records))
+        statistics_grouped = compute_category_statistics(grouped_records, category, computed_at=computed_at)
+    else:
+        statistics_grouped = statistics
+    runtime = None
+    if horde is not None and has_runtime_data(category) and horde.status is not None and horde.stats is not None:
+        runtime = _runtime_views(reference, horde, thresholds)
+    return CategoryViews(category, statistics, statistics_grouped, runtime)
+
+
+def _json_map(entries: Mapping[str, CombinedModelStatistics]) -> bytes:
+    parts = [f"{_json_str(name)}:{stats.model_dump_json()}" for name, stats in entries.items()]
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+def _json_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_views(views: CategoryViews) -> dict[str, bytes]:
+    """JSON bytes of every default (unfiltered, unsorted, unpaged) response, by view name."""
+    rendered = {
+        statistics_view(False): views.statistics.model_dump_json().encode(),
+        statistics_view(True): views.statistics_grouped.model_dump_json().encode(),
+    }
+    if views.runtime is not None:
+        for (workers, variations), entries in views.runtime.with_stats.items():
+            rendered[with_stats_view(workers, variations)] = _json_map(entries)
+        for (grouped, variations), response in views.runtime.risk.items():
+            rendered[risk_view(grouped, variations)] = response.model_dump_json().encode()
+    return rendered
