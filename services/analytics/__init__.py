@@ -1,0 +1,1 @@
+"""Analytics workers: consume Horde snapshots and reference changes, materialise every view in Redis."""

@@ -1,0 +1,106 @@
+"""Wiring of the analytics service: broker, subscriber, Redis store, probes, AsyncAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.specification import AsyncAPI
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.analytics.inputs import InputTopics
+from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
+from shared.kafka import consumer_options, ensure_topics, make_broker
+from shared.redis_keys import RedisKeys
+from shared.runtime import ops_app, run_service
+from shared.settings import Settings
+from shared.store.generations import GenerationStore
+
+
+async def _undecoded(*_: Any, **__: Any) -> None:
+    """Records are decoded by the worker (to dead-letter bad ones), not by faststream."""
+    return None
+
+
+def build_subscriber(broker: KafkaBroker, worker: AnalyticsWorker, settings: Settings) -> None:
+    """Subscribe the worker to its input topics as one consumer-group member."""
+    listener = RebuildOnAssignment(worker)
+    subscriber = broker.subscriber(
+        *(spec.name for spec in worker.topics.all()),
+        group_id=settings.analytics.consumer_group,
+        batch=True,
+        max_records=settings.analytics.batch_max_records,
+        batch_timeout_ms=settings.analytics.batch_timeout_ms,
+        auto_offset_reset="earliest",
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        listener=listener,
+        decoder=_undecoded,
+        ack_policy=AckPolicy.ACK,
+        rebalance_timeout_ms=settings.kafka.rebalance_timeout_ms,
+        title="analytics-inputs",
+        description="Reference changes and AI Horde snapshots; every event of a category shares a partition.",
+        **consumer_options(settings.kafka),
+    )
+    listener.subscriber = subscriber
+
+    @subscriber
+    async def on_input_records(_: Any, message: KafkaMessage) -> None:
+        await worker.handle_records(tuple(message.raw_message))
+
+
+def asyncapi_document(broker: KafkaBroker) -> dict[str, Any]:
+    """AsyncAPI of this service's channels, generated from the code."""
+    spec = AsyncAPI(broker, title="horde-model-analytics: analytics", version="1")
+    return dict(spec.to_specification().to_jsonable())
+
+
+async def run(settings: Settings) -> int:
+    """Run one analytics replica until SIGTERM."""
+    topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
+    broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
+    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    store = GenerationStore(redis, RedisKeys(settings.redis.key_prefix),
+                            superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
+    worker = AnalyticsWorker(topics=topics, partitions=settings.kafka.topic_partitions, store=store,
+                             thresholds=settings.risk, broker=broker, consumer_name=socket.gethostname())
+    build_subscriber(broker, worker, settings)
+
+    async def kafka_ready() -> bool:
+        return bool(await broker.ping(timeout=2))
+
+    async def redis_ready() -> bool:
+        return bool(await redis.ping())  # type: ignore[misc]
+
+    async def asyncapi(_: Request) -> Response:
+        import json
+
+        return Response(json.dumps(asyncapi_document(broker)), media_type="application/json")
+
+    http = ops_app({"kafka": kafka_ready, "redis": redis_ready},
+                   [Route("/docs/asyncapi.json", asyncapi, methods=["GET"])])
+
+    async def main(stop: asyncio.Event) -> None:
+        if settings.kafka.create_topics:
+            await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
+        await broker.start()
+        try:
+            await worker.materialise_forever(stop)
+        finally:
+            await broker.stop()
+            await redis.aclose()
+
+    return await run_service("analytics", http, host=settings.http_host, port=settings.http_port, main=main)
+
+
+def _all_topics(settings: Settings) -> list[Any]:
+    from shared.topics import ALL_TOPICS
+
+    return [spec.with_prefix(settings.kafka.topic_prefix) for spec in ALL_TOPICS]

@@ -1,0 +1,89 @@
+"""The in-memory inputs of the categories this worker owns, rebuilt from Kafka on assignment.
+
+Only the newest event of each input is kept; an older or identical event (a replay, a duplicate,
+a late record after a rebalance) changes nothing, which keeps recomputes idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.domain.categories import CATEGORY_OF_MODEL_TYPE, RUNTIME_CATEGORIES, ModelCategory
+from shared.domain.horde.payloads import HordeSnapshot
+from shared.domain.reference.records import ReferenceSnapshot
+from shared.events.horde import HordeStatsCaptured, HordeStatusCaptured, HordeWorkersCaptured
+from shared.events.reference import ReferenceCategoryChanged
+
+HordeEvent = HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
+InputEvent = ReferenceCategoryChanged | HordeEvent
+
+
+@dataclass
+class CategoryInputs:
+    """Latest accepted inputs of one category."""
+
+    reference: ReferenceCategoryChanged | None = None
+    #: Position of the reference record in its partition: orders references without clocks.
+    reference_seq: int = -1
+    status: HordeStatusCaptured | None = None
+    stats: HordeStatsCaptured | None = None
+    workers: HordeWorkersCaptured | None = None
+
+    def reference_snapshot(self) -> ReferenceSnapshot | None:
+        """The reference as the domain takes it."""
+        if self.reference is None:
+            return None
+        return ReferenceSnapshot(
+            category=self.reference.category, version=self.reference.version, records=self.reference.records
+        )
+
+    def horde_snapshot(self) -> HordeSnapshot | None:
+        """The Horde data as the domain takes it (``None`` outside image/text)."""
+        model_type = RUNTIME_CATEGORIES.get(self.reference.category) if self.reference else None
+        if model_type is None:
+            return None
+        return HordeSnapshot(
+            model_type=model_type,
+            status=self.status.entries if self.status else None,
+            stats=self.stats.stats if self.stats else None,
+            workers=self.workers.workers if self.workers else None,
+        )
+
+
+@dataclass
+class AnalyticsState:
+    """Inputs per owned category."""
+
+    categories: dict[ModelCategory, CategoryInputs] = field(default_factory=dict)
+
+    def inputs(self, category: ModelCategory) -> CategoryInputs:
+        return self.categories.setdefault(category, CategoryInputs())
+
+    def apply(self, event: InputEvent, *, offset: int) -> ModelCategory | None:
+        """Take ``event`` if it is newer than what we hold; returns the category it changed."""
+        if isinstance(event, ReferenceCategoryChanged):
+            inputs = self.inputs(event.category)
+            if offset <= inputs.reference_seq or (
+                inputs.reference is not None and inputs.reference.version == event.version
+            ):
+                inputs.reference_seq = max(inputs.reference_seq, offset)
+                return None
+            inputs.reference, inputs.reference_seq = event, offset
+            return event.category
+        category = CATEGORY_OF_MODEL_TYPE[event.model_type]
+        inputs = self.inputs(category)
+        slot = {HordeStatusCaptured: "status", HordeStatsCaptured: "stats", HordeWorkersCaptured: "workers"}[
+            type(event)
+        ]
+        held: HordeEvent | None = getattr(inputs, slot)
+        if held is not None and (
+            event.captured_at <= held.captured_at or event.content_hash == held.content_hash
+        ):
+            return None
+        setattr(inputs, slot, event)
+        return category
+
+    def forget(self, categories: set[ModelCategory]) -> None:
+        """Drop categories this worker no longer owns (their new owner rebuilds them)."""
+        for category in categories:
+            self.categories.pop(category, None)

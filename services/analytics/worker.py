@@ -1,0 +1,197 @@
+"""The analytics worker: owned partitions → rebuilt inputs → coalesced recomputes → Redis.
+
+Ownership follows the consumer group: every event about a category uses the same partition
+number on every input topic and the range assignor hands a member the same partition numbers on
+all topics, so one member owns all inputs of a category. On assignment the member forgets the
+revoked categories, seeks the new partitions to the beginning and replays them (the topics are
+compacted: Kafka is the only source of truth). It writes a category only once it has caught up
+with the end offsets seen at assignment, so a replay never publishes a half-built state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
+from services.analytics.recompute import recompute
+from services.analytics.state import AnalyticsState
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.events.dead_letter import DeadLetterReason
+from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS
+from shared.store.generations import GenerationStore
+from shared.topics import categories_of_partition
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+    from faststream.kafka import KafkaBroker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ownership:
+    """Partitions this member owns and how far each must be read before its categories are current."""
+
+    targets: dict[TopicPartition, int] = field(default_factory=dict)
+    caught_up: set[TopicPartition] = field(default_factory=set)
+
+    def partitions(self) -> set[int]:
+        return {tp.partition for tp in self.targets}
+
+
+class AnalyticsWorker:
+    """Applies input records to the state and keeps Redis in step with it."""
+
+    def __init__(
+        self,
+        *,
+        topics: InputTopics,
+        partitions: int,
+        store: GenerationStore,
+        thresholds: RiskThresholds,
+        broker: KafkaBroker,
+        consumer_name: str,
+    ) -> None:
+        self.topics = topics
+        self.partitions = partitions
+        self.store = store
+        self.thresholds = thresholds
+        self.broker = broker
+        self.consumer_name = consumer_name
+        self.state = AnalyticsState()
+        self.ownership = Ownership()
+        self.dirty: set[ModelCategory] = set()
+        self.wakeup = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.generations_written = 0
+
+    # -- ownership -------------------------------------------------------------------------
+    def owned_categories(self) -> set[ModelCategory]:
+        return {c for p in self.ownership.partitions() for c in categories_of_partition(p, self.partitions)}
+
+    def category_ready(self, category: ModelCategory) -> bool:
+        """True when every owned partition holding ``category`` has been replayed to its target."""
+        wanted = [tp for tp in self.ownership.targets if category in categories_of_partition(tp.partition, self.partitions)]
+        return all(tp in self.ownership.caught_up for tp in wanted)
+
+    async def on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Forget everything, replay the assigned partitions from the beginning."""
+        self.consumer = consumer
+        self.state.forget(set(self.state.categories))
+        self.dirty.clear()
+        targets = await consumer.end_offsets(list(assigned)) if assigned else {}
+        self.ownership = Ownership(targets=dict(targets))
+        self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
+        if assigned:
+            await consumer.seek_to_beginning(*assigned)
+        log.info("partitions assigned; replaying", extra={"partitions": sorted(str(tp) for tp in assigned),
+                                                         "categories": sorted(self.owned_categories())})
+
+    def on_revoked(self) -> None:
+        self.state.forget(set(self.state.categories))
+        self.ownership = Ownership()
+        self.dirty.clear()
+
+    # -- records ---------------------------------------------------------------------------
+    async def handle_records(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        """Apply a batch (bursts coalesce here), then let the materialiser recompute."""
+        for record in records:
+            try:
+                event = decode_record(self.topics, record.topic, record.value)
+            except PoisonRecordError as error:
+                await self.dead_letter(record, error)
+                continue
+            changed = self.state.apply(event, offset=record.offset)
+            if changed is not None:
+                self.dirty.add(changed)
+        await self._update_progress({TopicPartition(r.topic, r.partition) for r in records})
+        self.wakeup.set()
+
+    async def _update_progress(self, touched: set[TopicPartition]) -> None:
+        consumer = self.consumer
+        if consumer is None:
+            return
+        for tp in touched:
+            if tp not in self.ownership.targets:
+                continue
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            if position >= self.ownership.targets[tp]:
+                self.ownership.caught_up.add(tp)
+
+    async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
+        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on."""
+        spec = self.topics.spec(record.topic)
+        reason = DeadLetterReason(
+            source_topic=record.topic, source_partition=record.partition, source_offset=record.offset,
+            error_type=type(error).__name__, error=str(error), consumer=self.consumer_name,
+        )
+        log.error("record rejected to dead-letter topic: %s", error,
+                  extra={"topic": record.topic, "partition": record.partition, "offset": record.offset})
+        await self.broker.publish(record.value or b"", spec.dead_letter, key=record.key,
+                                  headers=reason.to_headers())
+        DEAD_LETTERS.labels(record.topic).inc()
+
+    # -- materialiser ----------------------------------------------------------------------
+    async def materialise_forever(self, stop: asyncio.Event) -> None:
+        """Recompute dirty categories that are caught up; retries after a failure."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self.wakeup.clear()
+            await self.materialise_ready()
+
+    async def materialise_ready(self) -> None:
+        for category in sorted(self.dirty & self.owned_categories()):
+            if not self.category_ready(category):
+                continue
+            self.dirty.discard(category)
+            try:
+                await self.materialise(category)
+            except Exception:
+                log.exception("recompute of %s failed; will retry", category)
+                self.dirty.add(category)
+        self.dirty &= self.owned_categories()
+
+    async def materialise(self, category: ModelCategory) -> None:
+        inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
+        started = time.perf_counter()
+        generation = await asyncio.to_thread(
+            recompute, category, inputs, self.thresholds, computed_at=int(time.time())
+        )
+        if generation is None:
+            return
+        outcome = await self.store.write(category, generation.generation, generation.views, generation.basis)
+        RECOMPUTE_SECONDS.labels(category.value).observe(time.perf_counter() - started)
+        if outcome == "written":
+            self.generations_written += 1
+            LAST_GENERATION.labels(category.value).set(time.time())
+        log.info("generation %s", outcome, extra={"category": category.value,
+                                                   "generation": generation.generation,
+                                                   "views": len(generation.views)})
+
+
+class RebuildOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Connects the consumer group's rebalances to the worker (needs the live consumer)."""
+
+    def __init__(self, worker: AnalyticsWorker) -> None:
+        self.worker = worker
+        self.subscriber: Any = None
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.worker.on_revoked()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.worker.on_assigned(self.subscriber.consumer, assigned)

@@ -1,0 +1,81 @@
+"""Service processes for the local stack and the end-to-end tests: start, await ready, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from services.devstack.ports import wait_until
+
+
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 2xx within a second."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(200 <= response.status < 300)
+    except OSError:
+        return False
+
+
+@dataclass
+class ServiceProcess:
+    """One service run as ``python -m <module>`` with its own port and environment."""
+
+    name: str
+    module: str
+    port: int
+    env: dict[str, str]
+    args: list[str] = field(default_factory=list)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = os.environ | self.env | {"HORDE_HTTP_PORT": str(self.port), "HORDE_HTTP_HOST": "127.0.0.1"}
+        stdout: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_path is not None:
+            self._log = self.log_path.open("ab")
+            stdout = self._log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args], env=env, stdout=stdout, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            return http_ok(self.base_url + "/readyz")
+
+        wait_until(ready, timeout=timeout, interval=0.2, what=f"{self.name} to be ready")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
+        """Send ``sig`` and wait; SIGKILL if the process does not exit in time."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

@@ -1,0 +1,1 @@
+"""The read-only HTTP gateway: serves what the analytics workers materialised in Redis, nothing else."""

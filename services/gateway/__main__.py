@@ -1,0 +1,27 @@
+"""``python -m services.gateway`` / ``horde-gateway``: the HTTP API on ``HORDE_HTTP_PORT`` (8080)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from services.gateway.app import create_app
+from shared.logging import configure_logging
+from shared.runtime import run_service
+from shared.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging("gateway", settings.log_level, json_lines=settings.log_json)
+
+    async def idle(stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    app = create_app(settings)
+    sys.exit(asyncio.run(run_service("gateway", app, host=settings.http_host, port=settings.http_port,
+                                     main=idle)))
+
+
+if __name__ == "__main__":
+    main()

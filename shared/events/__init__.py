@@ -1,0 +1,22 @@
+"""Event payloads carried on Kafka (pydantic, versioned) and their CloudEvents envelope."""
+
+from shared.events.cloudevents import CloudEventAttributes
+from shared.events.dead_letter import DeadLetterReason
+from shared.events.horde import (
+    HordeStatsCaptured,
+    HordeStatusCaptured,
+    HordeWorkersCaptured,
+    SourceHealthReported,
+)
+from shared.events.reference import ModifiedModel, ReferenceCategoryChanged
+
+__all__ = [
+    "CloudEventAttributes",
+    "DeadLetterReason",
+    "HordeStatsCaptured",
+    "HordeStatusCaptured",
+    "HordeWorkersCaptured",
+    "ModifiedModel",
+    "ReferenceCategoryChanged",
+    "SourceHealthReported",
+]

@@ -1,0 +1,172 @@
+"""Kafka plumbing shared by the services: broker factory, topic provisioning, event publishing.
+
+Producers always use ``acks=all`` and zstd, sized by ``KafkaSettings.max_message_bytes`` so the
+largest real snapshot fits on Apache Kafka (topic ``max.message.bytes`` is set to the same value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import ssl
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from pydantic import BaseModel
+
+from shared.events.cloudevents import CloudEventAttributes, event_type
+from shared.settings import KafkaSettings
+from shared.topics import ALL_TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+#: CloudEvents ``source`` of each of our producers.
+SOURCE_PREFIX = "/horde-model-analytics/"
+
+
+def encode_key(*parts: str) -> bytes:
+    """Record key from its parts joined by ``/`` (always bytes: aiokafka needs them)."""
+    return "/".join(parts).encode()
+
+
+def canonical_json(value: Any) -> bytes:
+    """Stable JSON bytes (sorted keys, no spaces) used for content hashes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_hash(value: Any) -> str:
+    """sha256 hex digest of the canonical JSON of ``value``."""
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def _security(settings: KafkaSettings) -> BaseSecurity | None:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    use_ssl = settings.security_protocol in ("SSL", "SASL_SSL")
+    context = ssl.create_default_context(cafile=settings.ssl_cafile or None) if use_ssl else None
+    if settings.security_protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    password = settings.sasl_password.get_secret_value()
+    kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    return kinds[settings.sasl_mechanism](
+        settings.sasl_username, password, use_ssl=use_ssl, ssl_context=context
+    )
+
+
+def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
+    """A faststream broker with our producer guarantees; subscribers ack after their handler."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        compression_type="zstd",
+        max_request_size=settings.max_message_bytes + 64 * 1024,
+        linger_ms=5,
+        request_timeout_ms=30_000,
+        ack_policy=AckPolicy.ACK,
+        allow_auto_create_topics=False,
+        security=_security(settings),
+        logger=logging.getLogger(f"faststream.{client_id}"),
+    )
+
+
+def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Consumer sizing and group timings shared by every subscriber."""
+    return {
+        "max_partition_fetch_bytes": settings.max_message_bytes + 64 * 1024,
+        "fetch_max_bytes": max(52_428_800, settings.max_message_bytes * 2),
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+    }
+
+
+def topic_configs(spec: TopicSpec, settings: KafkaSettings) -> dict[str, str]:
+    """Topic-level configs: compaction, retention and the message size limit."""
+    configs = {
+        "max.message.bytes": str(settings.max_message_bytes + 64 * 1024),
+        "retention.ms": str(spec.retention_ms),
+    }
+    if spec.compacted:
+        configs["cleanup.policy"] = "compact"
+        configs["min.cleanable.dirty.ratio"] = "0.1"
+        configs["segment.ms"] = str(3600 * 1000)
+    return configs
+
+
+async def ensure_topics(settings: KafkaSettings, specs: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[str]:
+    """Create the missing topics (and their dead-letter topics); returns the names created."""
+    wanted: list[NewTopic] = []
+    for spec in specs:
+        wanted.append(
+            NewTopic(spec.name, settings.topic_partitions, settings.replication_factor,
+                     topic_configs=topic_configs(spec, settings))
+        )
+        wanted.append(
+            NewTopic(spec.dead_letter, 1, settings.replication_factor,
+                     topic_configs={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)})
+        )
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **_admin_security(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            response = await admin.create_topics(missing)
+            # aiokafka does not raise on per-topic errors; 36 = already exists (a racing replica).
+            for name, code, *_ in getattr(response, "topic_errors", []):
+                if code not in (0, 36):
+                    raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def _admin_security(settings: KafkaSettings) -> dict[str, Any]:
+    if settings.security_protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    if settings.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return options
+
+
+async def publish_event(
+    broker: KafkaBroker,
+    spec: TopicSpec,
+    event: BaseModel,
+    *,
+    key: bytes,
+    partition: int | None,
+    event_id: str,
+    time: datetime,
+    producer: str,
+    subject: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> None:
+    """Publish ``event`` as JSON with CloudEvents binary-mode headers; waits for the broker's ack."""
+    attributes = CloudEventAttributes(
+        id=event_id, source=SOURCE_PREFIX + producer, type=event_type(spec.name), time=time, subject=subject
+    )
+    headers = attributes.to_headers() | dict(extra_headers or {})
+    await broker.publish(
+        event.model_dump_json().encode(),
+        spec.name,
+        key=key,
+        partition=partition,
+        headers=headers,
+    )

@@ -1,0 +1,52 @@
+"""Prometheus metrics shared by the services, each registered once per process.
+
+Services import the metric objects they update; ``/metrics`` renders the default registry.
+Label values are bounded (categories, endpoints, topics), never model names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+POLL_REQUESTS = Counter(
+    "hma_horde_requests_total", "Requests sent to the AI Horde API", ["endpoint", "outcome"]
+)
+POLL_LAST_SUCCESS = Gauge(
+    "hma_horde_last_success_timestamp_seconds", "Last successful poll per endpoint", ["endpoint", "model_type"]
+)
+POLL_CONSECUTIVE_FAILURES = Gauge(
+    "hma_horde_consecutive_failures", "Consecutive failed polls per endpoint", ["endpoint", "model_type"]
+)
+RATE_LIMIT_REMAINING = Gauge(
+    "hma_horde_rate_limit_remaining", "X-RateLimit-Remaining of the latest AI Horde answer"
+)
+SNAPSHOTS_PUBLISHED = Counter(
+    "hma_snapshots_published_total", "Snapshot events published (content changed)", ["endpoint", "model_type"]
+)
+REFERENCE_CHANGES_PUBLISHED = Counter(
+    "hma_reference_changes_published_total", "Reference change events published", ["category"]
+)
+REFERENCE_REJECTED = Counter(
+    "hma_reference_rejected_total", "Reference versions rejected or held", ["category", "reason"]
+)
+RECOMPUTE_SECONDS = Histogram(
+    "hma_recompute_seconds",
+    "Time to recompute and write all views of a category",
+    ["category"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+LAST_GENERATION = Gauge(
+    "hma_last_generation_timestamp_seconds", "Time the latest generation was written", ["category"]
+)
+CONSUMER_LAG = Gauge("hma_consumer_lag_records", "Records behind the high watermark", ["topic", "partition"])
+DEAD_LETTERS = Counter("hma_dead_letters_total", "Records moved to a dead-letter topic", ["topic"])
+EVENTS_PUBLISHED = Counter("hma_events_published_total", "Events published", ["topic"])
+HTTP_REQUESTS = Histogram(
+    "hma_gateway_request_seconds", "Gateway request time", ["route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The exposition body and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,35 @@
+"""Every Redis key we write, built in one place (``<prefix>:v1:<family>:...``).
+
+Views are written as immutable generations: ``view`` keys carry the generation id, and one
+``current`` hash per category points at the generation readers must use. Swapping that pointer
+is the only mutation a reader can observe, which is what makes a generation atomic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.domain.categories import ModelCategory
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Key builders for one deployment prefix."""
+
+    prefix: str
+
+    def current(self, category: ModelCategory) -> str:
+        """Hash: the category's current generation id and its basis (times, versions, hashes)."""
+        return f"{self.prefix}:v1:current:{category}"
+
+    def view(self, category: ModelCategory, generation: str, view: str) -> str:
+        """String: one materialised view body (JSON, or its gzip form with a ``.gz`` view name)."""
+        return f"{self.prefix}:v1:view:{category}:{generation}:{view}"
+
+    def view_pattern(self, category: ModelCategory, generation: str) -> str:
+        """Pattern matching every view of one generation (used only by maintenance and tests)."""
+        return f"{self.prefix}:v1:view:{category}:{generation}:*"
+
+    def views_of_generation(self, category: ModelCategory, generation: str) -> str:
+        """Set: names of the views written for one generation."""
+        return f"{self.prefix}:v1:views:{category}:{generation}"

@@ -1,0 +1,120 @@
+"""Process lifecycle shared by every service: HTTP server, probes, SIGTERM, background work.
+
+Each service is one asyncio process: its main coroutine runs beside a uvicorn server that
+serves ``/healthz`` (the process is alive), ``/readyz`` (every dependency answers) and
+``/metrics``. SIGTERM/SIGINT set a stop event; the service finishes its current step, closes
+its clients and exits 0. If the main coroutine dies, the process exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.metrics import render_metrics
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service runtime owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _check_all(checks: dict[str, ReadinessCheck], timeout: float) -> dict[str, bool]:
+    async def one(check: ReadinessCheck) -> bool:
+        try:
+            return bool(await asyncio.wait_for(check(), timeout))
+        except Exception:
+            return False
+
+    results = await asyncio.gather(*(one(c) for c in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
+def probe_routes(checks: dict[str, ReadinessCheck], *, timeout: float = 2.0) -> list[BaseRoute]:
+    """``/healthz``, ``/readyz`` and ``/metrics`` routes over the given readiness checks."""
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(_: Request) -> Response:
+        results = await _check_all(checks, timeout)
+        ready = all(results.values())
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def ops_app(checks: dict[str, ReadinessCheck], extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The small HTTP app of a non-HTTP service: probes, metrics and any extra routes."""
+    return Starlette(routes=[*probe_routes(checks), *extra_routes])
+
+
+async def run_service(
+    name: str,
+    http_app: Any,
+    *,
+    host: str,
+    port: int,
+    main: Callable[[asyncio.Event], Awaitable[None]],
+) -> int:
+    """Run ``main(stop)`` beside the HTTP server until SIGTERM/SIGINT or until either ends.
+
+    Returns the process exit code: 0 after a requested stop, 1 if ``main`` or the server failed.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = _QuietServer(
+        uvicorn.Config(http_app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    )
+    server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
+    main_task = asyncio.create_task(main(stop), name=f"{name}-main")
+    stop_task = asyncio.create_task(stop.wait(), name=f"{name}-stop")
+    done, _ = await asyncio.wait({server_task, main_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if main_task in done and not stop.is_set():
+        exit_code = 1
+        if main_task.exception() is not None:
+            log.error("service main loop failed", exc_info=main_task.exception())
+    if server_task in done and not stop.is_set():
+        exit_code = 1
+        log.error("HTTP server stopped unexpectedly (port %s taken?)", port)
+    stop.set()
+    log.info("stopping", extra={"service": name})
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(main_task, timeout=20)
+    if not main_task.done():
+        main_task.cancel()
+        with contextlib.suppress(BaseException):
+            await main_task
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server_task, timeout=5)
+    stop_task.cancel()
+    return exit_code

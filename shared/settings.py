@@ -1,0 +1,232 @@
+"""Typed settings for every service: one env prefix (``HORDE_``), nested groups joined by ``__``.
+
+Settings are read once in each service's ``main`` (never at import time) and passed down as
+values, so tests build them explicitly. Every knob has a docstring: the README's configuration
+table and the deployment manifests are checked against this model by tests.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.thresholds import RiskThresholds
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka-protocol broker and how to size and pace the clients."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated ``host:port`` list of brokers."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """Transport security towards the brokers."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """SASL mechanism when the protocol is SASL_*."""
+    sasl_username: str = ""
+    """SASL user name (from a Secret in production)."""
+    sasl_password: SecretStr = SecretStr("")
+    """SASL password (from a Secret in production)."""
+    ssl_cafile: str = ""
+    """CA bundle that signs the brokers' certificates, for SSL and SASL_SSL."""
+    enable_idempotence: bool = True
+    """Idempotent producer; the embedded test broker lacks it, so local runs turn it off."""
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest record we produce or fetch (producer max_request_size, consumer fetch sizes, topic limit)."""
+    session_timeout_ms: int = 10_000
+    """Consumer-group session timeout: how fast a dead analytics worker's categories move to another."""
+    heartbeat_interval_ms: int = 3_000
+    """Consumer-group heartbeat interval (must be well below the session timeout)."""
+    rebalance_timeout_ms: int = 10_000
+    """Time a member is given to rejoin during a rebalance."""
+    topic_partitions: int = 4
+    """Partitions of every topic we create; analytics replicas beyond this number stay idle."""
+    replication_factor: int = 1
+    """Replication factor of the topics we create (3 in production)."""
+    topic_prefix: str = ""
+    """Prefix of every topic name (lets several deployments or test runs share one cluster)."""
+    create_topics: bool = True
+    """Create missing topics at start-up with our partitions, compaction and size limits."""
+
+
+class RedisSettings(BaseModel):
+    """Where the materialised views live."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    url: str = "redis://127.0.0.1:6379/0"
+    """Redis URL; ``rediss://`` enables TLS."""
+    password: SecretStr = SecretStr("")
+    """Redis AUTH password, if not in the URL (from a Secret in production)."""
+    key_prefix: str = "hma"
+    """Prefix of every key we write, so several deployments can share one Redis."""
+    generation_ttl_seconds: int = 900
+    """How long a superseded view generation stays readable for requests already in flight."""
+
+
+class HordeApiSettings(BaseModel):
+    """The AI Horde public API and our etiquette towards it."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    base_url: str = "https://aihorde.net/api"
+    """Base URL of the AI Horde API (without ``/v2``)."""
+    client_name: str = "horde-model-analytics"
+    """First part of the ``Client-Agent`` header."""
+    contact: str = "unknown"
+    """Contact part of ``Client-Agent`` (e-mail or Discord handle of the operator)."""
+    api_key: SecretStr = SecretStr("")
+    """Optional AI Horde API key (only from a Secret; never logged). Not needed for public data."""
+    timeout_seconds: float = 30.0
+    """Per-request timeout."""
+    status_interval_seconds: float = 20.0
+    """Period of ``/v2/status/models`` polls per model type."""
+    workers_interval_seconds: float = 120.0
+    """Period of ``/v2/workers`` polls per model type."""
+    stats_interval_seconds: float = 1800.0
+    """Period of ``/v2/stats/{img,text}/models`` polls (the data changes once a day)."""
+    max_requests_per_minute: int = 30
+    """Hard budget for all our requests together (the Horde allows 90 per minute per IP)."""
+    max_attempts: int = 4
+    """Attempts per request before the poll is reported as failed."""
+    model_types: list[Literal["image", "text"]] = Field(default_factory=lambda: ["image", "text"])
+    """Model types to poll."""
+
+
+#: Categories the public reference repositories and service publish (the default watch list).
+WATCHED_CATEGORIES: tuple[ModelCategory, ...] = (
+    ModelCategory.IMAGE_GENERATION,
+    ModelCategory.TEXT_GENERATION,
+    ModelCategory.BLIP,
+    ModelCategory.CLIP,
+    ModelCategory.CODEFORMER,
+    ModelCategory.CONTROLNET,
+    ModelCategory.ESRGAN,
+    ModelCategory.GFPGAN,
+    ModelCategory.SAFETY_CHECKER,
+    ModelCategory.MISCELLANEOUS,
+    ModelCategory.LORA,
+)
+
+
+class ReferenceSettings(BaseModel):
+    """Where the model reference comes from and how changes are guarded."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    source: Literal["folder", "github", "v2_api"] = "github"
+    """Reference source: a local folder, the public GitHub legacy files, or the reference service's v2 API."""
+    folder: str = "tests/fixtures/data/reference"
+    """Folder with ``image/`` and ``text/`` legacy files (source ``folder``)."""
+    github_image_base_url: str = (
+        "https://raw.githubusercontent.com/Haidra-Org/AI-Horde-image-model-reference/main"
+    )
+    """Base URL of the image reference files (source ``github``)."""
+    github_text_base_url: str = (
+        "https://raw.githubusercontent.com/Haidra-Org/AI-Horde-text-model-reference/main"
+    )
+    """Base URL of the text reference files (source ``github``)."""
+    v2_api_base_url: str = "https://models.aihorde.net/api"
+    """Base URL of the reference service (source ``v2_api``)."""
+    poll_interval_seconds: float = 300.0
+    """How often the watcher looks for a new reference version."""
+    max_removed_share: float = 0.2
+    """A change removing more than this share of a category is held and reported, not published."""
+    confirmed_versions: list[str] = Field(default_factory=list)
+    """Held changes to publish anyway, as ``<category>:<version>`` (the id the hold is logged with)."""
+    categories: list[ModelCategory] = Field(default_factory=lambda: list(WATCHED_CATEGORIES))
+    """Categories fetched from ``github`` and ``v2_api`` (a ``folder`` publishes whatever files it holds)."""
+    folder_layout: Literal["auto", "legacy", "v2"] = "auto"
+    """Folder layout: ``legacy`` = ``image/*.json`` + ``text/db.json``; ``v2`` = ``<category>.json``;
+    ``auto`` = legacy when ``image/`` or ``text/`` exists."""
+    v2_use_last_updated: bool = True
+    """Ask the v2 API's ``metadata/{category}/last_updated`` first and skip unchanged categories."""
+    http_timeout_seconds: float = 30.0
+    """Per-request timeout towards GitHub or the reference service."""
+    max_attempts: int = 4
+    """Attempts per reference request before the category's poll is reported as failed."""
+    startup_timeout_seconds: float = 60.0
+    """Bound on rebuilding the published state from the reference topic at start-up."""
+
+
+class AnalyticsSettings(BaseModel):
+    """The analytics workers."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    consumer_group: str = "analytics.views"
+    """Consumer group shared by all analytics replicas."""
+    batch_max_records: int = 50
+    """Events applied together before one recompute (burst coalescing)."""
+    batch_timeout_ms: int = 200
+    """How long to wait to fill a batch."""
+    stale_after_seconds: float = 600.0
+    """A Horde snapshot older than this marks answers stale."""
+
+
+class GatewaySettings(BaseModel):
+    """The read-only HTTP gateway."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS (empty: CORS off); e.g. the frontend's origin."""
+    max_sse_streams: int = 100
+    """Concurrent Server-Sent-Events streams before new ones get 429."""
+    max_query_string_bytes: int = 2048
+    """Longest accepted query string (longer: 414)."""
+
+
+class StandinSettings(BaseModel):
+    """The local AI Horde stand-in (offline runs and tests)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    data_dir: str = "tests/fixtures/data/horde_api/synthetic"
+    """Folder with recorded responses served by the stand-in."""
+    reference_dir: str = "tests/fixtures/data/reference"
+    """Legacy model reference (``image/``, ``text/``) that decides ``model_state=known``; empty: all known."""
+    advance_every_seconds: float = 0.0
+    """Move to the next scenario frame this often; 0 moves only on ``POST /_control/advance``."""
+    rate_limit_per_minute: int = 90
+    """Requests per minute per client IP and route before 429, as the real Horde's limiter."""
+
+
+class Settings(BaseSettings):
+    """All settings; each service reads the groups it needs. Env: ``HORDE_<GROUP>__<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HORDE_",
+        env_nested_delimiter="__",
+        use_attribute_docstrings=True,
+        extra="ignore",
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of every service."""
+    log_json: bool = True
+    """One JSON object per log line (off: human-readable lines)."""
+    http_host: str = "0.0.0.0"
+    """Address the service's HTTP server (probes, metrics, gateway API) binds to."""
+    http_port: int = 8080
+    """Port of the service's HTTP server; the gateway's API is served here."""
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    """Kafka connection."""
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    """Redis connection."""
+    horde_api: HordeApiSettings = Field(default_factory=HordeApiSettings)
+    """AI Horde API polling."""
+    reference: ReferenceSettings = Field(default_factory=ReferenceSettings)
+    """Model reference source."""
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    """Analytics workers."""
+    risk: RiskThresholds = Field(default_factory=RiskThresholds)
+    """Deletion-risk thresholds."""
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    """HTTP gateway."""
+    standin: StandinSettings = Field(default_factory=StandinSettings)
+    """AI Horde stand-in."""

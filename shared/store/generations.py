@@ -1,0 +1,113 @@
+"""Materialised views stored as immutable generations with an atomic pointer swap.
+
+Writer: SET every view of the new generation (with a TTL, so a writer that dies half-way leaves
+nothing behind), then one Lua script swaps the category's ``current`` hash to the new
+generation, makes its views permanent and gives the superseded generation a TTL. The swap is
+refused when the new basis is older than the current one on any input (a replay or a lagging
+replica can never move a category back in time) and is a no-op when the generation is the
+current one (replays leave Redis unchanged). Readers resolve ``current`` first and read views
+of that generation only, so they see the whole old or the whole new generation, never a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from shared.domain.categories import ModelCategory
+from shared.redis_keys import RedisKeys
+
+#: Basis fields compared by the swap: a new generation must not be older on any of them.
+MONOTONIC_FIELDS = ("reference_seq", "status_at_ms", "stats_at_ms", "workers_at_ms")
+
+_SWAP = """
+local current = KEYS[1]
+local new_views = KEYS[2]
+local new_gen = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local old_gen = redis.call('HGET', current, 'generation')
+if old_gen == new_gen then return 0 end
+local nfields = tonumber(ARGV[3])
+for i = 0, nfields - 1 do
+  local name = ARGV[4 + i * 2]
+  local value = tonumber(ARGV[5 + i * 2])
+  local existing = tonumber(redis.call('HGET', current, name) or '-1')
+  if value < existing then return -1 end
+end
+local pairs_start = 4 + nfields * 2
+for _, key in ipairs(redis.call('SMEMBERS', new_views)) do redis.call('PERSIST', key) end
+redis.call('PERSIST', new_views)
+if old_gen then
+  local old_views = string.gsub(new_views, new_gen .. '$', old_gen)
+  for _, key in ipairs(redis.call('SMEMBERS', old_views)) do redis.call('EXPIRE', key, ttl) end
+  redis.call('EXPIRE', old_views, ttl)
+end
+redis.call('DEL', current)
+redis.call('HSET', current, 'generation', new_gen, unpack(ARGV, pairs_start))
+return 1
+"""
+
+SwapOutcome = Literal["written", "unchanged", "older"]
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentGeneration:
+    """The pointer a reader resolves: generation id plus its basis (all values as strings)."""
+
+    generation: str
+    basis: dict[str, str]
+
+
+class GenerationStore:
+    """Reads and writes view generations of every category under one key prefix."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys, *, superseded_ttl_seconds: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl = superseded_ttl_seconds
+        self._swap = redis.register_script(_SWAP)
+
+    async def write(
+        self,
+        category: ModelCategory,
+        generation: str,
+        views: Mapping[str, bytes],
+        basis: Mapping[str, str],
+    ) -> SwapOutcome:
+        """Write all views of ``generation`` and make it current atomically."""
+        current = await self.current(category)
+        if current is not None and current.generation == generation:
+            return "unchanged"
+        views_key = self.keys.views_of_generation(category, generation)
+        pipe = self.redis.pipeline(transaction=False)
+        for name, body in views.items():
+            pipe.set(self.keys.view(category, generation, name), body, ex=self.ttl)
+        pipe.delete(views_key)
+        pipe.sadd(views_key, *(self.keys.view(category, generation, name) for name in views))
+        pipe.expire(views_key, self.ttl)
+        await pipe.execute()
+        monotonic = [(f, basis.get(f, "0")) for f in MONOTONIC_FIELDS]
+        flat_basis = [item for pair in basis.items() for item in pair]
+        args: list[str | int] = [generation, self.ttl, len(monotonic)]
+        for name, value in monotonic:
+            args.extend((name, value))
+        args.extend(flat_basis)
+        result = await self._swap(keys=[self.keys.current(category), views_key], args=args)
+        return {1: "written", 0: "unchanged", -1: "older"}[int(result)]
+
+    async def current(self, category: ModelCategory) -> CurrentGeneration | None:
+        """The category's current generation, or ``None`` before the first one."""
+        raw = await self.redis.hgetall(self.keys.current(category))  # type: ignore[misc]
+        if not raw:
+            return None
+        decoded = {k.decode(): v.decode() for k, v in raw.items()}
+        generation = decoded.pop("generation")
+        return CurrentGeneration(generation, decoded)
+
+    async def view(self, category: ModelCategory, generation: str, name: str) -> bytes | None:
+        """One view body of a generation (``None`` if that generation expired or lacks the view)."""
+        value = await self.redis.get(self.keys.view(category, generation, name))
+        return bytes(value) if value is not None else None

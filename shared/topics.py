@@ -1,0 +1,104 @@
+"""Every Kafka topic, its key and partitioning rule, and its retention policy: defined once.
+
+Naming: ``<producer-domain>.<entity>.<past-tense-event>.v<major>``; one payload schema per topic.
+All topics have the same partition count and every event about a category goes to the same
+partition number on every topic, so the range assignor gives one analytics worker all the
+inputs of a category (see ``partition_for``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from shared.domain.categories import CATEGORY_OF_MODEL_TYPE, HordeModelType, ModelCategory
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic with the configs we create it with."""
+
+    name: str
+    compacted: bool
+    description: str
+    retention_ms: int = 7 * 24 * 3600 * 1000
+
+    def with_prefix(self, prefix: str) -> TopicSpec:
+        """The same topic under a deployment/test prefix (``KafkaSettings.topic_prefix``)."""
+        return replace(self, name=prefix + self.name) if prefix else self
+
+    @property
+    def dead_letter(self) -> str:
+        """Name of the dead-letter topic for records of this topic that could not be processed."""
+        return f"{self.name}.dlq"
+
+
+HORDE_STATUS_CAPTURED = TopicSpec(
+    "horde.model-status.captured.v1",
+    compacted=True,
+    description="Latest validated /v2/status/models payload per model type (published on change).",
+)
+HORDE_STATS_CAPTURED = TopicSpec(
+    "horde.model-stats.captured.v1",
+    compacted=True,
+    description="Latest validated /v2/stats/{img,text}/models payload per model type (published on change).",
+)
+HORDE_WORKERS_CAPTURED = TopicSpec(
+    "horde.workers.captured.v1",
+    compacted=True,
+    description="Latest validated /v2/workers payload per model type (published on change).",
+)
+HORDE_SOURCE_HEALTH = TopicSpec(
+    "horde.source-health.reported.v1",
+    compacted=False,
+    description="Poll outcomes: failures, rate-limit headroom, last success per endpoint.",
+)
+REFERENCE_CHANGED = TopicSpec(
+    "reference.category.changed.v1",
+    compacted=True,
+    description="Per-category reference change with the full current state (latest record per category).",
+)
+RISK_CHANGED = TopicSpec(
+    "analytics.deletion-risk.changed.v1",
+    compacted=False,
+    description="History of per-model deletion-risk changes (previous and current state).",
+)
+RISK_CURRENT = TopicSpec(
+    "analytics.deletion-risk.current.v1",
+    compacted=True,
+    description="Current deletion-risk state per model, keyed category/model (compacted).",
+)
+
+#: Topics the analytics workers consume.
+ANALYTICS_INPUTS: tuple[TopicSpec, ...] = (
+    REFERENCE_CHANGED,
+    HORDE_STATUS_CAPTURED,
+    HORDE_STATS_CAPTURED,
+    HORDE_WORKERS_CAPTURED,
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    HORDE_STATUS_CAPTURED,
+    HORDE_STATS_CAPTURED,
+    HORDE_WORKERS_CAPTURED,
+    HORDE_SOURCE_HEALTH,
+    REFERENCE_CHANGED,
+    RISK_CHANGED,
+    RISK_CURRENT,
+)
+
+_CATEGORY_INDEX = {category: index for index, category in enumerate(ModelCategory)}
+
+
+def partition_for(category: ModelCategory, partitions: int) -> int:
+    """Partition of every event about ``category``: stable, and distinct for image and text."""
+    return _CATEGORY_INDEX[category] % partitions
+
+
+def partition_for_model_type(model_type: HordeModelType, partitions: int) -> int:
+    """Partition of a Horde snapshot: the partition of the category it feeds."""
+    return partition_for(CATEGORY_OF_MODEL_TYPE[model_type], partitions)
+
+
+def categories_of_partition(partition: int, partitions: int) -> list[ModelCategory]:
+    """The categories whose events live on ``partition``."""
+    return [c for c in ModelCategory if partition_for(c, partitions) == partition]

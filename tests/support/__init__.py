@@ -1,0 +1,1 @@
+"""Test infrastructure: real broker and Redis processes, free ports, bounded waits."""
