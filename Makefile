@@ -1,0 +1,51 @@
+# Horde Model Analytics — developer commands. `make run` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PY := .venv/bin/python
+OFFLINE ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-unit test-integration lint typecheck format bench bench-recompute chaos asyncapi clean
+
+## setup: Python deps from the lock file, and redis-server when it is missing (Debian/Ubuntu).
+setup:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	@$(UV) sync --frozen --quiet
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+## run: the whole stack on this machine (embedded broker, local Redis, four services; OFFLINE=1 = recorded data).
+run: setup
+	@$(PY) -m services.devstack.stack $(if $(filter 1,$(OFFLINE)),--offline,)
+
+## test: the whole suite against a real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL override).
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	@$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS)
+
+lint: setup
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check shared services bench
+
+typecheck: setup
+	@$(PY) -m mypy
+
+format: setup
+	@$(PY) -m ruff format shared services bench tests
+	@$(PY) -m ruff check --fix .
+
+## bench-recompute: time the full recompute of every view per category at 1x, 10x, 100x.
+bench-recompute: setup
+	@$(PY) -m bench.recompute
+
+bench: bench-recompute
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache bench/results
