@@ -1,0 +1,1 @@
+"""The AI Horde poller: fetches status, workers and stats, publishes snapshots when they change."""
