@@ -16,6 +16,10 @@ from shared.domain.categories import ModelCategory
 from shared.domain.risk.thresholds import RiskThresholds
 
 
+def _both_model_types() -> list[Literal["image", "text"]]:
+    return ["image", "text"]
+
+
 class KafkaSettings(BaseModel):
     """How to reach the Kafka-protocol broker and how to size and pace the clients."""
 
@@ -93,7 +97,7 @@ class HordeApiSettings(BaseModel):
     """Hard budget for all our requests together (the Horde allows 90 per minute per IP)."""
     max_attempts: int = 4
     """Attempts per request before the poll is reported as failed."""
-    model_types: list[Literal["image", "text"]] = Field(default_factory=lambda: ["image", "text"])
+    model_types: list[Literal["image", "text"]] = Field(default_factory=_both_model_types)
     """Model types to poll."""
 
 

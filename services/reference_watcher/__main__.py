@@ -1,0 +1,21 @@
+"""``horde-reference-watcher``: settings from the environment, JSON logs, exit code of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from services.reference_watcher.app import serve
+from shared.logging import configure_logging
+from shared.settings import Settings
+
+
+def main() -> None:
+    """Console-script entry point."""
+    settings = Settings()
+    configure_logging("reference-watcher", settings.log_level, json_lines=settings.log_json)
+    sys.exit(asyncio.run(serve(settings)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The reference watcher's decision loop: fetch, parse, guard, diff, publish one event per change.
+
+State is only "what was last published per category", rebuilt from the compacted topic at start
+(:mod:`services.reference_watcher.state`), so the watcher needs no storage of its own and a
+restart publishes nothing when nothing changed.
+
+Versions are the content hash of the parsed records (normalised fields, in reference order), not
+of the bytes: the same reference read as legacy JSON, CSV or v2 has the same version, and a
+consumer can recompute it from the event's ``records``. Edits to source fields analytics never
+reads (``homepage`` alone, say) therefore do not make a new version; they ride along with the
+next real change.
+
+Guards, both of which keep the previously published version in force:
+
+* a payload that cannot be parsed as a whole (truncated, empty, not JSON, wrong shape) is
+  rejected: logged as an error naming category and source, counted
+  ``hma_reference_rejected_total{reason="invalid_payload"}``;
+* a change removing more than ``max_removed_share`` of the category's models is **held**: logged
+  with its id ``<category>:<version>``, counted ``reason="mass_removal"``, and re-evaluated
+  whenever the source changes again. It is published when an operator adds that id to
+  ``HORDE_REFERENCE__CONFIRMED_VERSIONS`` and restarts the watcher (settings are read at start;
+  the first poll then publishes it), and dropped when the source reverts to the published version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from services.reference_watcher.sources import Fetched, FetchFailed, ReferenceSource
+from shared.domain.categories import ModelCategory
+from shared.domain.reference.diff import diff_references, removal_share
+from shared.domain.reference.parse import parse_reference
+from shared.domain.reference.records import ReferenceRecord, ReferenceSnapshot
+from shared.domain.reference.validation import ReferenceFormatError
+from shared.events.reference import ModifiedModel, ReferenceCategoryChanged
+from shared.kafka import content_hash
+from shared.metrics import REFERENCE_CHANGES_PUBLISHED, REFERENCE_REJECTED
+from shared.settings import ReferenceSettings
+from shared.topics import partition_for
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher(Protocol):
+    """Sends one change event and returns once the broker acknowledged it."""
+
+    async def publish(self, event: ReferenceCategoryChanged, *, event_id: str, partition: int) -> None: ...
+
+
+def records_version(records: tuple[ReferenceRecord, ...]) -> str:
+    """Content hash of parsed records: equal references give equal versions, whatever the format."""
+    return "sha256:" + content_hash([record.model_dump(mode="json") for record in records])
+
+
+def event_id(category: ModelCategory, version: str) -> str:
+    """Deterministic CloudEvents id: a re-publish of the same state carries the same id."""
+    return f"{category.value}:{version}"
+
+
+class ReferenceWatcher:
+    """Turns source polls into change events; every decision is visible in logs and metrics."""
+
+    def __init__(
+        self,
+        source: ReferenceSource,
+        publisher: EventPublisher,
+        settings: ReferenceSettings,
+        *,
+        partitions: int,
+        published: dict[ModelCategory, ReferenceSnapshot] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.source = source
+        self.publisher = publisher
+        self.settings = settings
+        self.partitions = partitions
+        #: Last published state per category (the topic's latest record per key).
+        self.published: dict[ModelCategory, ReferenceSnapshot] = dict(published or {})
+        #: Version of a held mass-removal change per category.
+        self.held: dict[ModelCategory, str] = {}
+        self._clock = clock
+        # Digest of the last payload fully handled per category: identical bytes are not re-parsed.
+        self._handled: dict[ModelCategory, str] = {}
+        self._missing: set[ModelCategory] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; one failing poll never ends the loop."""
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("reference poll failed", extra={"source": self.source.name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.poll_interval_seconds)
+
+    async def poll_once(self) -> list[ReferenceCategoryChanged]:
+        """Fetch every category once; returns the events published by this poll."""
+        results = await self.source.fetch()
+        self._report_missing({result.category for result in results})
+        published: list[ReferenceCategoryChanged] = []
+        for result in results:
+            if isinstance(result, FetchFailed):
+                log.error(
+                    "reference fetch failed; keeping the previous version",
+                    extra={"category": result.category.value, "source": self.source.name,
+                           "origin": result.origin, "error": result.error},
+                )
+                continue
+            try:
+                event = await self._handle(result)
+            except Exception:
+                # Not marked handled: the next poll tries this category again.
+                log.exception("publishing the reference change failed", extra={
+                    "category": result.category.value, "source": self.source.name})
+                continue
+            if event is not None:
+                published.append(event)
+        return published
+
+    def _report_missing(self, present: set[ModelCategory]) -> None:
+        for category in sorted(set(self.published) - present - self._missing):
+            log.warning("category no longer offered by the source; keeping its last version",
+                        extra={"category": category.value, "source": self.source.name})
+        self._missing = set(self.published) - present
+
+    async def _handle(self, fetched: Fetched) -> ReferenceCategoryChanged | None:
+        category = fetched.category
+        digest = hashlib.sha256(fetched.payload).hexdigest()
+        if self._handled.get(category) == digest:
+            return None
+        snapshot = self._parse(fetched)
+        if snapshot is None:
+            self._handled[category] = digest
+            return None
+        event = await self._decide(fetched, snapshot)
+        self._handled[category] = digest  # only after a successful publish: a failed one is retried
+        return event
+
+    def _parse(self, fetched: Fetched) -> ReferenceSnapshot | None:
+        category = fetched.category
+        try:
+            parsed = parse_reference(category, fetched.payload, format=fetched.format, version="")
+        except ReferenceFormatError as exc:
+            REFERENCE_REJECTED.labels(category.value, "invalid_payload").inc()
+            log.error(
+                "reference payload rejected; keeping the previous version",
+                extra={"category": category.value, "source": self.source.name,
+                       "origin": fetched.origin, "error": str(exc)},
+            )
+            return None
+        for rejection in parsed.rejections:
+            log.warning("reference record rejected", extra={
+                "category": category.value, "model": rejection.model, "field": rejection.field,
+                "reason": rejection.reason, "origin": fetched.origin})
+        if parsed.rejections:
+            REFERENCE_REJECTED.labels(category.value, "invalid_record").inc(len(parsed.rejections))
+        return parsed.model_copy(update={"version": records_version(parsed.records)})
+
+    async def _decide(self, fetched: Fetched, snapshot: ReferenceSnapshot) -> ReferenceCategoryChanged | None:
+        category, version = snapshot.category, snapshot.version
+        previous = self.published.get(category)
+        if previous is not None and previous.version == version:
+            if self.held.pop(category, None) is not None:
+                log.info("held reference change reverted; nothing to publish",
+                         extra={"category": category.value, "version": version})
+            return None
+        diff = diff_references(previous, snapshot)
+        share = removal_share(diff, previous)
+        change_id = event_id(category, version)
+        if share > self.settings.max_removed_share and change_id not in self.settings.confirmed_versions:
+            self.held[category] = version
+            REFERENCE_REJECTED.labels(category.value, "mass_removal").inc()
+            log.error(
+                "reference change held: it removes too many models; confirm it with "
+                "HORDE_REFERENCE__CONFIRMED_VERSIONS or wait for the source to revert",
+                extra={"category": category.value, "source": self.source.name, "origin": fetched.origin,
+                       "change_id": change_id, "removed": len(diff.removed),
+                       "removed_share": round(share, 4),
+                       "max_removed_share": self.settings.max_removed_share},
+            )
+            return None
+        event = ReferenceCategoryChanged(
+            category=category,
+            version=version,
+            previous_version=previous.version if previous else None,
+            source=f"{self.source.name}:{fetched.origin}",
+            detected_at=self._clock(),
+            added=diff.added,
+            removed=diff.removed,
+            modified=tuple(ModifiedModel(name=c.name, fields=c.fields) for c in diff.modified),
+            records=snapshot.records,
+        )
+        await self.publisher.publish(
+            event, event_id=change_id, partition=partition_for(category, self.partitions)
+        )
+        self.published[category] = snapshot
+        self.held.pop(category, None)
+        REFERENCE_CHANGES_PUBLISHED.labels(category.value).inc()
+        log.info("reference change published", extra={
+            "category": category.value, "version": version, "added": len(diff.added),
+            "removed": len(diff.removed), "modified": len(diff.modified), "records": len(snapshot.records)})
+        return event
