@@ -109,12 +109,20 @@ async def ensure_topics(settings: KafkaSettings, specs: tuple[TopicSpec, ...] = 
     wanted: list[NewTopic] = []
     for spec in specs:
         wanted.append(
-            NewTopic(spec.name, settings.topic_partitions, settings.replication_factor,
-                     topic_configs=topic_configs(spec, settings))
+            NewTopic(
+                spec.name,
+                settings.topic_partitions,
+                settings.replication_factor,
+                topic_configs=topic_configs(spec, settings),
+            )
         )
         wanted.append(
-            NewTopic(spec.dead_letter, 1, settings.replication_factor,
-                     topic_configs={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)})
+            NewTopic(
+                spec.dead_letter,
+                1,
+                settings.replication_factor,
+                topic_configs={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)},
+            )
         )
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **_admin_security(settings))
     await admin.start()

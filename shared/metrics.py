@@ -12,7 +12,9 @@ POLL_REQUESTS = Counter(
     "hma_horde_requests_total", "Requests sent to the AI Horde API", ["endpoint", "outcome"]
 )
 POLL_LAST_SUCCESS = Gauge(
-    "hma_horde_last_success_timestamp_seconds", "Last successful poll per endpoint", ["endpoint", "model_type"]
+    "hma_horde_last_success_timestamp_seconds",
+    "Last successful poll per endpoint",
+    ["endpoint", "model_type"],
 )
 POLL_CONSECUTIVE_FAILURES = Gauge(
     "hma_horde_consecutive_failures", "Consecutive failed polls per endpoint", ["endpoint", "model_type"]
@@ -42,7 +44,9 @@ CONSUMER_LAG = Gauge("hma_consumer_lag_records", "Records behind the high waterm
 DEAD_LETTERS = Counter("hma_dead_letters_total", "Records moved to a dead-letter topic", ["topic"])
 EVENTS_PUBLISHED = Counter("hma_events_published_total", "Events published", ["topic"])
 HTTP_REQUESTS = Histogram(
-    "hma_gateway_request_seconds", "Gateway request time", ["route", "status"],
+    "hma_gateway_request_seconds",
+    "Gateway request time",
+    ["route", "status"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
 )
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any
 
 import uvicorn
@@ -36,10 +36,10 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def _check_all(checks: dict[str, ReadinessCheck], timeout: float) -> dict[str, bool]:
+async def _check_all(checks: dict[str, ReadinessCheck], limit_seconds: float) -> dict[str, bool]:
     async def one(check: ReadinessCheck) -> bool:
         try:
-            return bool(await asyncio.wait_for(check(), timeout))
+            return bool(await asyncio.wait_for(check(), limit_seconds))
         except Exception:
             return False
 
@@ -80,7 +80,7 @@ async def run_service(
     *,
     host: str,
     port: int,
-    main: Callable[[asyncio.Event], Awaitable[None]],
+    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
 ) -> int:
     """Run ``main(stop)`` beside the HTTP server until SIGTERM/SIGINT or until either ends.
 

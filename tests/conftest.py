@@ -78,7 +78,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     external_apache = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) and external_kind() == "apache"
     if external_apache or docker_available():
         return
-    skip = pytest.mark.skip(reason="needs Apache Kafka (KAFKA_BOOTSTRAP_SERVERS); the embedded broker lacks it")
+    skip = pytest.mark.skip(
+        reason="needs Apache Kafka (KAFKA_BOOTSTRAP_SERVERS); the embedded broker lacks it"
+    )
     for item in items:
         if "real_kafka" in item.keywords:
             item.add_marker(skip)

@@ -51,7 +51,7 @@ def build_subscriber(broker: KafkaBroker, worker: AnalyticsWorker, settings: Set
     )
     listener.subscriber = subscriber
 
-    @subscriber
+    @subscriber  # type: ignore[untyped-decorator]
     async def on_input_records(_: Any, message: KafkaMessage) -> None:
         await worker.handle_records(tuple(message.raw_message))
 
@@ -67,25 +67,36 @@ async def run(settings: Settings) -> int:
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
     redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
-    store = GenerationStore(redis, RedisKeys(settings.redis.key_prefix),
-                            superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
-    worker = AnalyticsWorker(topics=topics, partitions=settings.kafka.topic_partitions, store=store,
-                             thresholds=settings.risk, broker=broker, consumer_name=socket.gethostname())
+    store = GenerationStore(
+        redis,
+        RedisKeys(settings.redis.key_prefix),
+        superseded_ttl_seconds=settings.redis.generation_ttl_seconds,
+    )
+    worker = AnalyticsWorker(
+        topics=topics,
+        partitions=settings.kafka.topic_partitions,
+        store=store,
+        thresholds=settings.risk,
+        broker=broker,
+        consumer_name=socket.gethostname(),
+    )
     build_subscriber(broker, worker, settings)
 
     async def kafka_ready() -> bool:
         return bool(await broker.ping(timeout=2))
 
     async def redis_ready() -> bool:
-        return bool(await redis.ping())  # type: ignore[misc]
+        return bool(await redis.ping())
 
     async def asyncapi(_: Request) -> Response:
         import json
 
         return Response(json.dumps(asyncapi_document(broker)), media_type="application/json")
 
-    http = ops_app({"kafka": kafka_ready, "redis": redis_ready},
-                   [Route("/docs/asyncapi.json", asyncapi, methods=["GET"])])
+    http = ops_app(
+        {"kafka": kafka_ready, "redis": redis_ready},
+        [Route("/docs/asyncapi.json", asyncapi, methods=["GET"])],
+    )
 
     async def main(stop: asyncio.Event) -> None:
         if settings.kafka.create_topics:

@@ -74,6 +74,7 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
         raise PoisonRecordError(
             f"invalid {model.__name__}: {error.error_count()} error(s), first at {where}: {first['msg']}"
         ) from None
-    assert isinstance(event, ReferenceCategoryChanged | HordeStatusCaptured | HordeStatsCaptured
-                      | HordeWorkersCaptured)
+    assert isinstance(
+        event, ReferenceCategoryChanged | HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
+    )
     return event

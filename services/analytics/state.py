@@ -18,6 +18,13 @@ HordeEvent = HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
 InputEvent = ReferenceCategoryChanged | HordeEvent
 
 
+_SLOTS: dict[type[HordeEvent], str] = {
+    HordeStatusCaptured: "status",
+    HordeStatsCaptured: "stats",
+    HordeWorkersCaptured: "workers",
+}
+
+
 @dataclass
 class CategoryInputs:
     """Latest accepted inputs of one category."""
@@ -72,9 +79,7 @@ class AnalyticsState:
             return event.category
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
-        slot = {HordeStatusCaptured: "status", HordeStatsCaptured: "stats", HordeWorkersCaptured: "workers"}[
-            type(event)
-        ]
+        slot = _SLOTS[type(event)]
         held: HordeEvent | None = getattr(inputs, slot)
         if held is not None and (
             event.captured_at <= held.captured_at or event.content_hash == held.content_hash

@@ -11,6 +11,7 @@ with the end offsets seen at assignment, so a replay never publishes a half-buil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -79,7 +80,11 @@ class AnalyticsWorker:
 
     def category_ready(self, category: ModelCategory) -> bool:
         """True when every owned partition holding ``category`` has been replayed to its target."""
-        wanted = [tp for tp in self.ownership.targets if category in categories_of_partition(tp.partition, self.partitions)]
+        wanted = [
+            tp
+            for tp in self.ownership.targets
+            if category in categories_of_partition(tp.partition, self.partitions)
+        ]
         return all(tp in self.ownership.caught_up for tp in wanted)
 
     async def on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
@@ -92,8 +97,13 @@ class AnalyticsWorker:
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:
             await consumer.seek_to_beginning(*assigned)
-        log.info("partitions assigned; replaying", extra={"partitions": sorted(str(tp) for tp in assigned),
-                                                         "categories": sorted(self.owned_categories())})
+        log.info(
+            "partitions assigned; replaying",
+            extra={
+                "partitions": sorted(str(tp) for tp in assigned),
+                "categories": sorted(self.owned_categories()),
+            },
+        )
 
     def on_revoked(self) -> None:
         self.state.forget(set(self.state.categories))
@@ -133,23 +143,29 @@ class AnalyticsWorker:
         """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on."""
         spec = self.topics.spec(record.topic)
         reason = DeadLetterReason(
-            source_topic=record.topic, source_partition=record.partition, source_offset=record.offset,
-            error_type=type(error).__name__, error=str(error), consumer=self.consumer_name,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            error_type=type(error).__name__,
+            error=str(error),
+            consumer=self.consumer_name,
         )
-        log.error("record rejected to dead-letter topic: %s", error,
-                  extra={"topic": record.topic, "partition": record.partition, "offset": record.offset})
-        await self.broker.publish(record.value or b"", spec.dead_letter, key=record.key,
-                                  headers=reason.to_headers())
+        log.error(
+            "record rejected to dead-letter topic: %s",
+            error,
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+        await self.broker.publish(
+            record.value or b"", spec.dead_letter, key=record.key, headers=reason.to_headers()
+        )
         DEAD_LETTERS.labels(record.topic).inc()
 
     # -- materialiser ----------------------------------------------------------------------
     async def materialise_forever(self, stop: asyncio.Event) -> None:
         """Recompute dirty categories that are caught up; retries after a failure."""
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
             self.wakeup.clear()
             await self.materialise_ready()
 
@@ -178,9 +194,15 @@ class AnalyticsWorker:
         if outcome == "written":
             self.generations_written += 1
             LAST_GENERATION.labels(category.value).set(time.time())
-        log.info("generation %s", outcome, extra={"category": category.value,
-                                                   "generation": generation.generation,
-                                                   "views": len(generation.views)})
+        log.info(
+            "generation %s",
+            outcome,
+            extra={
+                "category": category.value,
+                "generation": generation.generation,
+                "views": len(generation.views),
+            },
+        )
 
 
 class RebuildOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -68,13 +68,27 @@ def start_tansu(port: int | None = None, attempts: int = 5) -> tuple[str, subpro
         address = f"tcp://127.0.0.1:{chosen}"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [binary, "broker", "--listener-url", address, "--advertised-listener-url", address,
-                 "--cluster-id", f"hma-{uuid.uuid4().hex[:12]}", "--storage-engine", "memory://tansu/"],
-                stdout=log_file, stderr=subprocess.STDOUT,
+                [
+                    binary,
+                    "broker",
+                    "--listener-url",
+                    address,
+                    "--advertised-listener-url",
+                    address,
+                    "--cluster-id",
+                    f"hma-{uuid.uuid4().hex[:12]}",
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
             )
         try:
-            wait_until(lambda p=chosen, proc=process: proc.poll() is None and probe(f"127.0.0.1:{p}"),
-                       timeout=10, what="the embedded Kafka broker")
+
+            def answering(port_: int = chosen, proc: subprocess.Popen[bytes] = process) -> bool:
+                return proc.poll() is None and probe(f"127.0.0.1:{port_}")
+
+            wait_until(answering, timeout=10, what="the embedded Kafka broker")
             if process.poll() is None:
                 return f"127.0.0.1:{chosen}", process, log_path
         except TimeoutError:

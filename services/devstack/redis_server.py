@@ -25,9 +25,21 @@ def start_redis_server() -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="redis-")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_until(lambda: process.poll() is None and ping("127.0.0.1", port), timeout=10, what="redis-server")
     return f"redis://127.0.0.1:{port}/0", process

@@ -38,8 +38,9 @@ def _port(preferred: int) -> int:
             return free_port()
 
 
-def service_env(*, bootstrap: str, redis_url: str, embedded_broker: bool, horde_url: str | None,
-                offline: bool) -> dict[str, str]:
+def service_env(
+    *, bootstrap: str, redis_url: str, embedded_broker: bool, horde_url: str | None, offline: bool
+) -> dict[str, str]:
     """Environment shared by the four services of a local stack."""
     env = {
         "HORDE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
@@ -47,8 +48,12 @@ def service_env(*, bootstrap: str, redis_url: str, embedded_broker: bool, horde_
         "HORDE_LOG_JSON": os.environ.get("HORDE_LOG_JSON", "false"),
     }
     if embedded_broker:
-        env |= {"HORDE_KAFKA__ENABLE_IDEMPOTENCE": "false", "HORDE_KAFKA__SESSION_TIMEOUT_MS": "2000",
-                "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "200", "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "2000"}
+        env |= {
+            "HORDE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+            "HORDE_KAFKA__SESSION_TIMEOUT_MS": "2000",
+            "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
+            "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "2000",
+        }
     if horde_url is not None:
         env["HORDE_HORDE_API__BASE_URL"] = horde_url
     if offline:
@@ -58,8 +63,12 @@ def service_env(*, bootstrap: str, redis_url: str, embedded_broker: bool, horde_
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--offline", action="store_true", default=os.environ.get("OFFLINE") == "1",
-                        help="serve the recorded AI Horde data from the local stand-in (or OFFLINE=1)")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=os.environ.get("OFFLINE") == "1",
+        help="serve the recorded AI Horde data from the local stand-in (or OFFLINE=1)",
+    )
     parser.add_argument("--gateway-port", type=int, default=int(os.environ.get("HORDE_HTTP_PORT", "8080")))
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="hma-stack-"))
@@ -84,18 +93,30 @@ def main(argv: list[str] | None = None) -> int:
                 background.append(redis_process)
         horde_url = None
         if args.offline:
-            standin = ServiceProcess("horde-standin", "services.horde_standin", _port(8090), {},
-                                     log_path=workdir / "horde-standin.log")
+            standin = ServiceProcess(
+                "horde-standin",
+                "services.horde_standin",
+                _port(8090),
+                {},
+                log_path=workdir / "horde-standin.log",
+            )
             standin.start()
             standin.wait_ready()
             services.append(standin)
             horde_url = standin.base_url + "/api"
-        env = service_env(bootstrap=bootstrap, redis_url=redis_url, embedded_broker=embedded,
-                          horde_url=horde_url, offline=args.offline)
-        for name, module, port in (("reference-watcher", "services.reference_watcher", _port(8082)),
-                                   ("poller", "services.poller", _port(8081)),
-                                   ("analytics", "services.analytics", _port(8083)),
-                                   ("gateway", "services.gateway", args.gateway_port)):
+        env = service_env(
+            bootstrap=bootstrap,
+            redis_url=redis_url,
+            embedded_broker=embedded,
+            horde_url=horde_url,
+            offline=args.offline,
+        )
+        for name, module, port in (
+            ("reference-watcher", "services.reference_watcher", _port(8082)),
+            ("poller", "services.poller", _port(8081)),
+            ("analytics", "services.analytics", _port(8083)),
+            ("gateway", "services.gateway", args.gateway_port),
+        ):
             service = ServiceProcess(name, module, port, env, log_path=workdir / f"{name}.log")
             service.start()
             services.append(service)
@@ -104,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kafka {bootstrap} | redis {redis_url} | logs in {workdir}")
         for service in services:
             print(f"  {service.name:<18} {service.base_url}  (ready)")
-        print(f"gateway: curl {services[-1].base_url}/model_references/statistics/image_generation/with-stats")
+        print(
+            f"gateway: curl {services[-1].base_url}/model_references/statistics/image_generation/with-stats"
+        )
         stop = False
 
         def request_stop(*_: object) -> None:

@@ -19,8 +19,9 @@ def main() -> None:
         await stop.wait()
 
     app = create_app(settings)
-    sys.exit(asyncio.run(run_service("gateway", app, host=settings.http_host, port=settings.http_port,
-                                     main=idle)))
+    sys.exit(
+        asyncio.run(run_service("gateway", app, host=settings.http_host, port=settings.http_port, main=idle))
+    )
 
 
 if __name__ == "__main__":

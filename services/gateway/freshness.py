@@ -29,7 +29,9 @@ def _seconds(ms: str | None) -> int | None:
     return int(ms) // 1000 if ms and ms != "0" else None
 
 
-def freshness_of(current: CurrentGeneration, *, stale_after_seconds: float, now: float | None = None) -> Freshness:
+def freshness_of(
+    current: CurrentGeneration, *, stale_after_seconds: float, now: float | None = None
+) -> Freshness:
     """Freshness of a generation; stale when its Horde status snapshot is older than the limit."""
     now = time.time() if now is None else now
     basis = current.basis

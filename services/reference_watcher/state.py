@@ -111,6 +111,8 @@ async def _read_all(consumer: AIOKafkaConsumer, spec: TopicSpec) -> PublishedSta
         category: ReferenceSnapshot(category=category, version=event.version, records=event.records)
         for category, event in latest.items()
     }
-    log.info("published reference state rebuilt", extra={
-        "topic": spec.name, "records_read": read, "categories": sorted(c.value for c in snapshots)})
+    log.info(
+        "published reference state rebuilt",
+        extra={"topic": spec.name, "records_read": read, "categories": sorted(c.value for c in snapshots)},
+    )
     return PublishedState(partitions=len(tps), snapshots=snapshots, records_read=read)

@@ -108,16 +108,22 @@ class ReferenceWatcher:
             if isinstance(result, FetchFailed):
                 log.error(
                     "reference fetch failed; keeping the previous version",
-                    extra={"category": result.category.value, "source": self.source.name,
-                           "origin": result.origin, "error": result.error},
+                    extra={
+                        "category": result.category.value,
+                        "source": self.source.name,
+                        "origin": result.origin,
+                        "error": result.error,
+                    },
                 )
                 continue
             try:
                 event = await self._handle(result)
             except Exception:
                 # Not marked handled: the next poll tries this category again.
-                log.exception("publishing the reference change failed", extra={
-                    "category": result.category.value, "source": self.source.name})
+                log.exception(
+                    "publishing the reference change failed",
+                    extra={"category": result.category.value, "source": self.source.name},
+                )
                 continue
             if event is not None:
                 published.append(event)
@@ -125,8 +131,10 @@ class ReferenceWatcher:
 
     def _report_missing(self, present: set[ModelCategory]) -> None:
         for category in sorted(set(self.published) - present - self._missing):
-            log.warning("category no longer offered by the source; keeping its last version",
-                        extra={"category": category.value, "source": self.source.name})
+            log.warning(
+                "category no longer offered by the source; keeping its last version",
+                extra={"category": category.value, "source": self.source.name},
+            )
         self._missing = set(self.published) - present
 
     async def _handle(self, fetched: Fetched) -> ReferenceCategoryChanged | None:
@@ -150,14 +158,25 @@ class ReferenceWatcher:
             REFERENCE_REJECTED.labels(category.value, "invalid_payload").inc()
             log.error(
                 "reference payload rejected; keeping the previous version",
-                extra={"category": category.value, "source": self.source.name,
-                       "origin": fetched.origin, "error": str(exc)},
+                extra={
+                    "category": category.value,
+                    "source": self.source.name,
+                    "origin": fetched.origin,
+                    "error": str(exc),
+                },
             )
             return None
         for rejection in parsed.rejections:
-            log.warning("reference record rejected", extra={
-                "category": category.value, "model": rejection.model, "field": rejection.field,
-                "reason": rejection.reason, "origin": fetched.origin})
+            log.warning(
+                "reference record rejected",
+                extra={
+                    "category": category.value,
+                    "model": rejection.model,
+                    "field": rejection.field,
+                    "reason": rejection.reason,
+                    "origin": fetched.origin,
+                },
+            )
         if parsed.rejections:
             REFERENCE_REJECTED.labels(category.value, "invalid_record").inc(len(parsed.rejections))
         return parsed.model_copy(update={"version": records_version(parsed.records)})
@@ -167,8 +186,10 @@ class ReferenceWatcher:
         previous = self.published.get(category)
         if previous is not None and previous.version == version:
             if self.held.pop(category, None) is not None:
-                log.info("held reference change reverted; nothing to publish",
-                         extra={"category": category.value, "version": version})
+                log.info(
+                    "held reference change reverted; nothing to publish",
+                    extra={"category": category.value, "version": version},
+                )
             return None
         diff = diff_references(previous, snapshot)
         share = removal_share(diff, previous)
@@ -179,10 +200,15 @@ class ReferenceWatcher:
             log.error(
                 "reference change held: it removes too many models; confirm it with "
                 "HORDE_REFERENCE__CONFIRMED_VERSIONS or wait for the source to revert",
-                extra={"category": category.value, "source": self.source.name, "origin": fetched.origin,
-                       "change_id": change_id, "removed": len(diff.removed),
-                       "removed_share": round(share, 4),
-                       "max_removed_share": self.settings.max_removed_share},
+                extra={
+                    "category": category.value,
+                    "source": self.source.name,
+                    "origin": fetched.origin,
+                    "change_id": change_id,
+                    "removed": len(diff.removed),
+                    "removed_share": round(share, 4),
+                    "max_removed_share": self.settings.max_removed_share,
+                },
             )
             return None
         event = ReferenceCategoryChanged(
@@ -202,7 +228,15 @@ class ReferenceWatcher:
         self.published[category] = snapshot
         self.held.pop(category, None)
         REFERENCE_CHANGES_PUBLISHED.labels(category.value).inc()
-        log.info("reference change published", extra={
-            "category": category.value, "version": version, "added": len(diff.added),
-            "removed": len(diff.removed), "modified": len(diff.modified), "records": len(snapshot.records)})
+        log.info(
+            "reference change published",
+            extra={
+                "category": category.value,
+                "version": version,
+                "added": len(diff.added),
+                "removed": len(diff.removed),
+                "modified": len(diff.modified),
+                "records": len(snapshot.records),
+            },
+        )
         return event

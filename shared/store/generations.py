@@ -96,18 +96,25 @@ class GenerationStore:
             args.extend((name, value))
         args.extend(flat_basis)
         result = await self._swap(keys=[self.keys.current(category), views_key], args=args)
-        return {1: "written", 0: "unchanged", -1: "older"}[int(result)]
+        outcomes: dict[int, SwapOutcome] = {1: "written", 0: "unchanged", -1: "older"}
+        return outcomes[int(result)]
 
     async def current(self, category: ModelCategory) -> CurrentGeneration | None:
         """The category's current generation, or ``None`` before the first one."""
-        raw = await self.redis.hgetall(self.keys.current(category))  # type: ignore[misc]
+        raw: dict[bytes | str, bytes | str] = await self.redis.hgetall(self.keys.current(category))
         if not raw:
             return None
-        decoded = {k.decode(): v.decode() for k, v in raw.items()}
+        decoded = {_text(k): _text(v) for k, v in raw.items()}
         generation = decoded.pop("generation")
         return CurrentGeneration(generation, decoded)
 
     async def view(self, category: ModelCategory, generation: str, name: str) -> bytes | None:
         """One view body of a generation (``None`` if that generation expired or lacks the view)."""
-        value = await self.redis.get(self.keys.view(category, generation, name))
-        return bytes(value) if value is not None else None
+        value: bytes | str | None = await self.redis.get(self.keys.view(category, generation, name))
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

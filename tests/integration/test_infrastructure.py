@@ -21,19 +21,31 @@ pytestmark = pytest.mark.integration
 
 
 async def test_event_round_trip_with_cloudevents_headers(kafka: KafkaInfo, unique: str) -> None:
-    settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers,
-                             enable_idempotence=kafka.supports_idempotence)
+    settings = KafkaSettings(
+        bootstrap_servers=kafka.bootstrap_servers, enable_idempotence=kafka.supports_idempotence
+    )
     spec = TopicSpec(f"test.roundtrip.{unique}", compacted=True, description="test")
     created = await ensure_topics(settings, (spec,))
     assert spec.name in created
-    event = ReferenceCategoryChanged(category=ModelCategory.CLIP, version="v1", source="test",
-                                     detected_at=datetime.now(UTC), records=())
+    event = ReferenceCategoryChanged(
+        category=ModelCategory.CLIP, version="v1", source="test", detected_at=datetime.now(UTC), records=()
+    )
     broker = make_broker(settings, client_id="test")
     async with broker:
-        await publish_event(broker, spec, event, key=encode_key("clip"), partition=1, event_id="id-1",
-                            time=datetime.now(UTC), producer="test", subject="clip")
-    consumer = AIOKafkaConsumer(spec.name, bootstrap_servers=kafka.bootstrap_servers,
-                                auto_offset_reset="earliest", group_id=None)
+        await publish_event(
+            broker,
+            spec,
+            event,
+            key=encode_key("clip"),
+            partition=1,
+            event_id="id-1",
+            time=datetime.now(UTC),
+            producer="test",
+            subject="clip",
+        )
+    consumer = AIOKafkaConsumer(
+        spec.name, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), timeout=20)

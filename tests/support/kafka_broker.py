@@ -33,13 +33,17 @@ class KafkaInfo:
         }
         if self.kind == "tansu":
             # Tansu holds JoinGroup for session_timeout/2: short timeouts keep rebalances fast.
-            return env | {"HORDE_KAFKA__SESSION_TIMEOUT_MS": "2000",
-                          "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
-                          "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "2000"}
+            return env | {
+                "HORDE_KAFKA__SESSION_TIMEOUT_MS": "2000",
+                "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
+                "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "2000",
+            }
         # Apache Kafka refuses sessions below group.min.session.timeout.ms (6 s).
-        return env | {"HORDE_KAFKA__SESSION_TIMEOUT_MS": "6000",
-                      "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
-                      "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "6000"}
+        return env | {
+            "HORDE_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+            "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "6000",
+        }
 
 
 def docker_available() -> bool:

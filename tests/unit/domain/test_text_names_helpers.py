@@ -209,7 +209,9 @@ def test_group_text_models_by_base_with_aliases() -> None:
 
 
 def test_aliases_match_case_and_separator_insensitively() -> None:
-    groups = group_text_models_by_base(["broken_tutu_unslop-24B", "Broken-Tutu-24B"], {"Broken-Tutu-Unslop": "Broken-Tutu"})
+    groups = group_text_models_by_base(
+        ["broken_tutu_unslop-24B", "Broken-Tutu-24B"], {"Broken-Tutu-Unslop": "Broken-Tutu"}
+    )
     assert list(groups) == ["Broken-Tutu"]
 
 
