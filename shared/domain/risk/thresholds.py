@@ -15,19 +15,20 @@ from shared.domain.categories import ModelCategory
 class RiskThresholds(BaseModel):
     """Thresholds and host policy for deletion-risk analysis; percentages are in percent (0–100)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     preferred_file_hosts: tuple[str, ...] = ("huggingface.co",)
-    #: Image (and any non-text) category: monthly share below this percent sets ``low_usage``.
+    """Download hosts that count as preferred (exact hostname or a subdomain of it)."""
     low_usage_threshold_percentage: float = Field(default=0.0065, ge=0)
-    #: Text category: monthly share below this percent sets ``low_usage``.
+    """Image (and any non-text) category: monthly share below this percent sets ``low_usage``."""
     text_gen_low_usage_threshold_percentage: float = Field(default=0.02, ge=0)
-    #: Text models skip every download-host flag while this is true (D36, kept as a setting).
+    """Text category: monthly share below this percent sets ``low_usage``."""
     text_gen_ignore_download_hosts: bool = True
-    #: Text critical: ``usage_month`` below this …
+    """Text models skip every download-host flag while this is true (D36, kept as a setting)."""
     text_gen_critical_usage_threshold: int = Field(default=10, ge=0)
-    #: … and ``worker_count`` below this.
+    """Text critical: ``usage_month`` below this and ..."""
     text_gen_critical_worker_threshold: int = Field(default=1, ge=0)
+    """... ``worker_count`` below this."""
 
     def low_usage_threshold_for(self, category: ModelCategory) -> float:
         """The low-usage threshold (percent of category monthly usage) that applies to ``category``."""

@@ -1,0 +1,52 @@
+"""Markdown table of every setting (env var, default, meaning), generated from the settings model.
+
+``python -m services.devstack.config_table`` prints it; a test keeps the README's copy in sync.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+
+from shared.settings import Settings
+
+PREFIX = "HORDE_"
+
+
+def _default(field: FieldInfo) -> str:
+    value: Any = field.get_default(call_default_factory=True)
+    if isinstance(value, SecretStr):
+        return "(secret, empty)"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"))
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    return str(value)
+
+
+def rows(model: type[BaseModel] = Settings, path: str = "") -> list[tuple[str, str, str]]:
+    """(env var, default, description) for every leaf setting, nested groups flattened with ``__``."""
+    found: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        env = f"{path}{name}".upper()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and path == "":
+            found.extend(rows(annotation, f"{name}__"))
+            continue
+        found.append((PREFIX + env, _default(field), " ".join((field.description or "").split())))
+    return found
+
+
+def markdown() -> str:
+    """The configuration table as Markdown."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for env, default, description in rows():
+        lines.append(f"| `{env}` | `{default}` | {description.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
