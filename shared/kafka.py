@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -81,6 +82,20 @@ def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     )
 
 
+def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
+    """A plain aiokafka producer with the broker's guarantees, for what faststream cannot send
+    (tombstones: a record whose value is null deletes its key from a compacted topic)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        compression_type="zstd",
+        max_request_size=settings.max_message_bytes + 64 * 1024,
+        **kafka_client_options(settings),
+    )
+
+
 def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
     """Consumer sizing and group timings shared by every subscriber."""
     return {
@@ -124,7 +139,9 @@ async def ensure_topics(settings: KafkaSettings, specs: tuple[TopicSpec, ...] = 
                 topic_configs={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)},
             )
         )
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **_admin_security(settings))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **kafka_client_options(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -140,7 +157,8 @@ async def ensure_topics(settings: KafkaSettings, specs: tuple[TopicSpec, ...] = 
         await admin.close()
 
 
-def _admin_security(settings: KafkaSettings) -> dict[str, Any]:
+def kafka_client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Security options for plain aiokafka clients (admin, consumers outside faststream)."""
     if settings.security_protocol == "PLAINTEXT":
         return {}
     options: dict[str, Any] = {"security_protocol": settings.security_protocol}

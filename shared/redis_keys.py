@@ -30,6 +30,10 @@ class RedisKeys:
         """Pattern matching every view of one generation (used only by maintenance and tests)."""
         return f"{self.prefix}:v1:view:{category}:{generation}:*"
 
+    def risk_events(self, category: ModelCategory) -> str:
+        """Stream: the latest risk-change events of a category (feeds the gateway's SSE route)."""
+        return f"{self.prefix}:v1:risk-events:{category}"
+
     def views_of_generation(self, category: ModelCategory, generation: str) -> str:
         """Set: names of the views written for one generation."""
         return f"{self.prefix}:v1:views:{category}:{generation}"

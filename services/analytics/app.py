@@ -17,12 +17,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.analytics.inputs import InputTopics
+from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
-from shared.kafka import consumer_options, ensure_topics, make_broker
+from shared.kafka import consumer_options, ensure_topics, make_broker, make_producer
 from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
+from shared.topics import ALL_TOPICS, RISK_CHANGED, RISK_CURRENT, TopicSpec
 
 
 async def _undecoded(*_: Any, **__: Any) -> None:
@@ -67,12 +69,21 @@ async def run(settings: Settings) -> int:
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
     redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
-    store = GenerationStore(
-        redis,
-        RedisKeys(settings.redis.key_prefix),
-        superseded_ttl_seconds=settings.redis.generation_ttl_seconds,
+    keys = RedisKeys(settings.redis.key_prefix)
+    store = GenerationStore(redis, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
+    tombstones = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-tombstones")
+    risk = RiskChangePublisher(
+        broker,
+        changed=RISK_CHANGED.with_prefix(settings.kafka.topic_prefix),
+        current=RISK_CURRENT.with_prefix(settings.kafka.topic_prefix),
+        partitions=settings.kafka.topic_partitions,
+        redis=redis,
+        keys=keys,
+        tombstones=tombstones,
     )
     worker = AnalyticsWorker(
+        risk=risk,
+        kafka_settings=settings.kafka,
         topics=topics,
         partitions=settings.kafka.topic_partitions,
         store=store,
@@ -101,17 +112,17 @@ async def run(settings: Settings) -> int:
     async def main(stop: asyncio.Event) -> None:
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
+        await tombstones.start()
         await broker.start()
         try:
             await worker.materialise_forever(stop)
         finally:
             await broker.stop()
+            await tombstones.stop()
             await redis.aclose()
 
     return await run_service("analytics", http, host=settings.http_host, port=settings.http_port, main=main)
 
 
-def _all_topics(settings: Settings) -> list[Any]:
-    from shared.topics import ALL_TOPICS
-
+def _all_topics(settings: Settings) -> list[TopicSpec]:
     return [spec.with_prefix(settings.kafka.topic_prefix) for spec in ALL_TOPICS]

@@ -1,19 +1,36 @@
-"""From a category's inputs to one generation: id, basis and the rendered views.
+"""From a category's inputs to one generation: id, basis, every view body and its indexes.
 
 The generation id hashes everything the views depend on (input versions, thresholds, view
 schema), so recomputing the same inputs yields the same id and the store's swap is a no-op.
+Besides each default body the generation holds, per listing view, an ``.index`` (fragments and
+precomputed orders, filters and summaries) and a ``.gz`` (the body's deflate, for splicing).
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.analytics.state import CategoryInputs
 from shared.domain.categories import ModelCategory
+from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.domain.views import VIEW_SCHEMA_VERSION, build_category_views, render_views
+from shared.domain.views import (
+    VIEW_SCHEMA_VERSION,
+    CategoryViews,
+    build_category_views,
+    render_views,
+    risk_view,
+    with_stats_view,
+)
+from shared.materialized.gzip_splice import compress_prefix
+from shared.materialized.risk_listing import build_risk_index
+from shared.materialized.with_stats_listing import build_with_stats_index
+
+#: Views whose JSON body is an object that gets a live ``freshness`` field appended on request.
+OBJECT_VIEW_PREFIXES = ("statistics", "deletion-risk")
 
 
 @dataclass(frozen=True)
@@ -24,6 +41,8 @@ class Generation:
     generation: str
     basis: dict[str, str]
     views: dict[str, bytes]
+    #: The ungrouped risk entries (for risk-change events), when runtime views exist.
+    risk_models: tuple[ModelDeletionRiskInfo, ...] | None
 
 
 def _ms(moment: datetime | None) -> str:
@@ -62,6 +81,37 @@ def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
     }
 
 
+def splice_prefix(view: str, body: bytes) -> bytes:
+    """The part of a body that is compressed ahead: object views lose their closing brace."""
+    return body[:-1] if view.startswith(OBJECT_VIEW_PREFIXES) else body
+
+
+def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, bytes]:
+    """Every stored value of a generation: bodies, listing indexes, precompressed prefixes."""
+    stored = render_views(views)
+    for view, body in list(stored.items()):
+        stored[f"{view}.gz"] = compress_prefix(splice_prefix(view, body))
+    runtime = views.runtime
+    if runtime is not None:
+        for (workers, variations), entries in runtime.with_stats.items():
+            index = build_with_stats_index(entries)
+            stored[f"{with_stats_view(workers, variations)}.index"] = index.model_dump_json().encode()
+        for (grouped, variations), models in runtime.risk_models.items():
+            risk_index = build_risk_index(
+                models,
+                category=views.category,
+                category_total_month_usage=runtime.category_total_month_usage,
+                thresholds=thresholds,
+            )
+            stored[f"{risk_view(grouped, variations)}.index"] = risk_index.model_dump_json().encode()
+    return stored
+
+
+def body_checksum(body: bytes) -> tuple[int, int]:
+    """CRC-32 and length of the spliced prefix of a body (what ``gzip_with_tail`` needs)."""
+    return zlib.crc32(body), len(body)
+
+
 def recompute(
     category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds, *, computed_at: int
 ) -> Generation | None:
@@ -70,9 +120,11 @@ def recompute(
     if reference is None:
         return None
     views = build_category_views(reference, inputs.horde_snapshot(), thresholds, computed_at=computed_at)
+    risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
     return Generation(
         category=category,
         generation=generation_id(category, inputs, thresholds),
         basis=basis_of(inputs, computed_at=computed_at),
-        views=render_views(views),
+        views=materialise(views, thresholds),
+        risk_models=risk_models,
     )

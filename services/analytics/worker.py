@@ -22,11 +22,14 @@ from aiokafka.structs import ConsumerRecord
 
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
 from services.analytics.recompute import recompute
+from services.analytics.risk_events import RiskChangePublisher, read_current_states
 from services.analytics.state import AnalyticsState
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.dead_letter import DeadLetterReason
+from shared.events.risk import RiskBasis
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS
+from shared.settings import KafkaSettings
 from shared.store.generations import GenerationStore
 from shared.topics import categories_of_partition
 
@@ -60,6 +63,8 @@ class AnalyticsWorker:
         thresholds: RiskThresholds,
         broker: KafkaBroker,
         consumer_name: str,
+        risk: RiskChangePublisher | None = None,
+        kafka_settings: KafkaSettings | None = None,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
@@ -67,12 +72,15 @@ class AnalyticsWorker:
         self.thresholds = thresholds
         self.broker = broker
         self.consumer_name = consumer_name
+        self.risk = risk
+        self.kafka_settings = kafka_settings
         self.state = AnalyticsState()
         self.ownership = Ownership()
         self.dirty: set[ModelCategory] = set()
         self.wakeup = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
         self.generations_written = 0
+        self.loading = False
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -88,15 +96,27 @@ class AnalyticsWorker:
         return all(tp in self.ownership.caught_up for tp in wanted)
 
     async def on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
-        """Forget everything, replay the assigned partitions from the beginning."""
-        self.consumer = consumer
-        self.state.forget(set(self.state.categories))
-        self.dirty.clear()
-        targets = await consumer.end_offsets(list(assigned)) if assigned else {}
-        self.ownership = Ownership(targets=dict(targets))
-        self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
-        if assigned:
-            await consumer.seek_to_beginning(*assigned)
+        """Forget everything, load the published risk states, replay the partitions from the start.
+
+        Records that arrive while this runs are ignored: the final seek delivers them again.
+        """
+        self.loading = True
+        try:
+            self.consumer = consumer
+            self.state.forget(set(self.state.categories))
+            self.dirty.clear()
+            self.ownership = Ownership()
+            targets = await consumer.end_offsets(list(assigned)) if assigned else {}
+            if self.risk is not None and self.kafka_settings is not None:
+                self.risk.states = await read_current_states(
+                    self.kafka_settings, self.risk.current, {tp.partition for tp in assigned}
+                )
+            self.ownership = Ownership(targets=dict(targets))
+            self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
+            if assigned:
+                await consumer.seek_to_beginning(*assigned)
+        finally:
+            self.loading = False
         log.info(
             "partitions assigned; replaying",
             extra={
@@ -113,6 +133,8 @@ class AnalyticsWorker:
     # -- records ---------------------------------------------------------------------------
     async def handle_records(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         """Apply a batch (bursts coalesce here), then let the materialiser recompute."""
+        if self.loading:
+            return
         for record in records:
             try:
                 event = decode_record(self.topics, record.topic, record.value)
@@ -133,10 +155,11 @@ class AnalyticsWorker:
             if tp not in self.ownership.targets:
                 continue
             position = await consumer.position(tp)
+            # The highwater of fetch responses is exact; end offsets of the embedded broker are not.
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
-            if position >= self.ownership.targets[tp]:
+            if position >= max(self.ownership.targets[tp], highwater or 0):
                 self.ownership.caught_up.add(tp)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
@@ -170,6 +193,8 @@ class AnalyticsWorker:
             await self.materialise_ready()
 
     async def materialise_ready(self) -> None:
+        if self.loading:
+            return
         for category in sorted(self.dirty & self.owned_categories()):
             if not self.category_ready(category):
                 continue
@@ -179,7 +204,6 @@ class AnalyticsWorker:
             except Exception:
                 log.exception("recompute of %s failed; will retry", category)
                 self.dirty.add(category)
-        self.dirty &= self.owned_categories()
 
     async def materialise(self, category: ModelCategory) -> None:
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
@@ -194,6 +218,14 @@ class AnalyticsWorker:
         if outcome == "written":
             self.generations_written += 1
             LAST_GENERATION.labels(category.value).set(time.time())
+        if outcome != "older" and self.risk is not None and generation.risk_models is not None:
+            basis = RiskBasis(
+                generation=generation.generation,
+                reference_version=generation.basis["reference_version"],
+                horde_status_at_ms=int(generation.basis["status_at_ms"]),
+                horde_stats_at_ms=int(generation.basis["stats_at_ms"]),
+            )
+            await self.risk.publish(category, generation.risk_models, basis)
         log.info(
             "generation %s",
             outcome,

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.events.reference import ReferenceCategoryChanged
-from shared.kafka import _admin_security, consumer_options
+from shared.kafka import consumer_options, kafka_client_options
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -74,7 +74,7 @@ async def read_published_state(
         max_partition_fetch_bytes=options["max_partition_fetch_bytes"],
         fetch_max_bytes=options["fetch_max_bytes"],
         request_timeout_ms=30_000,
-        **_admin_security(settings),
+        **kafka_client_options(settings),
     )
     await consumer.start()
     try:

@@ -1,162 +1,148 @@
-"""The analytics worker against the real broker and Redis: inputs in, a whole generation out."""
+"""The analytics worker against the real broker and Redis: inputs in, whole generations out."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.analytics.app import run
 from shared.domain.categories import ModelCategory
-from shared.kafka import encode_key, ensure_topics, make_broker, publish_event
-from shared.redis_keys import RedisKeys
+from shared.domain.views import (
+    RISK_FLAGS,
+    WITH_STATS_FLAGS,
+    effective_risk_flags,
+    risk_view,
+    statistics_view,
+    with_stats_view,
+)
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
-from shared.topics import (
-    ALL_TOPICS,
-    HORDE_STATS_CAPTURED,
-    HORDE_STATUS_CAPTURED,
-    REFERENCE_CHANGED,
-    partition_for,
-)
+from shared.topics import HORDE_STATUS_CAPTURED
+from tests.support.analytics import publish_input, running_worker, wait_for_view
 from tests.support.events import DATA, reference_event, stats_event, status_event, synthetic
 from tests.support.kafka_broker import KafkaInfo
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+IMAGE = ModelCategory.IMAGE_GENERATION
 
 
-def worker_settings(kafka: KafkaInfo, redis_url: str, unique: str) -> Settings:
-    env = kafka.env()
-    return Settings(
-        http_host="127.0.0.1",
-        http_port=0,
-        log_json=False,
-        kafka={
-            "bootstrap_servers": kafka.bootstrap_servers,
-            "topic_prefix": f"t{unique}.",
-            "enable_idempotence": kafka.supports_idempotence,
-            "session_timeout_ms": int(env["HORDE_KAFKA__SESSION_TIMEOUT_MS"]),
-            "heartbeat_interval_ms": int(env["HORDE_KAFKA__HEARTBEAT_INTERVAL_MS"]),
-            "rebalance_timeout_ms": int(env["HORDE_KAFKA__REBALANCE_TIMEOUT_MS"]),
-        },
-        redis={"url": redis_url, "key_prefix": f"k{unique}"},
-        analytics={"consumer_group": f"g{unique}"},
-    )
+def with_count(entries: list[dict[str, object]], name: str, count: int) -> list[dict[str, object]]:
+    return [dict(e, count=count) if e["name"] == name else e for e in entries]
 
 
-async def publish(
-    settings: Settings, spec: Any, event: Any, *, category: ModelCategory, key: str, event_id: str
+async def feed_image(
+    settings: Settings, *, sd_threads: int | None = None, at: datetime | None = None
 ) -> None:
-    broker = make_broker(settings.kafka, client_id="test-producer")
-    async with broker:
-        await publish_event(
-            broker,
-            spec.with_prefix(settings.kafka.topic_prefix),
-            event,
-            key=encode_key(key),
-            partition=partition_for(category, settings.kafka.topic_partitions),
-            event_id=event_id,
-            time=event_time(event),
-            producer="test",
-        )
-
-
-def event_time(event: Any) -> Any:
-    return getattr(event, "captured_at", None) or event.detected_at
-
-
-async def wait_for_view(
-    store: GenerationStore, category: ModelCategory, view: str, predicate: Any = None, within: float = 60
-) -> tuple[str, bytes]:
-    async def poll() -> tuple[str, bytes]:
-        while True:
-            current = await store.current(category)
-            if current is not None:
-                body = await store.view(category, current.generation, view)
-                if body is not None and (predicate is None or predicate(json.loads(body))):
-                    return current.generation, body
-            await asyncio.sleep(0.2)
-
-    return await asyncio.wait_for(poll(), within)
-
-
-@pytest.fixture
-async def running_worker(kafka: KafkaInfo, redis_url: str, unique: str) -> AsyncIterator[Settings]:
-    settings = worker_settings(kafka, redis_url, unique)
-    await ensure_topics(settings.kafka, tuple(s.with_prefix(settings.kafka.topic_prefix) for s in ALL_TOPICS))
-    task = asyncio.create_task(run(settings))
-    try:
-        yield settings
-    finally:
-        task.cancel()
-        with pytest.raises((asyncio.CancelledError, Exception)):
-            await task
-
-
-async def test_snapshot_and_reference_become_a_generation(running_worker: Settings) -> None:
-    settings = running_worker
-    category = ModelCategory.IMAGE_GENERATION
-    await publish(
-        settings,
-        REFERENCE_CHANGED,
-        reference_event(category, DATA / "reference/image/stable_diffusion.json"),
-        category=category,
-        key=category.value,
-        event_id="ref-1",
-    )
     status = synthetic("status_models_image.json")
-    stats = synthetic("stats_models_image.json")
-    await publish(
-        settings,
-        HORDE_STATUS_CAPTURED,
-        status_event(status),
-        category=category,
-        key="image",
-        event_id="status-1",
-    )
-    await publish(
-        settings, HORDE_STATS_CAPTURED, stats_event(stats), category=category, key="image", event_id="stats-1"
-    )
-    redis = Redis.from_url(settings.redis.url)
-    store = GenerationStore(redis, RedisKeys(settings.redis.key_prefix), superseded_ttl_seconds=60)
-    try:
-        _, body = await wait_for_view(store, category, "with-stats")
-        with_stats = json.loads(body)
-        assert len(with_stats) == 161
-        served = {e["name"]: e["count"] for e in status}
-        for name, entry in with_stats.items():
-            assert entry["thread_count"] == served.get(name, 0), name
-    finally:
-        await redis.aclose()
+    if sd_threads is not None:
+        status = with_count(status, "stable_diffusion", sd_threads)
+    await publish_input(settings, status_event(status, captured_at=at))
 
 
-async def test_malformed_snapshot_is_dead_lettered(running_worker: Settings, kafka: KafkaInfo) -> None:
-    settings = running_worker
-    spec = HORDE_STATUS_CAPTURED.with_prefix(settings.kafka.topic_prefix)
-    broker = make_broker(settings.kafka, client_id="test-producer")
-    async with broker:
-        await broker.publish(
-            b'{"schema_version": 1, "model_type": "image", "entries": "oops"}',
-            spec.name,
-            key=b"image",
-            partition=0,
+async def start_image(settings: Settings) -> None:
+    await publish_input(settings, reference_event(IMAGE, DATA / "reference/image/stable_diffusion.json"))
+    await publish_input(settings, stats_event(synthetic("stats_models_image.json")))
+    await feed_image(settings)
+
+
+async def test_reference_and_snapshot_become_every_view(settings: Settings, store: GenerationStore) -> None:
+    async with running_worker(settings):
+        await start_image(settings)
+        generation, with_stats = await wait_for_view(store, IMAGE, "with-stats")
+    served = {e["name"]: e["count"] for e in synthetic("status_models_image.json")}  # type: ignore[index]
+    assert len(with_stats) == 161
+    for name, entry in with_stats.items():
+        assert entry["thread_count"] == served.get(name, 0), name
+    expected = {statistics_view(False), statistics_view(True)}
+    expected |= {with_stats_view(*flags) for flags in WITH_STATS_FLAGS}
+    expected |= {risk_view(*effective_risk_flags(IMAGE, g, v)) for g, v in RISK_FLAGS}
+    for view in expected:
+        assert await store.view(IMAGE, generation, view) is not None, view
+        assert await store.view(IMAGE, generation, view + ".gz") is not None, view
+
+
+async def test_new_snapshot_updates_every_view(settings: Settings, store: GenerationStore) -> None:
+    async with running_worker(settings):
+        await start_image(settings)
+        first, _ = await wait_for_view(store, IMAGE, "with-stats")
+        await feed_image(settings, sd_threads=77)
+        second, _ = await wait_for_view(
+            store, IMAGE, "with-stats", lambda b: b["stable_diffusion"]["thread_count"] == 77
         )
-    consumer = AIOKafkaConsumer(
-        spec.dead_letter,
-        bootstrap_servers=kafka.bootstrap_servers,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
+    assert second != first
+    # Without a workers snapshot the worker count falls back to threads, in every view of the generation.
+    risk = json.loads(await store.view(IMAGE, second, "deletion-risk") or b"{}")
+    assert {m["name"]: m["worker_count"] for m in risk["models"]}["stable_diffusion"] == 77
+    listed = json.loads(await store.view(IMAGE, second, "with-stats.workers.variations") or b"{}")
+    assert listed["stable_diffusion"]["thread_count"] == 77
+
+
+async def test_replayed_and_duplicate_events_change_nothing(
+    settings: Settings, store: GenerationStore
+) -> None:
+    async with running_worker(settings):
+        await start_image(settings)
+        at = datetime.now(UTC)
+        await feed_image(settings, sd_threads=5, at=at)
+        generation, _ = await wait_for_view(
+            store, IMAGE, "with-stats", lambda b: b["stable_diffusion"]["thread_count"] == 5
+        )
+        before = await store.current(IMAGE)
+        # The same snapshot again (a producer retry), then an older one (a late replay).
+        await feed_image(settings, sd_threads=5, at=at)
+        await feed_image(settings, sd_threads=9, at=at - timedelta(minutes=5))
+        await asyncio.sleep(3)
+        after = await store.current(IMAGE)
+    assert before == after
+    assert after is not None
+    assert after.generation == generation
+
+
+async def test_cold_start_rebuilds_redis_from_kafka_alone(
+    settings: Settings, store: GenerationStore, unique: str
+) -> None:
+    async with running_worker(settings):
+        await start_image(settings)
+        generation, body = await wait_for_view(store, IMAGE, "deletion-risk")
+    await store.redis.flushdb()
+    cold = settings.model_copy(update={"analytics": settings.analytics.model_copy(
+        update={"consumer_group": f"cold{unique}"})})  # fmt: skip
+    async with running_worker(cold):
+        rebuilt, rebuilt_body = await wait_for_view(store, IMAGE, "deletion-risk")
+    assert rebuilt == generation
+    assert rebuilt_body["models"] == body["models"]
+
+
+async def test_malformed_snapshot_is_dead_lettered_and_the_worker_goes_on(
+    settings: Settings, store: GenerationStore, kafka: KafkaInfo
+) -> None:
+    spec = HORDE_STATUS_CAPTURED.with_prefix(settings.kafka.topic_prefix)
+    async with running_worker(settings):
+        await start_image(settings)
+        await wait_for_view(store, IMAGE, "with-stats")
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait(spec.name, b'{"schema_version": 1, "entries": "oops"}', partition=0)
+            await producer.send_and_wait(spec.name, b"not json at all", partition=0)
+        finally:
+            await producer.stop()
+        await feed_image(settings, sd_threads=31)
+        await wait_for_view(store, IMAGE, "with-stats", lambda b: b["stable_diffusion"]["thread_count"] == 31)
+    consumer = AIOKafkaConsumer(spec.dead_letter, bootstrap_servers=kafka.bootstrap_servers,
+                                auto_offset_reset="earliest", group_id=None)  # fmt: skip
     await consumer.start()
     try:
-        record = await asyncio.wait_for(consumer.getone(), timeout=60)
+        records = []
+        while len(records) < 2:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 30)
+            records += [r for part in batch.values() for r in part]
     finally:
         await consumer.stop()
-    headers = {k: v.decode() for k, v in record.headers}
-    assert headers["dlq_source_topic"] == spec.name
-    assert "invalid HordeStatusCaptured" in headers["dlq_error"]
+    reasons = [{k: v.decode() for k, v in r.headers} for r in records]
+    assert all(r["dlq_source_topic"] == spec.name for r in reasons)
+    assert "invalid HordeStatusCaptured" in reasons[0]["dlq_error"]
+    assert records[1].value == b"not json at all"

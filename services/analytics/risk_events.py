@@ -1,0 +1,176 @@
+"""Publishing deletion-risk changes: history topic, compacted current-state topic, Redis stream.
+
+The previous state of every owned model comes from the compacted current-state topic, read when
+partitions are assigned, so a replica that takes over (or a cold start) diffs against what was
+really published. After a crash between writing Redis and publishing, the next owner computes the
+same generation, finds the missing changes and publishes them with the same deterministic ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.changes import changed_models
+from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent, RiskBasis, RiskState
+from shared.kafka import SOURCE_PREFIX, encode_key, kafka_client_options, publish_event
+from shared.metrics import EVENTS_PUBLISHED
+from shared.redis_keys import RedisKeys
+from shared.settings import KafkaSettings
+from shared.topics import TopicSpec, partition_for
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+log = logging.getLogger(__name__)
+PRODUCER = "analytics"
+STREAM_LENGTH = 1000
+
+
+def risk_event_id(category: ModelCategory, model: str, generation: str) -> str:
+    """Same model and generation → same id (consumers drop duplicates by it)."""
+    return hashlib.sha256(f"{category}/{model}@{generation}".encode()).hexdigest()[:32]
+
+
+async def read_current_states(
+    settings: KafkaSettings, spec: TopicSpec, partitions: set[int], *, limit_seconds: float = 30
+) -> dict[ModelCategory, dict[str, RiskState]]:
+    """Latest state per model on the owned partitions of the compacted current-state topic."""
+    states: dict[ModelCategory, dict[str, RiskState]] = {}
+    if not partitions:
+        return states
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+        **kafka_client_options(settings),
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(spec.name, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        ends = await consumer.end_offsets(assigned)
+        await consumer.seek_to_beginning(*assigned)
+
+        async def behind() -> list[TopicPartition]:
+            # Fetch highwaters are exact; the embedded broker's end offsets can be low.
+            return [
+                tp
+                for tp in assigned
+                if await consumer.position(tp) < max(ends[tp], consumer.highwater(tp) or 0)
+            ]
+
+        async def drain() -> None:
+            while await behind():
+                batch = await consumer.getmany(*assigned, timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        _apply_current(states, record.key, record.value)
+
+        await asyncio.wait_for(drain(), limit_seconds)
+    finally:
+        await consumer.stop()
+    return states
+
+
+def _apply_current(
+    states: dict[ModelCategory, dict[str, RiskState]], key: bytes | None, value: bytes | None
+) -> None:
+    if key is None:
+        return
+    category_name, _, model = key.decode().partition("/")
+    try:
+        category = ModelCategory(category_name)
+    except ValueError:
+        return
+    if not value:
+        states.get(category, {}).pop(model, None)
+        return
+    try:
+        record = DeletionRiskCurrent.model_validate_json(value)
+    except ValidationError:
+        log.warning("ignoring an unreadable current-risk record", extra={"key": key.decode()})
+        return
+    states.setdefault(category, {})[model] = record.state
+
+
+class RiskChangePublisher:
+    """Diffs each new risk state of a category against the published one and publishes changes."""
+
+    def __init__(
+        self, broker: KafkaBroker, *, changed: TopicSpec, current: TopicSpec, partitions: int,
+        redis: Redis, keys: RedisKeys, tombstones: AIOKafkaProducer,
+    ) -> None:  # fmt: skip
+        self.broker = broker
+        self.tombstones = tombstones
+        self.changed = changed
+        self.current = current
+        self.partitions = partitions
+        self.redis = redis
+        self.keys = keys
+        self.states: dict[ModelCategory, dict[str, RiskState]] = {}
+
+    async def publish(
+        self, category: ModelCategory, models: Sequence[ModelDeletionRiskInfo], basis: RiskBasis
+    ) -> int:
+        """Publish every change of ``category``; returns how many events were published."""
+        published = self.states.setdefault(category, {})
+        previous = {name: state.signature() for name, state in published.items()}
+        by_name = {m.name: m for m in models}
+        now = datetime.now(UTC)
+        partition = partition_for(category, self.partitions)
+        count = 0
+        for name, kinds in changed_models(previous, models):
+            current = RiskState.of(by_name[name]) if name in by_name else None
+            event = DeletionRiskChanged(
+                category=category, model=name, previous=published.get(name), current=current,
+                changes=kinds, basis=basis, detected_at=now,
+            )  # fmt: skip
+            event_id = risk_event_id(category, name, basis.generation)
+            key = encode_key(category.value, name)
+            await publish_event(
+                self.broker,
+                self.changed,
+                event,
+                key=key,
+                partition=partition,
+                event_id=event_id,
+                time=now,
+                producer=PRODUCER,
+                subject=f"{category}/{name}",
+            )
+            if current is None:
+                await self.tombstones.send_and_wait(self.current.name, None, key=key, partition=partition)
+                published.pop(name, None)
+            else:
+                snapshot = DeletionRiskCurrent(category=category, model=name, state=current, basis=basis)
+                await publish_event(
+                    self.broker,
+                    self.current,
+                    snapshot,
+                    key=key,
+                    partition=partition,
+                    event_id=event_id,
+                    time=now,
+                    producer=PRODUCER,
+                    subject=f"{category}/{name}",
+                )
+                published[name] = current
+            await self.redis.xadd(
+                self.keys.risk_events(category),
+                {"id": event_id, "source": SOURCE_PREFIX + PRODUCER, "data": event.model_dump_json()},
+                maxlen=STREAM_LENGTH, approximate=True,
+            )  # fmt: skip
+            count += 1
+        if count:
+            EVENTS_PUBLISHED.labels(self.changed.name).inc(count)
+            log.info("risk changes published", extra={"category": category.value, "events": count})
+        return count

@@ -1,0 +1,92 @@
+"""Deletion-risk change events, for downstream services that act on risk without polling.
+
+``DeletionRiskChanged`` goes to the history topic for every change of a model's risk state;
+``DeletionRiskCurrent`` goes to a compacted topic keyed ``category/model`` (a tombstone when the
+model leaves the reference), so a consumer that starts late rebuilds every model's current risk
+from Kafka alone. Ids are deterministic per (model, generation): a re-delivery after a crash has
+the same id and can be dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.changes import ChangeKind, signature
+from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
+
+
+class RiskState(BaseModel):
+    """The parts of a model's deletion risk whose change is an event, plus context numbers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deletion_risk_flags: DeletionRiskFlags
+    risk_score: int
+    at_risk: bool
+    is_critical: bool
+    has_warning: bool
+    has_workers: bool
+    #: Context only: a change of these alone is not an event.
+    worker_count: int
+    usage_month: int
+
+    def signature(self) -> tuple[object, ...]:
+        """The change signature (see ``shared.domain.risk.changes.signature``)."""
+        return signature(
+            self.deletion_risk_flags, self.risk_score, self.is_critical, self.has_warning, self.has_workers
+        )
+
+    @classmethod
+    def of(cls, model: ModelDeletionRiskInfo) -> RiskState:
+        """The state of one ungrouped risk entry."""
+        return cls(
+            deletion_risk_flags=model.deletion_risk_flags,
+            risk_score=model.risk_score,
+            at_risk=model.at_risk,
+            is_critical=model.is_critical,
+            has_warning=model.has_warning,
+            has_workers=model.worker_count > 0,
+            worker_count=model.worker_count,
+            usage_month=model.usage_month,
+        )
+
+
+class RiskBasis(BaseModel):
+    """Which inputs a risk state was computed from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation: str
+    reference_version: str
+    horde_status_at_ms: int
+    horde_stats_at_ms: int
+
+
+class DeletionRiskChanged(BaseModel):
+    """A model's risk state moved from ``previous`` to ``current`` (``None``: not in the reference)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    category: ModelCategory
+    model: str
+    previous: RiskState | None
+    current: RiskState | None
+    changes: tuple[ChangeKind, ...]
+    basis: RiskBasis
+    detected_at: AwareDatetime
+
+
+class DeletionRiskCurrent(BaseModel):
+    """The current risk state of one model (latest record per key on the compacted topic)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    category: ModelCategory
+    model: str
+    state: RiskState
+    basis: RiskBasis

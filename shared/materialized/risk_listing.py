@@ -1,0 +1,204 @@
+"""The deletion-risk listing index of one view, and the answers built from it.
+
+Built from the ordered entries of one risk view (ungrouped, grouped or with variations). Orders
+are produced with the domain's own sort (``sort_risk_models``) so the gateway's sorting has the
+domain's semantics; summaries of any selection are sums of per-row counters, checked against
+``summarize`` by tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain.categories import ModelCategory
+from shared.domain.horde.spellings import backend_spellings
+from shared.domain.risk.listing import VALID_SORT_FIELDS, sort_risk_models
+from shared.domain.risk.models import CategoryDeletionRiskSummary, ModelDeletionRiskInfo
+from shared.domain.risk.presets import DeletionRiskFilterPreset, matches_preset
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.materialized.selection import page, search_matches, select
+
+#: Counters of one row, in ``CategoryDeletionRiskSummary`` field order (before the average).
+SUMMARY_COUNTERS = (
+    "models_at_risk",
+    "models_critical",
+    "models_with_warnings",
+    "models_with_zero_day_usage",
+    "models_with_zero_month_usage",
+    "models_with_zero_total_usage",
+    "models_with_no_active_workers",
+    "models_with_no_downloads",
+    "models_with_non_preferred_hosts",
+    "models_with_multiple_hosts",
+    "models_with_low_usage",
+)
+
+CSV_HEADER = (
+    "name", "baseline", "workers", "usage_day", "usage_month", "usage_total", "usage_percentage",
+    "cost_benefit_score", "size_gb", "risk_score", "flags", "at_risk", "is_critical", "has_warning",
+    "download_hosts", "notes",
+)  # fmt: skip
+
+
+class RiskListingIndex(BaseModel):
+    """Everything needed to answer any deletion-risk request of one view without recomputing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    category: ModelCategory
+    category_total_month_usage: int
+    names: tuple[str, ...]
+    fragments: tuple[str, ...]
+    search_text: tuple[str, ...]
+    presets: dict[str, tuple[int, ...]]
+    orders: dict[str, tuple[int, ...]]
+    summary_rows: tuple[tuple[int, ...], ...]
+    csv_rows: tuple[str, ...]
+
+    def position(self, name: str) -> int | None:
+        """Row of a model by name (exact first, then case-insensitive)."""
+        if name in self.names:
+            return self.names.index(name)
+        folded = name.casefold()
+        return next((i for i, n in enumerate(self.names) if n.casefold() == folded), None)
+
+
+def _flag_names(model: ModelDeletionRiskInfo) -> str:
+    flags = model.deletion_risk_flags
+    return ";".join(f for f in type(flags).model_fields if getattr(flags, f))
+
+
+def _csv_row(model: ModelDeletionRiskInfo) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [model.name, model.baseline or "", model.worker_count, model.usage_day, model.usage_month,
+         model.usage_total, model.usage_percentage_of_category,
+         "" if model.cost_benefit_score is None else model.cost_benefit_score,
+         "" if model.size_gb is None else model.size_gb, model.risk_score, _flag_names(model),
+         model.at_risk, model.is_critical, model.has_warning, " ".join(model.download_hosts), ""]
+    )  # fmt: skip
+    return buffer.getvalue()
+
+
+def _haystack(model: ModelDeletionRiskInfo) -> str:
+    parts = [model.name, model.baseline or ""]
+    if "/" in model.name:
+        parts.append(model.name.split("/", 1)[0])
+    if model.category is ModelCategory.TEXT_GENERATION:
+        parts.extend(spelling for _, spelling in backend_spellings(model.name))
+    for variation in model.backend_variations or ():
+        parts.extend((variation.backend, variation.variant_name))
+    return " ".join(parts).casefold()
+
+
+def _summary_row(model: ModelDeletionRiskInfo) -> tuple[int, ...]:
+    flags = model.deletion_risk_flags
+    values = (
+        model.at_risk, model.is_critical, model.has_warning, flags.zero_usage_day, flags.zero_usage_month,
+        flags.zero_usage_total, flags.no_active_workers, flags.no_download_urls, flags.has_non_preferred_host,
+        flags.has_multiple_hosts, flags.low_usage,
+    )  # fmt: skip
+    return (*(int(v) for v in values), model.risk_score)
+
+
+def build_risk_index(
+    models: Sequence[ModelDeletionRiskInfo],
+    *,
+    category: ModelCategory,
+    category_total_month_usage: int,
+    thresholds: RiskThresholds,
+) -> RiskListingIndex:
+    """Index of one risk view; ``models`` in the view's default order."""
+    position = {id(m): i for i, m in enumerate(models)}
+    orders: dict[str, tuple[int, ...]] = {}
+    for field in VALID_SORT_FIELDS:
+        for descending in (False, True):
+            ordered = sort_risk_models(models, field, descending=descending)
+            orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(position[id(m)] for m in ordered)
+    presets = {
+        preset.value: tuple(i for i, m in enumerate(models) if matches_preset(m, preset, thresholds))
+        for preset in DeletionRiskFilterPreset
+    }
+    return RiskListingIndex(
+        category=category,
+        category_total_month_usage=category_total_month_usage,
+        names=tuple(m.name for m in models),
+        fragments=tuple(m.model_dump_json() for m in models),
+        search_text=tuple(_haystack(m) for m in models),
+        presets=presets,
+        orders=orders,
+        summary_rows=tuple(_summary_row(m) for m in models),
+        csv_rows=tuple(_csv_row(m) for m in models),
+    )
+
+
+def summary_of(index: RiskListingIndex, rows: Sequence[int]) -> CategoryDeletionRiskSummary:
+    """The summary of exactly ``rows`` (same numbers as ``summarize`` over those entries)."""
+    sums = [0] * (len(SUMMARY_COUNTERS) + 1)
+    for row in rows:
+        for k, value in enumerate(index.summary_rows[row]):
+            sums[k] += value
+    n = len(rows)
+    return CategoryDeletionRiskSummary(
+        total_models=n,
+        **dict(zip(SUMMARY_COUNTERS, sums[:-1], strict=True)),
+        average_risk_score=round(sums[-1] / n, 2) if n else 0.0,
+        category_total_month_usage=index.category_total_month_usage,
+    )
+
+
+class RiskQuery(BaseModel):
+    """A validated deletion-risk request (names already checked against the valid values)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    preset: str | None = None
+    search: str | None = None
+    sort_by: str | None = None
+    descending: bool = False
+    offset: int = 0
+    limit: int | None = None
+
+
+class RiskAnswer(BaseModel):
+    """The rows of an answer: the filtered list (``total_count``) and the page."""
+
+    model_config = ConfigDict(frozen=True)
+
+    selected: tuple[int, ...]
+    page: tuple[int, ...]
+
+
+def run_risk_query(index: RiskListingIndex, query: RiskQuery) -> RiskAnswer:
+    """Filter (preset, search), order, page: no recomputation, only precomputed rows."""
+    order: Sequence[int] = range(len(index.names))
+    if query.sort_by:
+        order = index.orders[f"{query.sort_by}:{'desc' if query.descending else 'asc'}"]
+    allowed = set(index.presets[query.preset]) if query.preset else None
+    selected = select(order, allowed=allowed, matching=search_matches(index.search_text, query.search))
+    return RiskAnswer(selected=tuple(selected), page=tuple(page(selected, query.offset, query.limit)))
+
+
+def render_risk_json(index: RiskListingIndex, query: RiskQuery, answer: RiskAnswer, tail: str = "") -> bytes:
+    """The ``CategoryDeletionRiskResponse`` JSON of an answer; ``tail`` adds trailing fields."""
+    head = (
+        f'{{"category":{json.dumps(index.category.value)},'
+        f'"category_total_month_usage":{index.category_total_month_usage},'
+        f'"total_count":{len(answer.selected)},"returned_count":{len(answer.page)},'
+        f'"offset":{query.offset},"limit":{json.dumps(query.limit)},"models":['
+    )
+    models = ",".join(index.fragments[i] for i in answer.page)
+    summary = summary_of(index, answer.selected).model_dump_json()
+    return f'{head}{models}],"summary":{summary}{tail}}}'.encode()
+
+
+def render_risk_csv(index: RiskListingIndex, answer: RiskAnswer) -> bytes:
+    """CSV of the page, one row per model, with an empty ``notes`` column for maintainers."""
+    return (",".join(CSV_HEADER) + "\n" + "".join(index.csv_rows[i] for i in answer.page)).encode()
