@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from typing import Any
 
@@ -10,7 +11,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.specification import AsyncAPI
 from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +19,7 @@ from starlette.routing import Route
 from services.analytics.inputs import InputTopics
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
+from shared.asyncapi import build_document
 from shared.kafka import consumer_options, ensure_topics, make_broker, make_producer
 from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
@@ -58,12 +59,6 @@ def build_subscriber(broker: KafkaBroker, worker: AnalyticsWorker, settings: Set
         await worker.handle_records(tuple(message.raw_message))
 
 
-def asyncapi_document(broker: KafkaBroker) -> dict[str, Any]:
-    """AsyncAPI of this service's channels, generated from the code."""
-    spec = AsyncAPI(broker, title="horde-model-analytics: analytics", version="1")
-    return dict(spec.to_specification().to_jsonable())
-
-
 async def run(settings: Settings) -> int:
     """Run one analytics replica until SIGTERM."""
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
@@ -100,9 +95,7 @@ async def run(settings: Settings) -> int:
         return bool(await redis.ping())
 
     async def asyncapi(_: Request) -> Response:
-        import json
-
-        return Response(json.dumps(asyncapi_document(broker)), media_type="application/json")
+        return Response(json.dumps(build_document()), media_type="application/json")
 
     http = ops_app(
         {"kafka": kafka_ready, "redis": redis_ready},

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+#: Headers added to a dead-lettered record.
+HEADER_NAMES = (
+    "dlq_source_topic",
+    "dlq_source_partition",
+    "dlq_source_offset",
+    "dlq_error_type",
+    "dlq_error",
+    "dlq_consumer",
+)
+
 
 class DeadLetterReason(BaseModel):
     """Why a record could not be processed, and where it came from."""
@@ -18,12 +28,13 @@ class DeadLetterReason(BaseModel):
     consumer: str
 
     def to_headers(self) -> dict[str, str]:
-        """Headers attached to the dead-lettered record."""
-        return {
-            "dlq_source_topic": self.source_topic,
-            "dlq_source_partition": str(self.source_partition),
-            "dlq_source_offset": str(self.source_offset),
-            "dlq_error_type": self.error_type,
-            "dlq_error": self.error[:4000],
-            "dlq_consumer": self.consumer,
-        }
+        """Headers attached to the dead-lettered record (names in ``HEADER_NAMES`` order)."""
+        values = (
+            self.source_topic,
+            str(self.source_partition),
+            str(self.source_offset),
+            self.error_type,
+            self.error[:4000],
+            self.consumer,
+        )
+        return dict(zip(HEADER_NAMES, values, strict=True))
