@@ -6,6 +6,7 @@ largest real snapshot fits on Apache Kafka (topic ``max.message.bytes`` is set t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -152,9 +153,53 @@ async def ensure_topics(settings: KafkaSettings, specs: tuple[TopicSpec, ...] = 
             for name, code, *_ in getattr(response, "topic_errors", []):
                 if code not in (0, 36):
                     raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
+            await _wait_for_leaders(admin, {t.name: t.num_partitions for t in missing})
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, partitions: dict[str, int], limit: float = 30
+) -> None:
+    """Wait until every new topic has all its partitions with a leader.
+
+    Apache Kafka answers CreateTopics before the partitions have leaders; a producer that sends to
+    a partition its metadata does not know yet fails, so start-up waits here (bounded).
+    """
+    deadline = asyncio.get_running_loop().time() + limit
+    while True:
+        described = await admin.describe_topics(list(partitions))
+        ready = {
+            topic["topic"]
+            for topic in described
+            if topic.get("error_code", 0) == 0
+            and len([p for p in topic.get("partitions", []) if p.get("leader", -1) >= 0])
+            >= partitions.get(topic["topic"], 1)
+        }
+        if ready >= set(partitions):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(
+                f"topics without leaders after {limit:.0f} s: {sorted(set(partitions) - ready)}"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
+    """Partition numbers of ``topic`` (empty if it does not exist), from the cluster metadata."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **kafka_client_options(settings)
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
+            return sorted(p["partition"] for p in entry.get("partitions", []))
+    return []
 
 
 def kafka_client_options(settings: KafkaSettings) -> dict[str, Any]:

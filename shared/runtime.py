@@ -81,15 +81,19 @@ async def run_service(
     host: str,
     port: int,
     main: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    stop: asyncio.Event | None = None,
 ) -> int:
     """Run ``main(stop)`` beside the HTTP server until SIGTERM/SIGINT or until either ends.
 
+    A caller that passes its own ``stop`` event (tests running a service in-process) stops it by
+    setting the event; signal handlers are installed only when the runtime owns the event.
     Returns the process exit code: 0 after a requested stop, 1 if ``main`` or the server failed.
     """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     server = _QuietServer(
         uvicorn.Config(http_app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     )

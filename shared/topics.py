@@ -86,12 +86,23 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RISK_CURRENT,
 )
 
-_CATEGORY_INDEX = {category: index for index, category in enumerate(ModelCategory)}
+_STATIC_CATEGORIES = [
+    c for c in ModelCategory if c not in (ModelCategory.IMAGE_GENERATION, ModelCategory.TEXT_GENERATION)
+]
 
 
 def partition_for(category: ModelCategory, partitions: int) -> int:
-    """Partition of every event about ``category``: stable, and distinct for image and text."""
-    return _CATEGORY_INDEX[category] % partitions
+    """Partition of every event about ``category`` on every topic.
+
+    The two heavy categories go to partitions 0 and ``partitions // 2``: the range assignor gives
+    each member a contiguous block of partitions, so with two or more analytics replicas image and
+    text generation are recomputed by different replicas. The light categories fill the rest.
+    """
+    if category is ModelCategory.IMAGE_GENERATION:
+        return 0
+    if category is ModelCategory.TEXT_GENERATION:
+        return partitions // 2
+    return (_STATIC_CATEGORIES.index(category) + 1) % partitions
 
 
 def partition_for_model_type(model_type: HordeModelType, partitions: int) -> int:

@@ -59,8 +59,8 @@ def build_subscriber(broker: KafkaBroker, worker: AnalyticsWorker, settings: Set
         await worker.handle_records(tuple(message.raw_message))
 
 
-async def run(settings: Settings) -> int:
-    """Run one analytics replica until SIGTERM."""
+async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Run one analytics replica until SIGTERM (or until ``stop`` is set)."""
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
     redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
@@ -114,7 +114,9 @@ async def run(settings: Settings) -> int:
             await tombstones.stop()
             await redis.aclose()
 
-    return await run_service("analytics", http, host=settings.http_host, port=settings.http_port, main=main)
+    return await run_service(
+        "analytics", http, host=settings.http_host, port=settings.http_port, main=main, stop=stop
+    )
 
 
 def _all_topics(settings: Settings) -> list[TopicSpec]:

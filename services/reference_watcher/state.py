@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.events.reference import ReferenceCategoryChanged
-from shared.kafka import consumer_options, kafka_client_options
+from shared.kafka import consumer_options, kafka_client_options, topic_partitions
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -76,18 +76,17 @@ async def read_published_state(
         request_timeout_ms=30_000,
         **kafka_client_options(settings),
     )
+    partitions = await topic_partitions(settings, spec.name)
+    if not partitions:
+        raise RuntimeError(f"topic {spec.name} does not exist; create it or enable kafka.create_topics")
     await consumer.start()
     try:
-        return await asyncio.wait_for(_read_all(consumer, spec), timeout_seconds)
+        return await asyncio.wait_for(_read_all(consumer, spec, partitions), timeout_seconds)
     finally:
         await consumer.stop()
 
 
-async def _read_all(consumer: AIOKafkaConsumer, spec: TopicSpec) -> PublishedState:
-    await consumer.topics()  # refreshes metadata so partitions_for_topic knows the topic
-    partitions = consumer.partitions_for_topic(spec.name)
-    if not partitions:
-        raise RuntimeError(f"topic {spec.name} does not exist; create it or enable kafka.create_topics")
+async def _read_all(consumer: AIOKafkaConsumer, spec: TopicSpec, partitions: list[int]) -> PublishedState:
     tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)

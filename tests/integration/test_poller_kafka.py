@@ -32,7 +32,7 @@ from shared.events.cloudevents import CloudEventAttributes
 from shared.events.horde import HordeStatusCaptured, SourceHealthReported
 from shared.kafka import ensure_topics, make_broker
 from shared.settings import HordeApiSettings, KafkaSettings, Settings
-from shared.topics import TopicSpec
+from shared.topics import TopicSpec, partition_for_model_type
 from tests.support.kafka_broker import KafkaInfo
 from tests.unit.poller.support import BASE_URL, SYNTHETIC
 
@@ -152,8 +152,8 @@ async def test_publishes_on_change_only_with_key_partition_and_cloudevents(
     image, text = by_type[b"image"], by_type[b"text"]
     assert len(image) == 2
     assert len(text) == 1
-    assert {r.partition for r in image} == {0}
-    assert {r.partition for r in text} == {1}
+    assert {r.partition for r in image} == {partition_for_model_type("image", 4)}
+    assert {r.partition for r in text} == {partition_for_model_type("text", 4)}
     events = [HordeStatusCaptured.model_validate_json(r.value) for r in image]
     assert events[0].content_hash != events[1].content_hash
     assert 4242 in {e.count for e in events[1].entries}

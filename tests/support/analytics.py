@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel
 
@@ -39,13 +40,16 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
     """One analytics replica running in this process for the duration of the block."""
     from services.analytics.app import run
 
-    task = asyncio.create_task(run(settings))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop=stop))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 30)
+        except TimeoutError:
+            pytest.fail("the analytics worker did not stop within 30 s of its stop event")
 
 
 def worker_settings(kafka: KafkaInfo, redis_url: str, unique: str, *, group: str | None = None) -> Settings:

@@ -21,6 +21,7 @@ from shared.topics import (
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     TopicSpec,
+    partition_for_model_type,
 )
 from tests.unit.poller.support import (
     SYNTHETIC,
@@ -86,7 +87,7 @@ async def test_first_poll_of_every_source_publishes_to_its_topic() -> None:
     assert sorted((p.topic, p.partition) for p in publisher.events) == sorted(
         (spec.name, partition)
         for spec in (HORDE_STATUS_CAPTURED, HORDE_STATS_CAPTURED, HORDE_WORKERS_CAPTURED)
-        for partition in (0, 1)
+        for partition in (partition_for_model_type("image", 4), partition_for_model_type("text", 4))
     )
 
 
