@@ -1,0 +1,19 @@
+"""Fixtures of the deployment checks: the rendered kustomizations (kubectl when present, else Python)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.deploy.checks import ROOT, render_overlay
+
+KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod")
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    """Every kustomization under k8s/, rendered once per session."""
+    return {
+        name: render_overlay(ROOT / "k8s" / name) for name in (*KUSTOMIZATIONS, "overlays/strimzi-topics")
+    }
