@@ -30,6 +30,14 @@ class RedisKeys:
         """Pattern matching every view of one generation (used only by maintenance and tests)."""
         return f"{self.prefix}:v1:view:{category}:{generation}:*"
 
+    def changes_channel(self) -> str:
+        """Pub/sub channel: a category name each time its pointer or source health changes."""
+        return f"{self.prefix}:v1:changed"
+
+    def source_health(self, category: ModelCategory) -> str:
+        """Hash: per AI Horde endpoint, the latest poll outcome (JSON) for the category's model type."""
+        return f"{self.prefix}:v1:source-health:{category}"
+
     def risk_events(self, category: ModelCategory) -> str:
         """Stream: the latest risk-change events of a category (feeds the gateway's SSE route)."""
         return f"{self.prefix}:v1:risk-events:{category}"

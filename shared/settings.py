@@ -183,6 +183,12 @@ class GatewaySettings(BaseModel):
     """Concurrent Server-Sent-Events streams before new ones get 429."""
     max_query_string_bytes: int = 2048
     """Longest accepted query string (longer: 414)."""
+    view_cache_entries: int = 64
+    """Views (bodies, gzip prefixes, listing indexes) cached per gateway process; generations never change."""
+    pointer_max_age_seconds: float = 1.0
+    """Longest time a category pointer is served from memory without an announcement (safety net)."""
+    sse_keepalive_seconds: float = 15.0
+    """Longest silence on an event stream before a keep-alive comment (also the Redis XREAD block)."""
 
 
 class StandinSettings(BaseModel):

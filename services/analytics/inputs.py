@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 
 from services.analytics.state import InputEvent
-from shared.events.horde import HordeStatsCaptured, HordeStatusCaptured, HordeWorkersCaptured
+from shared.events.horde import (
+    HordeStatsCaptured,
+    HordeStatusCaptured,
+    HordeWorkersCaptured,
+    SourceHealthReported,
+)
 from shared.events.reference import ReferenceCategoryChanged
 from shared.topics import (
+    HORDE_SOURCE_HEALTH,
     HORDE_STATS_CAPTURED,
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
@@ -30,6 +36,7 @@ class InputTopics:
     status: TopicSpec
     stats: TopicSpec
     workers: TopicSpec
+    health: TopicSpec
 
     @classmethod
     def with_prefix(cls, prefix: str) -> InputTopics:
@@ -38,10 +45,11 @@ class InputTopics:
             HORDE_STATUS_CAPTURED.with_prefix(prefix),
             HORDE_STATS_CAPTURED.with_prefix(prefix),
             HORDE_WORKERS_CAPTURED.with_prefix(prefix),
+            HORDE_SOURCE_HEALTH.with_prefix(prefix),
         )
 
     def all(self) -> tuple[TopicSpec, ...]:
-        return (self.reference, self.status, self.stats, self.workers)
+        return (self.reference, self.status, self.stats, self.workers, self.health)
 
     def spec(self, topic: str) -> TopicSpec:
         for spec in self.all():
@@ -55,6 +63,7 @@ class InputTopics:
             self.status.name: HordeStatusCaptured,
             self.stats.name: HordeStatsCaptured,
             self.workers.name: HordeWorkersCaptured,
+            self.health.name: SourceHealthReported,
         }
         if topic not in models:
             raise PoisonRecordError(f"record from unexpected topic {topic!r}")
@@ -75,6 +84,11 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
             f"invalid {model.__name__}: {error.error_count()} error(s), first at {where}: {first['msg']}"
         ) from None
     assert isinstance(
-        event, ReferenceCategoryChanged | HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
+        event,
+        ReferenceCategoryChanged
+        | HordeStatusCaptured
+        | HordeStatsCaptured
+        | HordeWorkersCaptured
+        | SourceHealthReported,
     )
     return event

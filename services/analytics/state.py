@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 from shared.domain.categories import CATEGORY_OF_MODEL_TYPE, RUNTIME_CATEGORIES, ModelCategory
 from shared.domain.horde.payloads import HordeSnapshot
 from shared.domain.reference.records import ReferenceSnapshot
-from shared.events.horde import HordeStatsCaptured, HordeStatusCaptured, HordeWorkersCaptured
+from shared.events.horde import (
+    HordeStatsCaptured,
+    HordeStatusCaptured,
+    HordeWorkersCaptured,
+    SourceHealthReported,
+)
 from shared.events.reference import ReferenceCategoryChanged
 
 HordeEvent = HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
-InputEvent = ReferenceCategoryChanged | HordeEvent
+InputEvent = ReferenceCategoryChanged | HordeEvent | SourceHealthReported
 
 
 _SLOTS: dict[type[HordeEvent], str] = {
@@ -35,6 +40,8 @@ class CategoryInputs:
     status: HordeStatusCaptured | None = None
     stats: HordeStatsCaptured | None = None
     workers: HordeWorkersCaptured | None = None
+    #: Latest poll outcome per AI Horde endpoint (status, stats, workers) of the model type.
+    health: dict[str, SourceHealthReported] = field(default_factory=dict)
 
     def reference_snapshot(self) -> ReferenceSnapshot | None:
         """The reference as the domain takes it."""
@@ -66,6 +73,16 @@ class AnalyticsState:
     def inputs(self, category: ModelCategory) -> CategoryInputs:
         return self.categories.setdefault(category, CategoryInputs())
 
+    def apply_health(self, event: SourceHealthReported) -> ModelCategory | None:
+        """Keep the newest poll outcome per endpoint; returns the category whose health changed."""
+        category = CATEGORY_OF_MODEL_TYPE[event.model_type]
+        inputs = self.inputs(category)
+        held = inputs.health.get(event.endpoint)
+        if held is not None and event.checked_at <= held.checked_at:
+            return None
+        inputs.health[event.endpoint] = event
+        return category
+
     def apply(self, event: InputEvent, *, offset: int) -> ModelCategory | None:
         """Take ``event`` if it is newer than what we hold; returns the category it changed."""
         if isinstance(event, ReferenceCategoryChanged):
@@ -77,6 +94,8 @@ class AnalyticsState:
                 return None
             inputs.reference, inputs.reference_seq = event, offset
             return event.category
+        if isinstance(event, SourceHealthReported):
+            return self.apply_health(event)
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
         slot = _SLOTS[type(event)]

@@ -27,6 +27,7 @@ from services.analytics.state import AnalyticsState
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.dead_letter import DeadLetterReason
+from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS
 from shared.settings import KafkaSettings
@@ -77,6 +78,7 @@ class AnalyticsWorker:
         self.state = AnalyticsState()
         self.ownership = Ownership()
         self.dirty: set[ModelCategory] = set()
+        self.health_dirty: set[ModelCategory] = set()
         self.wakeup = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
         self.generations_written = 0
@@ -105,6 +107,7 @@ class AnalyticsWorker:
             self.consumer = consumer
             self.state.forget(set(self.state.categories))
             self.dirty.clear()
+            self.health_dirty.clear()
             self.ownership = Ownership()
             targets = await consumer.end_offsets(list(assigned)) if assigned else {}
             if self.risk is not None and self.kafka_settings is not None:
@@ -140,6 +143,11 @@ class AnalyticsWorker:
                 event = decode_record(self.topics, record.topic, record.value)
             except PoisonRecordError as error:
                 await self.dead_letter(record, error)
+                continue
+            if isinstance(event, SourceHealthReported):
+                touched = self.state.apply_health(event)
+                if touched is not None:
+                    self.health_dirty.add(touched)
                 continue
             changed = self.state.apply(event, offset=record.offset)
             if changed is not None:
@@ -195,6 +203,10 @@ class AnalyticsWorker:
     async def materialise_ready(self) -> None:
         if self.loading:
             return
+        for category in sorted(self.health_dirty & self.owned_categories()):
+            if self.category_ready(category):
+                self.health_dirty.discard(category)
+                await self.write_health(category)
         for category in sorted(self.dirty & self.owned_categories()):
             if not self.category_ready(category):
                 continue
@@ -204,6 +216,14 @@ class AnalyticsWorker:
             except Exception:
                 log.exception("recompute of %s failed; will retry", category)
                 self.dirty.add(category)
+
+    async def write_health(self, category: ModelCategory) -> None:
+        """Latest poll outcome per endpoint, read by the gateway to tell whether answers are stale."""
+        health = self.state.inputs(category).health
+        if health:
+            mapping = {endpoint: event.model_dump_json() for endpoint, event in health.items()}
+            await self.store.redis.hset(self.store.keys.source_health(category), mapping=mapping)  # type: ignore[arg-type]
+            await self.store.announce(category)
 
     async def materialise(self, category: ModelCategory) -> None:
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread

@@ -1,11 +1,14 @@
 """Markdown table of every setting (env var, default, meaning), generated from the settings model.
 
-``python -m services.devstack.config_table`` prints it; a test keeps the README's copy in sync.
+``python -m services.devstack.config_table`` prints it (``--update-readme`` rewrites the README's
+copy); a test keeps the README's copy in sync.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -48,5 +51,19 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- config-table:start -->\n", "<!-- config-table:end -->"
+
+
+def update_readme(path: Path) -> None:
+    """Replace the table between the README's markers with the generated one."""
+    text = path.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(head + START + markdown() + END + tail)
+
+
 if __name__ == "__main__":
-    print(markdown(), end="")
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(Path(__file__).resolve().parents[2] / "README.md")
+    else:
+        print(markdown(), end="")

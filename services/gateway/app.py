@@ -1,59 +1,56 @@
-"""The gateway's FastAPI application: upstream routes over materialised views, probes, metrics."""
+"""The gateway's FastAPI application: upstream routes over materialised views, probes, metrics.
+
+Read-only and bounded: GET routes only (HEAD answered by them, OPTIONS by CORS when enabled),
+a query-string cap before routing, a cap on concurrent event streams. Answers are ``Response``
+objects built from stored bytes; the response models only document them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from redis.asyncio import Redis
 
-from services.gateway.errors import ErrorBody
-from services.gateway.freshness import freshness_headers, freshness_of
-from services.gateway.reader import NotMaterialisedError, read_view
-from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
-from shared.domain.risk.models import CategoryDeletionRiskResponse
-from shared.domain.statistics import CategoryStatistics
-from shared.domain.views import effective_risk_flags, risk_view, statistics_view, with_stats_view
+from services.gateway.answer import Gateway
+from services.gateway.cache import ViewCache
+from services.gateway.errors import ErrorBody, GatewayError
+from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
+from services.gateway.pointers import PointerCache
+from services.gateway.routes import deletion_risk, events, statistics, with_stats
+from services.gateway.routes.events import StreamSlots
 from shared.metrics import render_metrics
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
 
-PREFIX = "/model_references/statistics"
-VALID_CATEGORIES = [c.value for c in ModelCategory]
-RUNTIME = sorted(c.value for c in RUNTIME_CATEGORIES)
+EXPOSED_HEADERS = [
+    "ETag", "Last-Modified", "X-Generation", "X-Computed-At", "X-Data-Stale", "X-Reference-Version",
+    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At", "X-Missing-Sources",
+    "Retry-After",
+]  # fmt: skip
 
-CategoryPath = Annotated[str, Path(description="Model-reference category", examples=["image_generation"])]
+DESCRIPTION = """Read-only statistics and deletion risk of the AI Horde model reference.
+
+Every answer is read from what the analytics workers materialised (no computation on request).
+Object bodies carry a `freshness` field; every answer carries `ETag`, `Last-Modified`,
+`X-Computed-At`, `X-Reference-Version`, `X-Horde-Snapshot-At` and `X-Data-Stale` headers and
+answers `304` to a matching `If-None-Match`. `Accept-Encoding: gzip` is honoured."""
 
 
-class GatewayError(Exception):
-    """An error answer with a status code and body."""
-
-    def __init__(self, status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> None:
-        self.status, self.body, self.headers = status, body, headers or {}
-
-
-def _category(name: str, *, runtime: bool) -> ModelCategory:
-    try:
-        category = ModelCategory(name)
-    except ValueError:
-        raise GatewayError(
-            404, ErrorBody(detail=f"Unknown category {name!r}.", valid_values=VALID_CATEGORIES)
-        ) from None
-    if runtime and category not in RUNTIME_CATEGORIES:
-        raise GatewayError(
-            400,
-            ErrorBody(
-                detail=f"Category {name!r} has no AI Horde runtime data; only {', '.join(RUNTIME)} do.",
-                valid_values=RUNTIME,
-            ),
-        )
-    return category
+def _validation_body(error: RequestValidationError) -> ErrorBody:
+    issues = jsonable_encoder(error.errors())
+    parts = [
+        f"{'.'.join(str(p) for p in issue.get('loc', ())[1:]) or 'request'}: {issue.get('msg')}"
+        for issue in issues
+    ]
+    return ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues)
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
@@ -64,148 +61,65 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         client = redis or Redis.from_url(
             settings.redis.url, password=settings.redis.password.get_secret_value() or None
         )
-        app.state.redis = client
-        app.state.store = GenerationStore(
+        store = GenerationStore(
             client,
             RedisKeys(settings.redis.key_prefix),
             superseded_ttl_seconds=settings.redis.generation_ttl_seconds,
         )
+        pointers = PointerCache(store, max_age=settings.gateway.pointer_max_age_seconds)
+        app.state.gateway = Gateway(
+            settings, client, store, ViewCache(store, settings.gateway.view_cache_entries), pointers
+        )
+        stop = asyncio.Event()
+        listener = asyncio.create_task(pointers.listen(stop), name="pointer-announcements")
         try:
             yield
         finally:
+            stop.set()
+            await listener
             if redis is None:
                 await client.aclose()
 
     app = FastAPI(
-        title="Horde Model Analytics gateway",
-        version="1",
-        lifespan=lifespan,
-        description="Read-only statistics and deletion risk of the AI Horde model reference.",
+        title="Horde Model Analytics gateway", version="1", lifespan=lifespan, description=DESCRIPTION
     )
+    app.state.sse_slots = StreamSlots(settings.gateway.max_sse_streams)
     if settings.gateway.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.gateway.cors_origins,
-            allow_methods=["GET"],
+            allow_methods=["GET", "HEAD"],
             allow_headers=["*"],
-            expose_headers=[
-                "ETag",
-                "X-Computed-At",
-                "X-Data-Stale",
-                "X-Reference-Version",
-                "X-Horde-Snapshot-At",
-            ],
+            expose_headers=EXPOSED_HEADERS,
         )
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(QueryStringLimit, max_bytes=settings.gateway.max_query_string_bytes)
+    app.add_middleware(RequestMetrics)
 
     @app.exception_handler(GatewayError)
-    async def gateway_error(_: Request, error: GatewayError) -> JSONResponse:
-        return JSONResponse(
-            error.body.model_dump(exclude_none=True), status_code=error.status, headers=error.headers
+    async def gateway_error(_: Request, error: GatewayError) -> Response:
+        return Response(
+            error.render(), status_code=error.status, headers=error.headers, media_type="application/json"
         )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": error.errors()}, status_code=422)
+        return JSONResponse(_validation_body(error).model_dump(exclude_none=True), status_code=422)
 
-    async def answer(request: Request, category: ModelCategory, view: str) -> Response:
-        try:
-            found = await read_view(request.app.state.store, category, view)
-        except NotMaterialisedError as missing:
-            raise GatewayError(
-                503, ErrorBody(detail=str(missing), retry_after_seconds=5), {"Retry-After": "5"}
-            ) from None
-        freshness = freshness_of(found.current, stale_after_seconds=settings.analytics.stale_after_seconds)
-        headers = freshness_headers(freshness, view)
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
-        return Response(found.body, media_type="application/json", headers=headers)
-
-    @app.get(
-        f"{PREFIX}/{{category}}",
-        response_model=CategoryStatistics,
-        operation_id="read_v2_category_statistics",
-        tags=["statistics"],
-        responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
-    )
-    async def category_statistics(
-        request: Request, category: CategoryPath, group_text_models: bool = False
-    ) -> Response:
-        """Static statistics of a category's reference (all 15 categories)."""
-        chosen = _category(category, runtime=False)
-        return await answer(
-            request, chosen, statistics_view(group_text_models and chosen is ModelCategory.TEXT_GENERATION)
-        )
-
-    @app.get(
-        f"{PREFIX}/{{category}}/with-stats",
-        operation_id="read_models_with_stats",
-        tags=["statistics"],
-        response_model=dict[str, Any],
-        responses={400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
-    )
-    async def with_stats(
-        request: Request,
-        category: CategoryPath,
-        include_workers: bool = False,
-        include_backend_variations: bool = False,
-    ) -> Response:
-        """Per-model runtime statistics (workers, threads, queue, usage) of image or text models."""
-        chosen = _category(category, runtime=True)
-        return await answer(request, chosen, with_stats_view(include_workers, include_backend_variations))
-
-    async def deletion_risk(
-        request: Request, category: str, group_text_models: bool, include_backend_variations: bool
-    ) -> Response:
-        chosen = _category(category, runtime=True)
-        grouped, variations = effective_risk_flags(chosen, group_text_models, include_backend_variations)
-        return await answer(request, chosen, risk_view(grouped, variations))
-
-    risk_responses: dict[int | str, dict[str, Any]] = {
-        400: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    }
-
-    @app.get(
-        f"{PREFIX}/{{category}}/deletion-risk",
-        response_model=CategoryDeletionRiskResponse,
-        operation_id="read_v2_category_deletion_risk",
-        tags=["deletion-risk"],
-        responses=risk_responses,
-    )
-    async def category_deletion_risk(
-        request: Request,
-        category: CategoryPath,
-        group_text_models: bool = False,
-        include_backend_variations: bool = False,
-    ) -> Response:
-        """Deletion-risk analysis of every model of image or text generation."""
-        return await deletion_risk(request, category, group_text_models, include_backend_variations)
-
-    @app.get(
-        f"{PREFIX}/{{category}}/audit",
-        response_model=CategoryDeletionRiskResponse,
-        operation_id="read_v2_category_audit",
-        tags=["deletion-risk"],
-        responses=risk_responses,
-    )
-    async def category_audit(
-        request: Request,
-        category: CategoryPath,
-        group_text_models: bool = False,
-        include_backend_variations: bool = False,
-    ) -> Response:
-        """Alias of ``/deletion-risk`` kept for the deployed frontend."""
-        return await deletion_risk(request, category, group_text_models, include_backend_variations)
+    app.include_router(statistics.router)
+    app.include_router(with_stats.router)
+    app.include_router(deletion_risk.listing_router)
+    app.include_router(events.router)
+    app.include_router(deletion_risk.model_router)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "alive"})
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         try:
-            ok = bool(await request.app.state.redis.ping())
+            ok = bool(await request.app.state.gateway.redis.ping())
         except Exception:
             ok = False
         return JSONResponse({"ready": ok, "checks": {"redis": ok}}, status_code=200 if ok else 503)

@@ -2,14 +2,69 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
 class ErrorBody(BaseModel):
     """An error answer: ``detail`` says what happened and what to do."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={"examples": [{"detail": "Unknown preset 'x'.", "valid_values": ["critical"]}]},
+    )
 
     detail: str
+    #: The accepted values of the rejected parameter (unknown category, preset, sort field...).
     valid_values: list[str] | None = None
+    #: When to try again (503 before the first generation, 429 when streams are full).
     retry_after_seconds: int | None = None
+    #: FastAPI's standard validation issues (``loc``, ``msg``, ``type``) of a 422.
+    errors: list[dict[str, Any]] | None = None
+
+
+class GatewayError(Exception):
+    """An error answer with a status code and body, raised anywhere below a route."""
+
+    def __init__(self, status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> None:
+        super().__init__(body.detail)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+    def render(self) -> bytes:
+        """The JSON body (no ``null`` extras)."""
+        return self.body.model_dump_json(exclude_none=True).encode()
+
+
+def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) -> GatewayError:
+    """400 for a value outside a closed set, listing the valid ones (D11, D15)."""
+    return GatewayError(
+        400,
+        ErrorBody(
+            detail=f"Invalid {parameter}: unknown value {value!r}. Valid values: {', '.join(valid)}",
+            valid_values=list(valid),
+        ),
+    )
+
+
+def not_materialised(detail: str, retry_after: int = 5) -> GatewayError:
+    """503 while the workers have not written what the answer needs."""
+    return GatewayError(
+        503, ErrorBody(detail=detail, retry_after_seconds=retry_after), {"Retry-After": str(retry_after)}
+    )
+
+
+#: OpenAPI ``responses`` entries of the error codes, by code.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "A parameter value outside its closed set, or a category without AI Horde runtime data",
+    404: "Unknown category (the body lists the valid ones) or unknown model",
+    414: "Query string longer than the configured limit",
+    422: "A parameter of the wrong type or out of range",
+    429: "Too many concurrent event streams",
+    503: "Nothing materialised yet for this category or view (see Retry-After)",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the given error codes, all with an ``ErrorBody``."""
+    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}

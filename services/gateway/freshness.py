@@ -1,13 +1,30 @@
-"""Freshness of an answer: when it was computed, what it is based on, whether a source is stale."""
+"""Freshness of an answer: when it was computed, what it is based on, whether a source is stale.
+
+Computed per request from the pointer hash (no pydantic on the hot path): only the ``stale`` bit
+depends on the clock, so the rendered JSON and headers are cached per (generation, sources, stale).
+``Freshness`` is the documented shape of the same object.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.store.generations import CurrentGeneration
+
+#: Horde inputs each view family is computed from (statistics depend on the reference alone).
+RUNTIME_SOURCES = ("horde_status", "horde_stats")
+WORKER_SOURCES = (*RUNTIME_SOURCES, "horde_workers")
+_BASIS_FIELD = {
+    "horde_status": "status_at_ms",
+    "horde_stats": "stats_at_ms",
+    "horde_workers": "workers_at_ms",
+}
 
 
 class Freshness(BaseModel):
@@ -16,50 +33,105 @@ class Freshness(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     schema_version: int = 1
+    #: Id of the materialised generation the answer was read from.
     generation: str
+    #: Unix seconds when the workers computed the generation.
     computed_at: int
+    #: Version (content hash) of the model reference used.
     reference_version: str
+    #: Unix seconds of the AI Horde snapshots used (null: not part of the basis).
     horde_status_at: int | None
     horde_stats_at: int | None
     horde_workers_at: int | None
+    #: Inputs this answer needs that the generation lacks (e.g. ``horde_workers``).
+    missing_sources: list[str] = []
+    #: True when the Horde status was last confirmed longer ago than the limit, or an input is missing.
     stale: bool
+
+
+def sources_of(view: str) -> tuple[str, ...]:
+    """Horde inputs a view needs: none for statistics, status+stats for runtime views, workers too
+    for the ``include_workers`` with-stats views (elsewhere a missing workers snapshot is reported
+    per model by ``worker_count_source``)."""
+    if view.startswith("statistics"):
+        return ()
+    return WORKER_SOURCES if ".workers" in view else RUNTIME_SOURCES
 
 
 def _seconds(ms: str | None) -> int | None:
     return int(ms) // 1000 if ms and ms != "0" else None
 
 
-def freshness_of(
-    current: CurrentGeneration, *, stale_after_seconds: float, now: float | None = None
-) -> Freshness:
-    """Freshness of a generation; stale when its Horde status snapshot is older than the limit."""
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """The freshness of one answer, pre-rendered as the JSON tail field and as headers."""
+
+    stale: bool
+    json: str
+    headers: dict[str, str]
+
+
+def provenance(
+    current: CurrentGeneration, view: str, *, stale_after_seconds: float, now: float | None = None
+) -> Provenance:
+    """Freshness of ``view`` of ``current`` at ``now``."""
     now = time.time() if now is None else now
-    basis = current.basis
-    status_at = _seconds(basis.get("status_at_ms"))
-    stale = status_at is not None and now - status_at > stale_after_seconds
-    return Freshness(
-        generation=current.generation,
-        computed_at=int(basis.get("computed_at", "0")),
-        reference_version=basis.get("reference_version", ""),
-        horde_status_at=status_at,
-        horde_stats_at=_seconds(basis.get("stats_at_ms")),
-        horde_workers_at=_seconds(basis.get("workers_at_ms")),
-        stale=stale,
-    )
+    sources = sources_of(view)
+    status_at = _seconds(current.basis.get("status_at_ms"))
+    confirmed = _seconds(current.basis.get("status_confirmed_at_ms"))
+    # A snapshot published long ago is still current if a later poll found the same content.
+    latest = max(t for t in (status_at, confirmed, 0) if t is not None)
+    too_old = bool(sources) and status_at is not None and now - latest > stale_after_seconds
+    basis = tuple(sorted(current.basis.items()))
+    return _render(current.generation, basis, sources, too_old)
 
 
-def freshness_headers(freshness: Freshness, view: str) -> dict[str, str]:
-    """Caching and provenance headers of an answer built from ``view`` of this generation."""
+@lru_cache(maxsize=512)
+def _render(
+    generation: str, basis_items: tuple[tuple[str, str], ...], sources: tuple[str, ...], too_old: bool
+) -> Provenance:
+    basis = dict(basis_items)
+    missing = [s for s in sources if _seconds(basis.get(_BASIS_FIELD[s])) is None]
+    stale = too_old or bool(missing)
+    computed_at = int(basis.get("computed_at", "0"))
+    fields: dict[str, object] = {
+        "schema_version": 1,
+        "generation": generation,
+        "computed_at": computed_at,
+        "reference_version": basis.get("reference_version", ""),
+        "horde_status_at": _seconds(basis.get("status_at_ms")),
+        "horde_stats_at": _seconds(basis.get("stats_at_ms")),
+        "horde_workers_at": _seconds(basis.get("workers_at_ms")),
+        "missing_sources": missing,
+        "stale": stale,
+    }
     headers = {
-        "ETag": f'"{freshness.generation}-{view}"',
-        "Last-Modified": formatdate(freshness.computed_at, usegmt=True),
-        "X-Computed-At": str(freshness.computed_at),
-        "X-Reference-Version": freshness.reference_version,
-        "X-Data-Stale": "true" if freshness.stale else "false",
+        "Last-Modified": formatdate(computed_at, usegmt=True),
+        "X-Generation": generation,
+        "X-Computed-At": str(computed_at),
+        "X-Reference-Version": str(fields["reference_version"]),
+        "X-Data-Stale": "true" if stale else "false",
         "Cache-Control": "no-cache",
     }
-    if freshness.horde_status_at is not None:
-        headers["X-Horde-Snapshot-At"] = str(freshness.horde_status_at)
-    if freshness.horde_stats_at is not None:
-        headers["X-Horde-Stats-At"] = str(freshness.horde_stats_at)
-    return headers
+    for header, key in (
+        ("X-Horde-Snapshot-At", "horde_status_at"),
+        ("X-Horde-Stats-At", "horde_stats_at"),
+        ("X-Horde-Workers-At", "horde_workers_at"),
+    ):
+        if fields[key] is not None:
+            headers[header] = str(fields[key])
+    if missing:
+        headers["X-Missing-Sources"] = ",".join(missing)
+    confirmed = _seconds(basis.get("status_confirmed_at_ms"))
+    if confirmed is not None:
+        # Header only: it moves on every poll, and the body (and its ETag) must not.
+        headers["X-Horde-Confirmed-At"] = str(confirmed)
+    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers)
+
+
+def freshness_of(
+    current: CurrentGeneration, *, stale_after_seconds: float, now: float | None = None, view: str = ""
+) -> Freshness:
+    """The documented model of a generation's freshness (tests and non-hot paths)."""
+    found = provenance(current, view or "with-stats", stale_after_seconds=stale_after_seconds, now=now)
+    return Freshness.model_validate_json(found.json)

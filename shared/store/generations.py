@@ -97,7 +97,14 @@ class GenerationStore:
         args.extend(flat_basis)
         result = await self._swap(keys=[self.keys.current(category), views_key], args=args)
         outcomes: dict[int, SwapOutcome] = {1: "written", 0: "unchanged", -1: "older"}
-        return outcomes[int(result)]
+        outcome = outcomes[int(result)]
+        if outcome == "written":
+            await self.announce(category)
+        return outcome
+
+    async def announce(self, category: ModelCategory) -> None:
+        """Tell readers that cache the pointer (the gateway) that ``category`` changed."""
+        await self.redis.publish(self.keys.changes_channel(), category.value)
 
     async def current(self, category: ModelCategory) -> CurrentGeneration | None:
         """The category's current generation, or ``None`` before the first one."""

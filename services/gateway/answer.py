@@ -1,0 +1,111 @@
+"""One answer from the current generation: pointer read, conditional GET, body, encoding, headers.
+
+Every route funnels through ``serve``: it resolves the category's pointer, answers 304
+when the client already holds this exact representation (no view read at all), otherwise asks the
+route for its body (cache hit or one GET) and negotiates gzip. A view missing from the generation
+it resolved is retried once against a newer generation, else it is a 503. Pointers come from
+the ``PointerCache`` (memory, invalidated by the workers' announcements).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import Response
+from redis.asyncio import Redis
+
+from services.gateway.cache import ViewCache
+from services.gateway.encoding import Body, encode
+from services.gateway.errors import not_materialised
+from services.gateway.freshness import Provenance, provenance
+from services.gateway.pointers import PointerCache
+from shared.domain.categories import ModelCategory
+from shared.settings import Settings
+from shared.store.generations import CurrentGeneration, GenerationStore
+
+Build = Callable[[CurrentGeneration, Provenance], Awaitable[Body | None]]
+
+
+@dataclass
+class Gateway:
+    """What every route needs, kept on ``app.state.gateway`` for the app's lifetime."""
+
+    settings: Settings
+    redis: Redis
+    store: GenerationStore
+    cache: ViewCache
+    pointers: PointerCache
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def entity_tag(generation: str, view: str, query: str, stale: bool) -> str:
+    """Strong ETag of one representation family: differs per generation, view, query and staleness."""
+    digest = hashlib.blake2b(f"{view}\x1f{query}".encode(), digest_size=6).hexdigest()
+    return f'"{generation}-{digest}{"-stale" if stale else ""}"'
+
+
+def _with_coding(tag: str, coding: str | None) -> str:
+    return tag if coding is None else f'{tag[:-1]}-{coding}"'
+
+
+def not_modified(if_none_match: str | None, tag: str) -> bool:
+    """``If-None-Match`` names this representation (any content coding, weak or strong)."""
+    if not if_none_match:
+        return False
+    base = tag[1:-1]
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate == "*" or candidate == base or candidate == f"{base}-gzip":
+            return True
+    return False
+
+
+async def current_of(pointers: PointerCache, category: ModelCategory) -> CurrentGeneration:
+    """The category's pointer, or 503 before its first generation."""
+    current = await pointers.get(category)
+    if current is None:
+        raise not_materialised(
+            f"No data has been computed for {category} yet; the analytics workers are starting."
+        )
+    return current
+
+
+async def serve(request: Request, category: ModelCategory, view: str, query: str, build: Build) -> Response:
+    """The answer of ``build`` over the current generation of ``category`` (see module doc)."""
+    gateway = gateway_of(request)
+    stale_after = gateway.settings.analytics.stale_after_seconds
+    current = await current_of(gateway.pointers, category)
+    for _ in range(2):
+        found = provenance(current, view, stale_after_seconds=stale_after)
+        tag = entity_tag(current.generation, view, query, found.stale)
+        headers = {**found.headers, "ETag": tag, "Vary": "Accept-Encoding"}
+        if not_modified(request.headers.get("if-none-match"), tag):
+            return Response(status_code=304, headers=headers)
+        body = await build(current, found)
+        if body is not None:
+            content, coding = encode(body, request.headers.get("accept-encoding"))
+            if coding is not None:
+                headers["Content-Encoding"] = coding
+                headers["ETag"] = _with_coding(tag, coding)
+            return Response(content, media_type=body.media_type, headers=headers)
+        gateway.pointers.invalidate(category)
+        latest = await gateway.pointers.get(category)
+        if latest is None or latest.generation == current.generation:
+            break
+        current = latest
+    raise not_materialised(
+        f"{view} of {category} is not available yet: the analytics workers are waiting for the "
+        "AI Horde status and stats snapshots of this category"
+    )
+
+
+def freshness_tail(found: Provenance) -> bytes:
+    """The ``,"freshness":{...}`` field appended to object bodies (before their closing brace)."""
+    return f',"freshness":{found.json}'.encode()

@@ -1,0 +1,140 @@
+"""In-process caches keyed by generation: what was read once from Redis never changes.
+
+A generation's views are immutable, so a (category, generation, view) key can be cached without
+invalidation; superseded generations simply age out of the LRU. Concurrent misses of one key
+share a single load (a generation switch under load decodes each index once, not per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from services.analytics.recompute import splice_prefix
+from shared.domain.categories import ModelCategory
+from shared.materialized.risk_listing import RiskListingIndex
+from shared.materialized.with_stats_listing import WithStatsIndex
+from shared.store.generations import GenerationStore
+
+T = TypeVar("T")
+
+
+class LRU:
+    """A bounded mapping, least recently used out first, with single-flight loading."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max(1, max_entries)
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._loading: dict[Hashable, asyncio.Future[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def peek(self, key: Hashable) -> Any | None:
+        """The cached value (refreshing its recency), or ``None``."""
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
+        """The value of ``key``, loading it once if absent; ``None`` results are not cached."""
+        while True:
+            value = self.peek(key)
+            if value is not None:
+                return value  # type: ignore[no-any-return]
+            pending = self._loading.get(key)
+            if pending is None:
+                break
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise
+                # the loading request was cancelled (client gone), not this one: load again
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must see a warning
+            raise
+        finally:
+            self._loading.pop(key, None)
+        if value is not None:
+            self.put(key, value)
+        future.set_result(value)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class StoredView:
+    """A default body with what gzip splicing needs: the stored deflate and CRC/length of its prefix."""
+
+    body: bytes
+    deflated: bytes | None
+    prefix_crc: int
+    prefix_length: int
+
+
+class ViewCache:
+    """Bodies and decoded listing indexes of generations, read from Redis at most once each."""
+
+    def __init__(self, store: GenerationStore, max_entries: int) -> None:
+        self.store = store
+        self.views = LRU(max_entries)
+        self.indexes = LRU(max_entries)
+        #: Per-query selections of risk listings (``services.gateway.listing``); small values.
+        self.selections = LRU(max_entries * 8)
+
+    async def view(self, category: ModelCategory, generation: str, name: str) -> StoredView | None:
+        """A default body (and its precompressed prefix), ``None`` if the generation lacks it."""
+
+        async def load() -> StoredView | None:
+            keys = self.store.keys
+            found: Any = await self.store.redis.mget(
+                [keys.view(category, generation, name), keys.view(category, generation, f"{name}.gz")]
+            )
+            body, deflated = found
+            if body is None:
+                return None
+            prefix = splice_prefix(name, body)
+            return StoredView(body, deflated, zlib.crc32(prefix), len(prefix))
+
+        return await self.views.get((category, generation, name), load)
+
+    async def risk_index(
+        self, category: ModelCategory, generation: str, name: str
+    ) -> RiskListingIndex | None:
+        """The decoded deletion-risk listing index of a view."""
+
+        async def load() -> RiskListingIndex | None:
+            raw = await self.store.view(category, generation, f"{name}.index")
+            return None if raw is None else RiskListingIndex.model_validate_json(raw)
+
+        return await self.indexes.get((category, generation, name), load)
+
+    async def with_stats_index(
+        self, category: ModelCategory, generation: str, name: str
+    ) -> WithStatsIndex | None:
+        """The decoded with-stats listing index of a view."""
+
+        async def load() -> WithStatsIndex | None:
+            raw = await self.store.view(category, generation, f"{name}.index")
+            return None if raw is None else WithStatsIndex.model_validate_json(raw)
+
+        return await self.indexes.get((category, generation, name), load)

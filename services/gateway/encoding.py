@@ -1,0 +1,65 @@
+"""Content negotiation: gzip without compressing big bodies on the request path.
+
+Default answers splice the stored deflate of their body with the live tail (``gzip_with_tail``),
+so their cost does not depend on the body size. Any other answer is rendered per request; it is
+compressed only when smaller than ``DYNAMIC_GZIP_MAX_BYTES`` (cheap) and sent identity otherwise,
+which keeps a big filtered listing from costing milliseconds of CPU on a single-threaded server.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.materialized.gzip_splice import gzip_with_tail
+
+#: Largest per-request rendered body compressed on the fly.
+DYNAMIC_GZIP_MAX_BYTES = 64 * 1024
+_DYNAMIC_LEVEL = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """An answer body, with a cheap way to gzip it when one exists."""
+
+    identity: bytes
+    media_type: str
+    spliced_gzip: Callable[[], bytes] | None = None
+
+
+def spliced(deflated: bytes | None, crc: int, length: int, tail: bytes) -> Callable[[], bytes] | None:
+    """Gzip of ``stored prefix + tail`` from the stored deflate (None when it was not stored)."""
+    if deflated is None:
+        return None
+    return lambda: gzip_with_tail(deflated, crc, length, tail)
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (``gzip`` or ``*`` with a non-zero q)."""
+    if not header:
+        return False
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        coding = coding.strip().lower()
+        if coding not in ("gzip", "x-gzip", "*"):
+            continue
+        q = params.strip().lower()
+        if q.startswith("q="):
+            try:
+                return float(q[2:]) > 0
+            except ValueError:
+                return False
+        return True
+    return False
+
+
+def encode(body: Body, accept_encoding: str | None) -> tuple[bytes, str | None]:
+    """The bytes to send and their ``Content-Encoding`` (None: identity)."""
+    if not accepts_gzip(accept_encoding):
+        return body.identity, None
+    if body.spliced_gzip is not None:
+        return body.spliced_gzip(), "gzip"
+    if len(body.identity) < DYNAMIC_GZIP_MAX_BYTES:
+        return gzip.compress(body.identity, compresslevel=_DYNAMIC_LEVEL, mtime=0), "gzip"
+    return body.identity, None

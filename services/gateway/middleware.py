@@ -1,0 +1,102 @@
+"""Pure ASGI middleware of the gateway (no per-request objects beyond what each check needs)."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.gateway.errors import ErrorBody
+from shared.metrics import HTTP_REQUESTS
+
+#: Scope key set on HEAD requests answered by a GET route.
+HEAD_MARK = "hma.head"
+
+
+class QueryStringLimit:
+    """414 for a query string longer than the limit, before routing or parsing it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_bytes:
+            body = (
+                ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.")
+                .model_dump_json(exclude_none=True)
+                .encode()
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 414,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """HEAD is answered by the GET route with the body dropped (same headers, incl. length).
+
+    The scope is marked ``HEAD_MARK`` so an endless route (the event stream) can answer at once.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def send_headers_only(message: Message) -> None:
+            nonlocal finished
+            if message["type"] == "http.response.start":
+                await send(message)
+            elif message["type"] == "http.response.body" and not finished:
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        scope["method"] = "GET"
+        scope[HEAD_MARK] = True
+        await self.app(scope, receive, send_headers_only)
+
+
+class RequestMetrics:
+    """``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
+    timed to the response start (an event stream is counted once, when it opens)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        observed = False
+
+        def observe(status: int) -> None:
+            nonlocal observed
+            observed = True
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(template, str(status)).observe(time.perf_counter() - start)
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                observe(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            if not observed:
+                observe(500)

@@ -1,0 +1,1 @@
+"""The gateway's routers: statistics, with-stats, deletion risk (and its ``/audit`` alias), events."""

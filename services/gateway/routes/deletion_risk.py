@@ -1,0 +1,183 @@
+"""``GET …/{category}/deletion-risk`` (and the ``/audit`` alias): listing and single model.
+
+The unfiltered listing is the stored body plus live freshness (gzip spliced from the stored
+deflate); any preset, search, sort or page is answered from the view's listing index: precomputed
+preset row sets, orders and per-row summary counters joined at request time, never recomputed.
+Sorting: without ``sort_by`` the stored order (``usage_month`` desc; grouped lists re-sorted,
+D24); with it, ``sort_desc`` defaults to true as on with-stats.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.encoding import Body, spliced
+from services.gateway.errors import ErrorBody, GatewayError, bad_value, error_responses
+from services.gateway.fastroute import FastRoute
+from services.gateway.freshness import Provenance
+from services.gateway.listing import page_rows, render_listing, select_rows
+from services.gateway.models import CategoryDeletionRiskAnswer, ModelDeletionRiskAnswer
+from services.gateway.routes.common import (
+    CSV,
+    JSON,
+    PREFIX,
+    CategoryPath,
+    Format,
+    FormatQuery,
+    SearchQuery,
+    csv_response_doc,
+    normalise_search,
+    parse_category,
+)
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.listing import VALID_SORT_FIELDS
+from shared.domain.risk.presets import VALID_PRESETS
+from shared.domain.views import effective_risk_flags, risk_view
+from shared.materialized.risk_listing import (
+    CSV_HEADER,
+    RiskAnswer,
+    RiskQuery,
+    render_risk_csv,
+)
+from shared.store.generations import CurrentGeneration
+
+#: Listing routes, then (after the events route) the single-model routes: ``…/events`` is no model.
+listing_router = APIRouter(tags=["deletion-risk"], route_class=FastRoute)
+model_router = APIRouter(tags=["deletion-risk"], route_class=FastRoute)
+
+GroupQuery = Annotated[bool, Query(description="Text only: one row per model family (base name).")]
+VariationsQuery = Annotated[
+    bool, Query(description="Text only, ungrouped: add per-backend breakdowns of every model.")
+]
+_RISK_ERRORS = error_responses(400, 404, 414, 422, 503)
+
+
+def _view(
+    category: str, group_text_models: bool, include_backend_variations: bool
+) -> tuple[ModelCategory, str]:
+    chosen = parse_category(category, runtime=True)
+    return chosen, risk_view(*effective_risk_flags(chosen, group_text_models, include_backend_variations))
+
+
+async def deletion_risk_listing(
+    request: Request,
+    category: CategoryPath,
+    group_text_models: GroupQuery = False,
+    include_backend_variations: VariationsQuery = False,
+    preset: Annotated[
+        str | None,
+        Query(
+            description="Server-side filter (empty: none; unknown: 400).",
+            json_schema_extra={"enum": ["", *VALID_PRESETS]},
+        ),
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, description="Page size (none: everything from offset).")] = None,
+    offset: Annotated[int, Query(ge=0, description="Page start.")] = 0,
+    sort_by: Annotated[
+        str | None,
+        Query(
+            description="Column to sort on (unknown: 400).",
+            json_schema_extra={"enum": list(VALID_SORT_FIELDS)},
+        ),
+    ] = None,
+    sort_desc: Annotated[bool, Query(description="Descending order (only with `sort_by`).")] = True,
+    search: SearchQuery = None,
+    format: FormatQuery = Format.JSON,
+) -> Response:
+    """Deletion-risk analysis of every model of image or text generation, filtered and paged."""
+    if preset and preset not in VALID_PRESETS:
+        raise bad_value("preset", preset, VALID_PRESETS)
+    if sort_by and sort_by not in VALID_SORT_FIELDS:
+        raise bad_value("sort_by", sort_by, VALID_SORT_FIELDS)
+    chosen, view = _view(category, group_text_models, include_backend_variations)
+    terms = normalise_search(search)
+    query = RiskQuery(
+        preset=preset or None, search=terms or None, sort_by=sort_by or None,
+        descending=bool(sort_by) and sort_desc, offset=offset, limit=limit,
+    )  # fmt: skip
+    default = query == _DEFAULT and format is Format.JSON
+    key = f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
+    cache = gateway_of(request).cache
+
+    async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
+        if default:
+            stored = await cache.view(chosen, current.generation, view)
+            if stored is None:
+                return None
+            tail = freshness_tail(found) + b"}"
+            gz = spliced(stored.deflated, stored.prefix_crc, stored.prefix_length, tail)
+            return Body(stored.body[:-1] + tail, JSON, gz)
+        index = await cache.risk_index(chosen, current.generation, view)
+        if index is None:
+            return None
+        selection = select_rows(cache.selections, chosen, current.generation, view, index, query)
+        if format is Format.CSV:
+            rows = page_rows(query, selection)
+            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=rows)), CSV)
+        return Body(render_listing(index, query, selection, freshness_tail(found).decode()), JSON)
+
+    return await serve(request, chosen, view, key, build)
+
+
+_DEFAULT = RiskQuery()
+
+
+async def deletion_risk_of_model(
+    request: Request,
+    category: CategoryPath,
+    model: Annotated[
+        str, Path(description="Model (or family) name; may contain `/`.", examples=["stable_diffusion"])
+    ],
+    group_text_models: GroupQuery = False,
+    include_backend_variations: VariationsQuery = False,
+) -> Response:
+    """One model's deletion risk (a family's with ``group_text_models``); names may contain ``/``."""
+    chosen, view = _view(category, group_text_models, include_backend_variations)
+    cache = gateway_of(request).cache
+
+    async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
+        index = await cache.risk_index(chosen, current.generation, view)
+        if index is None:
+            return None
+        row = index.position(model)
+        if row is None:
+            raise GatewayError(
+                404,
+                ErrorBody(detail=f"No model {model!r} in the {view} view of {category} (names are matched "
+                          "case-insensitively; with group_text_models use the family name)."),
+            )  # fmt: skip
+        return Body(index.fragments[row][:-1].encode() + freshness_tail(found) + b"}", JSON)
+
+    return await serve(request, chosen, view, f"model|{model}", build)
+
+
+_CSV_EXAMPLE = (
+    ",".join(CSV_HEADER)
+    + "\nstable_diffusion,stable_diffusion_1,3,120,3400,91000,12.5,1.7,2.0,0,,False,False,False,"
+    + "huggingface.co,\n"
+)
+
+for segment, suffix in (("deletion-risk", "deletion_risk"), ("audit", "audit")):
+    alias = " Alias of `/deletion-risk`, kept for the deployed frontend." if segment == "audit" else ""
+    listing_router.add_api_route(
+        f"{PREFIX}/{{category}}/{segment}",
+        deletion_risk_listing,
+        methods=["GET"],
+        response_model=CategoryDeletionRiskAnswer,
+        operation_id=f"read_v2_category_{suffix}",
+        description=(deletion_risk_listing.__doc__ or "") + alias,
+        responses={200: {"content": csv_response_doc(_CSV_EXAMPLE)}, **_RISK_ERRORS},
+    )
+    model_router.add_api_route(
+        f"{PREFIX}/{{category}}/{segment}/{{model:path}}",
+        deletion_risk_of_model,
+        methods=["GET"],
+        response_model=ModelDeletionRiskAnswer,
+        operation_id=f"read_v2_model_{suffix}",
+        description=(deletion_risk_of_model.__doc__ or "") + alias,
+        responses=_RISK_ERRORS,
+    )

@@ -1,0 +1,153 @@
+"""Pure parts of the gateway: negotiation, entity tags, freshness, page echo, listing bytes, LRU."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+
+import pytest
+
+from bench.gateway_fill import category_inputs
+from services.analytics.recompute import recompute, splice_prefix
+from services.gateway.answer import entity_tag, not_modified
+from services.gateway.cache import LRU
+from services.gateway.encoding import DYNAMIC_GZIP_MAX_BYTES, Body, accepts_gzip, encode, spliced
+from services.gateway.freshness import provenance
+from services.gateway.listing import Selection, render_listing, select_rows
+from services.gateway.routes.statistics import echo_page
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.listing import VALID_SORT_FIELDS
+from shared.domain.risk.presets import VALID_PRESETS
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, render_risk_json, run_risk_query
+from shared.store.generations import CurrentGeneration
+
+TEXT = ModelCategory.TEXT_GENERATION
+
+
+@pytest.fixture(scope="module")
+def text_views() -> dict[str, bytes]:
+    generation = recompute(TEXT, category_inputs(TEXT), RiskThresholds(), computed_at=1_700_000_000)
+    assert generation is not None
+    return generation.views
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        (None, False), ("", False), ("gzip", True), ("deflate, gzip;q=0.5", True), ("gzip;q=0", False),
+        ("GZIP", True), ("*", True), ("br", False), ("identity", False), ("gzip;q=zero", False),
+    ],
+)  # fmt: skip
+def test_accept_encoding(header: str | None, accepted: bool) -> None:
+    assert accepts_gzip(header) is accepted
+
+
+def test_only_small_rendered_bodies_are_compressed_on_request() -> None:
+    small, big = b"x" * 100, b"y" * DYNAMIC_GZIP_MAX_BYTES
+    assert gzip.decompress(encode(Body(small, "a"), "gzip")[0]) == small
+    assert encode(Body(big, "a"), "gzip") == (big, None)
+    assert encode(Body(small, "a"), None) == (small, None)
+
+
+def test_spliced_gzip_of_every_stored_view_equals_its_body_plus_tail(text_views: dict[str, bytes]) -> None:
+    import zlib
+
+    for name, body in text_views.items():
+        if name.endswith((".gz", ".index")):
+            continue
+        prefix = splice_prefix(name, body)
+        tail = (
+            body[len(prefix) :].replace(b"}", b',"freshness":{"stale":false}}')
+            if len(prefix) < len(body)
+            else b""
+        )
+        make = spliced(text_views[f"{name}.gz"], zlib.crc32(prefix), len(prefix), tail)
+        assert make is not None
+        assert gzip.decompress(make()) == prefix + tail, name
+
+
+def test_entity_tags_and_if_none_match() -> None:
+    tag = entity_tag("g1", "deletion-risk", "a", stale=False)
+    assert tag != entity_tag("g1", "deletion-risk", "b", stale=False)
+    assert tag != entity_tag("g2", "deletion-risk", "a", stale=False)
+    assert tag != entity_tag("g1", "deletion-risk.grouped", "a", stale=False)
+    assert tag != entity_tag("g1", "deletion-risk", "a", stale=True)
+    gz = tag[:-1] + '-gzip"'
+    for header in (tag, gz, f"W/{tag}", f'"x", {gz}', "*"):
+        assert not_modified(header, tag), header
+    for header in (None, "", '"x"', tag[:-2] + '"'):
+        assert not not_modified(header, tag), header
+
+
+def test_freshness_stale_rules() -> None:
+    basis = {
+        "computed_at": "100",
+        "reference_version": "r",
+        "status_at_ms": "1000000",
+        "stats_at_ms": "1000000",
+    }
+    current = CurrentGeneration("g", basis)
+    fresh = provenance(current, "deletion-risk", stale_after_seconds=60, now=1030)
+    assert not fresh.stale
+    assert json.loads(fresh.json)["horde_workers_at"] is None
+    assert provenance(current, "deletion-risk", stale_after_seconds=60, now=1100).stale
+    assert not provenance(current, "statistics", stale_after_seconds=60, now=99_999).stale  # reference only
+    lacking = provenance(current, "with-stats.workers", stale_after_seconds=60, now=1030)
+    assert lacking.stale
+    assert json.loads(lacking.json)["missing_sources"] == ["horde_workers"]
+    assert lacking.headers["X-Missing-Sources"] == "horde_workers"
+    assert fresh.headers["Last-Modified"] == "Thu, 01 Jan 1970 00:01:40 GMT"
+
+
+def test_page_echo_changes_only_the_echo_fields(text_views: dict[str, bytes]) -> None:
+    body = text_views["statistics"]
+    echoed = json.loads(echo_page(body, 7, 3))
+    assert (echoed.pop("offset"), echoed.pop("limit")) == (7, 3)
+    original = json.loads(body)
+    assert (original.pop("offset"), original.pop("limit")) == (0, None)
+    assert echoed == original
+
+
+def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views: dict[str, bytes]) -> None:
+    for view in ("deletion-risk", "deletion-risk.grouped", "deletion-risk.variations"):
+        index = RiskListingIndex.model_validate_json(text_views[f"{view}.index"])
+        lru = LRU(64)
+        for preset in (None, *VALID_PRESETS[:3]):
+            for sort_by in (None, *VALID_SORT_FIELDS[::3]):
+                for offset, limit in ((0, None), (5, 10), (10_000, 1)):
+                    query = RiskQuery(
+                        preset=preset, sort_by=sort_by, descending=True, offset=offset, limit=limit
+                    )
+                    selection = select_rows(lru, TEXT, "g", view, index, query)
+                    expected = render_risk_json(index, query, run_risk_query(index, query), ',"x":1')
+                    assert render_listing(index, query, selection, ',"x":1') == expected
+        assert isinstance(lru.peek((TEXT, "g", view, None, None, None, True)), Selection)
+    assert json.loads(render_risk_json(index, RiskQuery(), run_risk_query(index, RiskQuery()))) == json.loads(
+        text_views["deletion-risk.variations"]
+    )
+
+
+async def test_lru_loads_once_for_concurrent_misses_and_evicts_oldest() -> None:
+    lru = LRU(2)
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.01)
+        return "value"
+
+    assert await asyncio.gather(*(lru.get("a", load) for _ in range(5))) == ["value"] * 5
+    assert loads == 1
+
+    async def nothing() -> None:
+        return None
+
+    assert await lru.get("missing", nothing) is None
+    assert lru.peek("missing") is None
+    lru.put("b", 1)
+    lru.put("c", 2)
+    assert lru.peek("a") is None
+    assert len(lru) == 2
