@@ -1,0 +1,1 @@
+"""Benchmarks of the analytics recompute (run as ``python -m bench.<module>``; see README.md)."""

@@ -1,0 +1,230 @@
+"""Load test of the gateway against the limit of a bare ASGI app serving the same bytes.
+
+    python -m bench.gateway_load [--seconds 3] [--warmup 0.5] [--concurrency 1,16] [--json PATH]
+
+Starts a loopback redis-server, fills it with the real recompute of today's references × the
+synthetic Horde snapshot (``bench.gateway_fill``), starts the gateway (``python -m
+services.gateway``: uvicorn, one process) and ``bench.gateway_limit`` (uvicorn, one process,
+the exact bytes the gateway answered per URL), then drives both with a keep-alive HTTP/1.1
+load generator written on asyncio streams (lighter than an HTTP client library, so the client
+is less of the bottleneck on a small machine; ``wrk`` is not installed, ``apt-get install wrk``
+would give a C generator). Prints req/s, p50 and p99 per variant and concurrency, the ratio to
+the limit, and writes JSON. Loopback only; every phase is time-bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.gateway_fill import fill
+from services.devstack.ports import free_port, wait_until
+from services.devstack.redis_server import start_redis_server
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "gateway.json"
+P = "/model_references/statistics"
+#: (variant name, URL, accept gzip). Full-category answers unless a page is asked for.
+R = f"{P}/text_generation/deletion-risk"
+VARIANTS: tuple[tuple[str, str, bool], ...] = (
+    ("text risk", R, False),
+    ("text risk gzip", R, True),
+    ("text risk grouped", f"{R}?group_text_models=true", False),
+    ("text risk preset", f"{R}?preset=deletion_candidates", False),
+    ("text risk grouped preset", f"{R}?group_text_models=true&preset=deletion_candidates", False),
+    ("text risk page", f"{R}?limit=50&offset=100", False),
+    ("text risk preset page", f"{R}?preset=deletion_candidates&limit=50", False),
+    ("text risk grouped preset page", f"{R}?group_text_models=true&preset=no_workers&limit=50", False),
+    ("image with-stats", f"{P}/image_generation/with-stats", False),
+    ("image with-stats gzip", f"{P}/image_generation/with-stats", True),
+    ("image with-stats workers", f"{P}/image_generation/with-stats?include_workers=true", False),
+)  # fmt: skip
+TARGET_RATIO, TARGET_P99_MS = 0.70, 10.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One (server, variant, concurrency) run; times in milliseconds."""
+
+    server: str
+    variant: str
+    concurrency: int
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    body_bytes: int
+
+
+def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """A server subprocess, returned once it answers on ``port``."""
+    process = subprocess.Popen(
+        args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 404)
+        except httpx.HTTPError:
+            return process.poll() is None and False
+
+    wait_until(ready, timeout=30, what=" ".join(args[:3]))
+    return process
+
+
+def record(base: str, directory: Path) -> None:
+    """Fetch every variant from the gateway and store the bytes for the limit app."""
+    index = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for n, (_, url, zipped) in enumerate(VARIANTS):
+            headers = {"accept-encoding": "gzip" if zipped else "identity"}
+            with client.stream("GET", url, headers=headers) as response:
+                body = b"".join(response.iter_raw())
+            assert response.status_code == 200, (url, response.status_code)
+            (directory / f"{n}.body").write_bytes(body)
+            index.append({
+                "url": url, "file": f"{n}.body", "content_type": response.headers["content-type"],
+                "content_encoding": response.headers.get("content-encoding", ""),
+            })  # fmt: skip
+    (directory / "index.json").write_text(json.dumps(index))
+
+
+async def _connection(port: int, request: bytes, warm_until: float, deadline: float, out: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors = 0
+    try:
+        while (start_at := time.perf_counter()) < deadline:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if head[9:12] != b"200":
+                errors += 1
+            if start_at >= warm_until:
+                out.append(time.perf_counter() - start_at)
+    finally:
+        writer.close()
+    return errors
+
+
+async def drive(
+    port: int, url: str, zipped: bool, concurrency: int, seconds: float, warmup: float
+) -> tuple[list[float], int]:
+    """Latencies of every request started after the warm-up, and the count of non-200 answers."""
+    encoding = b"gzip" if zipped else b"identity"
+    request = (
+        b"GET " + url.encode() + b" HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: " + encoding + b"\r\n\r\n"
+    )
+    now = time.perf_counter()
+    latencies: list[float] = []
+    errors = await asyncio.gather(
+        *(
+            _connection(port, request, now + warmup, now + warmup + seconds, latencies)
+            for _ in range(concurrency)
+        )
+    )
+    return latencies, sum(errors)
+
+
+def measure(
+    server: str, port: int, concurrency: int, seconds: float, warmup: float, sizes: dict[str, int]
+) -> list[Measurement]:
+    rows = []
+    for variant, url, zipped in VARIANTS:
+        latencies, errors = asyncio.run(drive(port, url, zipped, concurrency, seconds, warmup))
+        latencies.sort()
+        ms = [x * 1000 for x in latencies]
+        rows.append(Measurement(
+            server, variant, concurrency, len(ms), errors, round(len(ms) / seconds, 1),
+            round(statistics.median(ms), 3), round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3),
+            sizes[variant],
+        ))  # fmt: skip
+    return rows
+
+
+def format_table(rows: list[Measurement]) -> str:
+    """Gateway vs limit per variant and concurrency."""
+    limit = {(r.variant, r.concurrency): r for r in rows if r.server == "limit"}
+    lines = [
+        "| variant | conc | body bytes | gateway req/s | p50 ms | p99 ms | limit req/s | limit p50 "
+        "| limit p99 | ratio |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    ]
+    for r in (r for r in rows if r.server == "gateway"):
+        lim = limit[(r.variant, r.concurrency)]
+        ratio = r.rps / lim.rps if lim.rps else 0.0
+        lines.append(
+            f"| {r.variant} | {r.concurrency} | {r.body_bytes} | {r.rps:.0f} | {r.p50_ms:.2f} "
+            f"| {r.p99_ms:.2f} | "
+            f"{lim.rps:.0f} | {lim.p50_ms:.2f} | {lim.p99_ms:.2f} | {ratio:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--concurrency", default="1,16")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = parser.parse_args(argv)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    redis_url, redis = start_redis_server()
+    processes: list[subprocess.Popen[bytes]] = [redis]
+    try:
+        asyncio.run(fill(redis_url, "bench"))
+        gateway_port, limit_port = free_port(), free_port()
+        processes.append(start(
+            [sys.executable, "-m", "services.gateway"],
+            {"HORDE_REDIS__URL": redis_url, "HORDE_REDIS__KEY_PREFIX": "bench",
+             "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_HTTP_PORT": str(gateway_port),
+             "HORDE_LOG_LEVEL": "WARNING"},
+            gateway_port,
+        ))  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="gateway-limit-") as directory:
+            record(f"http://127.0.0.1:{gateway_port}", Path(directory))
+            sizes = {
+                v: (Path(directory) / f"{n}.body").stat().st_size for n, (v, _, _) in enumerate(VARIANTS)
+            }
+            processes.append(start(
+                [sys.executable, "-m", "uvicorn", "bench.gateway_limit:app", "--host", "127.0.0.1",
+                 "--port", str(limit_port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
+                {"BENCH_LIMIT_DIR": directory}, limit_port,
+            ))  # fmt: skip
+            rows: list[Measurement] = []
+            for concurrency in levels:
+                for server, port in (("gateway", gateway_port), ("limit", limit_port)):
+                    rows += measure(server, port, concurrency, args.seconds, args.warmup, sizes)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=10)
+    print(format_table(rows))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "machine": {
+            "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()
+        },
+        "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": levels},
+        "targets": {"ratio_to_limit": TARGET_RATIO, "p99_ms_at_16": TARGET_P99_MS},
+        "rows": [asdict(r) for r in rows],
+    }, indent=1) + "\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
