@@ -98,7 +98,7 @@ class Poller:
         return self._state.setdefault((endpoint, model_type), _SourceState())
 
     async def poll_once(self, endpoint: Endpoint, model_type: HordeModelType) -> PollOutcome:
-        """Fetch one source; publish its snapshot if the content changed, report health on failure.
+        """Fetch one source; publish its snapshot if the content changed; report health every time.
 
         Source errors are absorbed (reported, not raised); publishing errors propagate so the
         snapshot is retried on the next poll instead of being marked as sent.
@@ -135,7 +135,9 @@ class Poller:
         POLL_CONSECUTIVE_FAILURES.labels(endpoint, model_type).set(0)
         if recovered:
             log.info("source recovered", extra={"endpoint": endpoint, "model_type": model_type})
-            await self._publish_health(endpoint, model_type, state, checked_at, ok=True, error=None)
+        # Every success is reported too: an unchanged snapshot is still a confirmed one, and
+        # answers are stale only when confirmations stop (not when the Horde's data is stable).
+        await self._publish_health(endpoint, model_type, state, checked_at, ok=True, error=None)
         return outcome
 
     async def _fetch(self, endpoint: Endpoint, model_type: HordeModelType) -> _Snapshot:

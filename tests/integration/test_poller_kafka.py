@@ -148,6 +148,21 @@ async def test_publishes_on_change_only_with_key_partition_and_cloudevents(
         assert await poller.poll_once("status", "text") is PollOutcome.PUBLISHED
     records = await read_all(kafka, topics.status.name, 3)
     assert len(records) == 3
+    health = [
+        SourceHealthReported.model_validate_json(r.value)
+        for r in await read_all(kafka, topics.health.name, 4)
+    ]
+    # Order holds within a partition (one per model type), not across them.
+    confirmed = {
+        t: [(h.endpoint, h.ok, h.consecutive_failures) for h in health if h.model_type == t]
+        for t in ("image", "text")
+    }
+    assert confirmed == {"image": [("status", True, 0)] * 3, "text": [("status", True, 0)]}, (
+        "every successful poll is confirmed, whether or not the snapshot changed"
+    )
+    image_checks = [h.checked_at for h in health if h.model_type == "image"]
+    assert image_checks == sorted(image_checks)
+    assert len(set(image_checks)) == 3
     by_type = {r.key: [x for x in records if x.key == r.key] for r in records}
     image, text = by_type[b"image"], by_type[b"text"]
     assert len(image) == 2
@@ -182,15 +197,17 @@ async def test_malformed_payload_publishes_health_not_a_snapshot(kafka: KafkaInf
     assert len(snapshots) == 1
     health = [
         SourceHealthReported.model_validate_json(r.value)
-        for r in await read_all(kafka, topics.health.name, 2)
+        for r in await read_all(kafka, topics.health.name, 3)
     ]
-    assert [(h.endpoint, h.model_type, h.ok) for h in health] == [
-        ("stats", "text", False),
-        ("stats", "text", True),
+    assert [(h.endpoint, h.model_type, h.ok, h.consecutive_failures) for h in health] == [
+        ("stats", "text", True, 0),
+        ("stats", "text", False, 1),
+        ("stats", "text", True, 0),
     ]
-    assert health[0].error is not None
-    assert "invalid payload at body" in health[0].error
-    assert health[0].consecutive_failures == 1
+    assert health[0].error is None
+    assert health[1].error is not None
+    assert "invalid payload at body" in health[1].error
+    assert health[1].last_success_at == health[0].last_success_at
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,5 +108,11 @@ def make_client(
     return HordeApiClient(settings, budget, transport=transport, sleep=time.sleep, wall_clock=time.wall)
 
 
-def make_poller(client: HordeApiClient, publisher: EventPublisher, **overrides: Any) -> Poller:
-    return Poller(client, publisher, api_settings(**overrides), partitions=4, now=lambda: datetime.now(UTC))
+def make_poller(
+    client: HordeApiClient,
+    publisher: EventPublisher,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    **overrides: Any,
+) -> Poller:
+    return Poller(client, publisher, api_settings(**overrides), partitions=4, now=now)

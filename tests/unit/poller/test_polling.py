@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time as wall_time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -35,6 +37,15 @@ from tests.unit.poller.support import (
 
 STATUS = HORDE_STATUS_CAPTURED.name
 HEALTH = HORDE_SOURCE_HEALTH.name
+SNAPSHOT_TOPICS = (HORDE_STATUS_CAPTURED, HORDE_STATS_CAPTURED, HORDE_WORKERS_CAPTURED)
+
+
+def health_events(publisher: RecordingPublisher) -> list[SourceHealthReported]:
+    """Every health event, in publication order (and nothing else ever lands on the topic)."""
+    published = publisher.on(HEALTH)
+    events = [p.event for p in published if isinstance(p.event, SourceHealthReported)]
+    assert len(events) == len(published)
+    return events
 
 
 def two_frame_scenario() -> Scenario:
@@ -61,9 +72,11 @@ async def test_publishes_only_when_the_content_changes() -> None:
         assert await poller.poll_once("status", "image") is PollOutcome.UNCHANGED
     finally:
         await client.aclose()
-    first, second = publisher.events
-    assert first.topic == second.topic == STATUS
+    assert {p.topic for p in publisher.events} == {STATUS, HEALTH}
+    first, second = publisher.on(STATUS)
+    assert isinstance(first.event, HordeStatusCaptured)
     assert isinstance(second.event, HordeStatusCaptured)
+    assert first.event.content_hash != second.event.content_hash
     assert 999 in {e.count for e in second.event.entries}
     digest = content_hash([e.model_dump(mode="json") for e in second.event.entries])
     assert second.event.content_hash == digest
@@ -72,6 +85,10 @@ async def test_publishes_only_when_the_content_changes() -> None:
     assert second.time == second.event.captured_at
     assert second.event.source_url == "http://standin.test/api/v2/status/models?type=image&model_state=known"
     assert poller.last_hash("status", "image") == digest
+    health = health_events(publisher)
+    assert [(h.endpoint, h.model_type, h.ok, h.consecutive_failures) for h in health] == [
+        ("status", "image", True, 0)
+    ] * 4
 
 
 async def test_first_poll_of_every_source_publishes_to_its_topic() -> None:
@@ -84,11 +101,19 @@ async def test_first_poll_of_every_source_publishes_to_its_topic() -> None:
     finally:
         await client.aclose()
     assert outcomes == [PollOutcome.PUBLISHED] * 6
-    assert sorted((p.topic, p.partition) for p in publisher.events) == sorted(
+    snapshots = [p for p in publisher.events if p.topic != HEALTH]
+    assert sorted((p.topic, p.partition) for p in snapshots) == sorted(
         (spec.name, partition)
-        for spec in (HORDE_STATUS_CAPTURED, HORDE_STATS_CAPTURED, HORDE_WORKERS_CAPTURED)
+        for spec in SNAPSHOT_TOPICS
         for partition in (partition_for_model_type("image", 4), partition_for_model_type("text", 4))
     )
+    health = health_events(publisher)
+    assert [(h.endpoint, h.model_type, h.ok, h.consecutive_failures) for h in health] == [
+        (e, t, True, 0) for e, t, _ in poller.schedules()
+    ]
+    assert [p.partition for p in publisher.on(HEALTH)] == [
+        partition_for_model_type(t, 4) for _, t, _ in poller.schedules()
+    ]
 
 
 async def test_a_reordered_payload_is_not_a_change() -> None:
@@ -106,6 +131,35 @@ async def test_a_reordered_payload_is_not_a_change() -> None:
         assert await poller.poll_once("status", "text") is PollOutcome.UNCHANGED
     finally:
         await client.aclose()
+
+
+async def test_an_unchanged_snapshot_is_still_confirmed_by_a_fresh_health_event() -> None:
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    checks: Iterator[datetime] = (start + timedelta(seconds=30 * i) for i in range(10))
+    time = FakeTime()
+    client = make_client(time, httpx.ASGITransport(standin_app(time)))
+    publisher = RecordingPublisher()
+    poller = make_poller(client, publisher, now=lambda: next(checks))
+    try:
+        assert await poller.poll_once("status", "image") is PollOutcome.PUBLISHED
+        assert await poller.poll_once("status", "image") is PollOutcome.UNCHANGED
+    finally:
+        await client.aclose()
+    (snapshot,) = publisher.on(STATUS)
+    health = publisher.on(HEALTH)
+    assert len(health) == 2
+    first, second = health_events(publisher)
+    assert (second.endpoint, second.model_type) == ("status", "image")
+    assert (second.ok, second.consecutive_failures, second.error) == (True, 0, None)
+    assert [h.checked_at for h in (first, second)] == [start, start + timedelta(seconds=30)]
+    assert [p.time for p in health] == [start, start + timedelta(seconds=30)]
+    assert health[0].event_id != health[1].event_id
+    assert health[1].event_id == f"health:status:image:{(start + timedelta(seconds=30)).isoformat()}"
+    assert (health[1].key, health[1].partition, health[1].subject) == (b"image", 0, "image")
+    assert isinstance(snapshot.event, HordeStatusCaptured)
+    assert first.last_success_at == snapshot.event.captured_at
+    assert second.last_success_at is not None
+    assert second.last_success_at >= snapshot.event.captured_at, "the unchanged fetch is the last success"
 
 
 @pytest.mark.parametrize("fault", ["truncated_json", "wrong_types", "empty", "status"])
@@ -128,13 +182,16 @@ async def test_bad_answers_are_never_published_and_recovery_is_reported(fault: s
         await client.aclose()
     assert poller.last_hash("workers", "text") == good_hash
     assert len(publisher.on(HORDE_WORKERS_CAPTURED.name)) == 1
-    health = [p.event for p in publisher.on(HEALTH) if isinstance(p.event, SourceHealthReported)]
-    assert len(health) == len(publisher.on(HEALTH))
-    assert [(h.ok, h.consecutive_failures) for h in health] == [(False, 1), (False, 2), (True, 0)]
-    failure = health[0]
+    health = health_events(publisher)
+    assert [(h.ok, h.consecutive_failures) for h in health] == [(True, 0), (False, 1), (False, 2), (True, 0)]
+    assert [h.error is None for h in health] == [True, False, False, True]
+    first_success, failure, _, recovery = health
     assert failure.error is not None
     assert failure.error.startswith("workers (http://standin.test/api/v2/workers?type=text)")
-    assert failure.last_success_at is not None
+    assert first_success.last_success_at is not None
+    assert failure.last_success_at == first_success.last_success_at, "a failure keeps the last success"
+    assert recovery.last_success_at is not None
+    assert recovery.last_success_at >= first_success.last_success_at
     assert failure.rate_limit_limit == 90
     assert gauge("hma_horde_consecutive_failures", "workers", "text") == 0
     assert gauge("hma_horde_last_success_timestamp_seconds", "workers", "text") == pytest.approx(
@@ -163,7 +220,9 @@ async def test_a_failed_publish_is_retried_on_the_next_poll() -> None:
         assert await poller.poll_once("stats", "image") is PollOutcome.PUBLISHED
     finally:
         await client.aclose()
-    assert len(publisher.events) == 1
+    assert len(publisher.on(HORDE_STATS_CAPTURED.name)) == 1
+    assert [(h.ok, h.consecutive_failures) for h in health_events(publisher)] == [(True, 0)]
+    assert len(publisher.events) == 2
 
 
 def test_schedules_follow_the_settings() -> None:
@@ -203,6 +262,15 @@ async def test_run_polls_each_schedule_independently_and_stops() -> None:
     polled = [r["endpoint"] for r in standin_state(app).requests]
     assert polled.count("status") >= 6, "status polls repeat on their own short interval"
     assert polled.count("workers") == polled.count("stats") == 2, "one per model type, not repeated"
-    assert len(publisher.events) == 6, "status repeats but is unchanged; each source publishes once"
+    snapshots = [p for p in publisher.events if p.topic != HEALTH]
+    assert len(snapshots) == 6, "status repeats but is unchanged; each source publishes once"
+    assert {p.topic for p in snapshots} == {spec.name for spec in SNAPSHOT_TOPICS}
+    health = health_events(publisher)
+    assert all(h.ok and h.consecutive_failures == 0 for h in health)
+    confirmed = [h.endpoint for h in health]
+    assert confirmed.count("workers") == confirmed.count("stats") == 2, "one confirmation per poll"
+    # Every completed status poll is confirmed; the stop may cancel one poll per model type in flight.
+    assert polled.count("status") - 2 <= confirmed.count("status") <= polled.count("status")
+    assert confirmed.count("status") >= 6
     tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("poll-")]
     assert tasks == []
