@@ -32,8 +32,8 @@ from shared.store.generations import GenerationStore
 
 EXPOSED_HEADERS = [
     "ETag", "Last-Modified", "X-Generation", "X-Computed-At", "X-Data-Stale", "X-Reference-Version",
-    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At", "X-Missing-Sources",
-    "Retry-After",
+    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At",
+    "X-Missing-Sources", "Retry-After",
 ]  # fmt: skip
 
 DESCRIPTION = """Read-only statistics and deletion risk of the AI Horde model reference.

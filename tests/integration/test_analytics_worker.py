@@ -126,7 +126,9 @@ async def test_malformed_snapshot_is_dead_lettered_and_the_worker_goes_on(
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
         await producer.start()
         try:
-            await producer.send_and_wait(spec.name, b'{"schema_version": 1, "entries": "oops"}', key=b"image", partition=0)
+            await producer.send_and_wait(
+                spec.name, b'{"schema_version": 1, "entries": "oops"}', key=b"image", partition=0
+            )
             await producer.send_and_wait(spec.name, b"not json at all", key=b"image", partition=0)
         finally:
             await producer.stop()

@@ -52,15 +52,22 @@ def _previous_folder(root: Path) -> Path:
 
 def _settings(kafka: KafkaInfo, folder: Path) -> Settings:
     return Settings(
-        kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap_servers,
-                            enable_idempotence=kafka.supports_idempotence, topic_partitions=PARTITIONS),
+        kafka=KafkaSettings(
+            bootstrap_servers=kafka.bootstrap_servers,
+            enable_idempotence=kafka.supports_idempotence,
+            topic_partitions=PARTITIONS,
+        ),
         reference=ReferenceSettings(source="folder", folder=str(folder), startup_timeout_seconds=30),
     )
 
 
 async def _read_all(kafka: KafkaInfo, spec: TopicSpec, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(spec.name, p) for p in range(PARTITIONS)]
@@ -87,14 +94,16 @@ async def test_reference_watcher_publishes_diffs_and_survives_restarts(
     settings = _settings(kafka, folder)
 
     # 1. Empty topic: every category is published once, everything added.
-    async with open_watcher(settings, FolderSource(folder), make_broker(settings.kafka, client_id="t1"),
-                            spec=spec) as watcher:
+    async with open_watcher(
+        settings, FolderSource(folder), make_broker(settings.kafka, client_id="t1"), spec=spec
+    ) as watcher:
         assert watcher.published == {}
         assert watcher.partitions == PARTITIONS
         first = await watcher.poll_once()
         assert len(first) == 11
-        assert all(e.added == tuple(r.name for r in e.records) and not e.removed and not e.modified
-                   for e in first)
+        assert all(
+            e.added == tuple(r.name for r in e.records) and not e.removed and not e.modified for e in first
+        )
         by_category = {e.category: e for e in first}
         assert len(by_category[IMAGE].added) == 160
         assert len(by_category[TEXT].added) == 711
@@ -124,15 +133,20 @@ async def test_reference_watcher_publishes_diffs_and_survives_restarts(
         assert attributes.type == f"net.aihorde.analytics.{spec.name}"
         assert attributes.source == "/horde-model-analytics/reference-watcher"
         assert attributes.subject == event.category.value
-    latest_image = [ReferenceCategoryChanged.model_validate_json(r.value) for r in records
-                    if r.key == b"image_generation"][-1]
+    latest_image = [
+        ReferenceCategoryChanged.model_validate_json(r.value) for r in records if r.key == b"image_generation"
+    ][-1]
     assert latest_image.model_dump() == image.model_dump()  # raw is not serialised
 
     # 4. A restarted watcher rebuilds its state from the topic and publishes nothing.
-    async with open_watcher(settings, FolderSource(folder), make_broker(settings.kafka, client_id="t2"),
-                            spec=spec) as restarted:
+    async with open_watcher(
+        settings, FolderSource(folder), make_broker(settings.kafka, client_id="t2"), spec=spec
+    ) as restarted:
         assert {c: s.version for c, s in restarted.published.items()} == {
-            **{e.category: e.version for e in first}, IMAGE: image.version, TEXT: text.version}
+            **{e.category: e.version for e in first},
+            IMAGE: image.version,
+            TEXT: text.version,
+        }
         assert await restarted.poll_once() == []
 
         # 5. A truncated file publishes nothing and keeps the published version.

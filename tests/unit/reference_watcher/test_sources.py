@@ -35,8 +35,19 @@ async def test_folder_legacy_layout(tmp_path: Path) -> None:
     shutil.copytree(REFERENCE / "image", tmp_path / "image")
     shutil.copytree(REFERENCE / "text", tmp_path / "text")
     found = _fetched(await FolderSource(tmp_path).fetch())
-    assert list(found) == [C.BLIP, C.CLIP, C.CODEFORMER, C.CONTROLNET, C.ESRGAN, C.GFPGAN, C.SAFETY_CHECKER,
-                           C.IMAGE_GENERATION, C.TEXT_GENERATION, C.MISCELLANEOUS, C.LORA]
+    assert list(found) == [
+        C.BLIP,
+        C.CLIP,
+        C.CODEFORMER,
+        C.CONTROLNET,
+        C.ESRGAN,
+        C.GFPGAN,
+        C.SAFETY_CHECKER,
+        C.IMAGE_GENERATION,
+        C.TEXT_GENERATION,
+        C.MISCELLANEOUS,
+        C.LORA,
+    ]
     assert found[C.IMAGE_GENERATION].origin.endswith("image/stable_diffusion.json")
     assert found[C.IMAGE_GENERATION].payload == (REFERENCE / "image" / "stable_diffusion.json").read_bytes()
     text = found[C.TEXT_GENERATION]
@@ -79,8 +90,13 @@ def _client(handler: Handler) -> httpx.AsyncClient:
 
 
 def _github(client: httpx.AsyncClient, categories: list[ModelCategory]) -> GithubSource:
-    return GithubSource(client, image_base_url="https://img.example/main", text_base_url="https://txt.example/main/",
-                        categories=categories, policy=NO_WAIT)
+    return GithubSource(
+        client,
+        image_base_url="https://img.example/main",
+        text_base_url="https://txt.example/main/",
+        categories=categories,
+        policy=NO_WAIT,
+    )
 
 
 async def test_github_uses_etags_and_treats_304_as_unchanged() -> None:
@@ -194,8 +210,13 @@ async def test_v2_api_failure_is_reported_per_category() -> None:
         return httpx.Response(500)
 
     async with _client(handler) as client:
-        source = V2ApiSource(client, base_url="https://ref.example/api", categories=[C.CLIP, C.BLIP],
-                             use_last_updated=False, policy=NO_WAIT)
+        source = V2ApiSource(
+            client,
+            base_url="https://ref.example/api",
+            categories=[C.CLIP, C.BLIP],
+            use_last_updated=False,
+            policy=NO_WAIT,
+        )
         results = await source.fetch()
     assert [type(r) for r in results] == [FetchFailed, FetchFailed]
     assert [r.category for r in results] == [C.CLIP, C.BLIP]

@@ -58,14 +58,19 @@ class FakePublisher:
 
 def _watcher(source: FakeSource, **settings: object) -> tuple[ReferenceWatcher, FakePublisher]:
     publisher = FakePublisher()
-    watcher = ReferenceWatcher(source, publisher, ReferenceSettings.model_validate(settings),
-                               partitions=4, clock=lambda: NOW)
+    watcher = ReferenceWatcher(
+        source, publisher, ReferenceSettings.model_validate(settings), partitions=4, clock=lambda: NOW
+    )
     return watcher, publisher
 
 
 def _rejected(category: ModelCategory, reason: str) -> float:
-    return REGISTRY.get_sample_value(
-        "hma_reference_rejected_total", {"category": category.value, "reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "hma_reference_rejected_total", {"category": category.value, "reason": reason}
+        )
+        or 0.0
+    )
 
 
 def _keep_first(payload: bytes, count: int) -> bytes:
