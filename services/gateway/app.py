@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from services.gateway.answer import Gateway
 from services.gateway.cache import ViewCache
 from services.gateway.errors import ErrorBody, GatewayError
+from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
 from services.gateway.routes import deletion_risk, events, statistics, with_stats
@@ -80,21 +81,27 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
             if redis is None:
                 await client.aclose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Horde Model Analytics gateway", version="1", lifespan=lifespan, description=DESCRIPTION
     )
     app.state.sse_slots = StreamSlots(settings.gateway.max_sse_streams)
+    # The same middlewares, innermost first, on the full stack and on the fast lane.
+    cors = {
+        "allow_origins": settings.gateway.cors_origins,
+        "allow_methods": ["GET", "HEAD"],
+        "allow_headers": ["*"],
+        "expose_headers": EXPOSED_HEADERS,
+    }
     if settings.gateway.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.gateway.cors_origins,
-            allow_methods=["GET", "HEAD"],
-            allow_headers=["*"],
-            expose_headers=EXPOSED_HEADERS,
-        )
+        app.add_middleware(CORSMiddleware, **cors)  # type: ignore[arg-type]
+        app.wrap_fast_lane(lambda inner: CORSMiddleware(inner, **cors))  # type: ignore[arg-type]
     app.add_middleware(HeadAsGet)
-    app.add_middleware(QueryStringLimit, max_bytes=settings.gateway.max_query_string_bytes)
+    app.wrap_fast_lane(HeadAsGet)
+    limit = settings.gateway.max_query_string_bytes
+    app.add_middleware(QueryStringLimit, max_bytes=limit)
+    app.wrap_fast_lane(lambda inner: QueryStringLimit(inner, max_bytes=limit))
     app.add_middleware(RequestMetrics)
+    app.wrap_fast_lane(RequestMetrics)
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, error: GatewayError) -> Response:
@@ -106,11 +113,16 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse(_validation_body(error).model_dump(exclude_none=True), status_code=422)
 
-    app.include_router(statistics.router)
-    app.include_router(with_stats.router)
-    app.include_router(deletion_risk.listing_router)
-    app.include_router(events.router)
-    app.include_router(deletion_risk.model_router)
+    routers = (
+        statistics.router,
+        with_stats.router,
+        deletion_risk.listing_router,
+        events.router,
+        deletion_risk.model_router,
+    )
+    for router in routers:
+        app.include_router(router)
+    app.add_fast_lane(route for router in routers for route in router.routes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
