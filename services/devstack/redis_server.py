@@ -17,12 +17,15 @@ def ping(host: str, port: int) -> bool:
         return sock.recv(16).startswith(b"+PONG")
 
 
-def start_redis_server() -> tuple[str, subprocess.Popen[bytes]]:
-    """Run redis-server in the foreground on a free port (no persistence); returns its URL."""
+def start_redis_server(port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Run redis-server in the foreground (no persistence) on ``port`` or a free one; returns its URL.
+
+    Passing the port of a stopped server starts an empty one at the same address (a Redis restart).
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="redis-")
     process = subprocess.Popen(
         [

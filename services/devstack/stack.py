@@ -38,6 +38,13 @@ def _port(preferred: int) -> int:
             return free_port()
 
 
+def _answers_ping(port: int) -> bool:
+    try:
+        return ping("127.0.0.1", port)
+    except OSError:
+        return False
+
+
 def service_env(
     *, bootstrap: str, redis_url: str, embedded_broker: bool, horde_url: str | None, offline: bool
 ) -> dict[str, str]:
@@ -85,11 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         redis_url = os.environ.get("HORDE_REDIS__URL")
         if redis_url is None:
-            port = _port(6379)
-            if port == 6379 and ping("127.0.0.1", 6379):
-                redis_url = "redis://127.0.0.1:6379/0"
+            if _answers_ping(6379):
+                redis_url = "redis://127.0.0.1:6379/0"  # a Redis the developer already runs
             else:
-                redis_url, redis_process = start_redis_server()
+                redis_url, redis_process = start_redis_server(_port(6379))
                 background.append(redis_process)
         horde_url = None
         if args.offline:
