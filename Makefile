@@ -20,9 +20,10 @@ setup:
 run: setup
 	@$(PY) -m services.devstack.stack $(if $(filter 1,$(OFFLINE)),--offline,)
 
-## test: the whole suite against a real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL override).
+## test: the whole suite against a real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL override),
+## without the chaos scenarios (`make chaos`).
 test: setup
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not chaos" $(PYTEST_ARGS)
 
 test-unit: setup
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -45,7 +46,13 @@ format: setup
 bench-recompute: setup
 	@$(PY) -m bench.recompute
 
-bench: bench-recompute
+## bench: every benchmark (recompute, freshness, gateway load, memory): one table + bench/results/suite.json; QUICK=1 ≈ 4 min.
+bench: setup
+	@$(PY) -m bench.suite $(if $(filter 1,$(QUICK)),--quick,)
+
+## chaos: kills, restarts, outages, malformed input and fuzzing against the real services (prints CHAOS: figures).
+chaos: setup
+	@$(PY) -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache bench/results

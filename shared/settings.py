@@ -166,10 +166,14 @@ class AnalyticsSettings(BaseModel):
     """Consumer group shared by all analytics replicas."""
     batch_max_records: int = 50
     """Events applied together before one recompute (burst coalescing)."""
-    batch_timeout_ms: int = 200
-    """How long to wait to fill a batch."""
+    batch_timeout_ms: int = 25
+    """How long a poll waits to fill a batch; the consumer also sleeps this long after an empty poll,
+    so it bounds the latency from a snapshot to its generation (bursts still coalesce per batch)."""
     stale_after_seconds: float = 600.0
     """A Horde snapshot older than this marks answers stale."""
+    verify_interval_seconds: float = 5.0
+    """How often a worker checks that Redis still holds the generations it wrote (and rewrites them
+    after a FLUSHDB or a Redis restart without persistence)."""
 
 
 class GatewaySettings(BaseModel):
