@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.analytics.state import CategoryInputs
+from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
@@ -115,16 +116,23 @@ def body_checksum(body: bytes) -> tuple[int, int]:
 def recompute(
     category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds, *, computed_at: int
 ) -> Generation | None:
-    """All views of ``category``, or ``None`` while its reference is unknown."""
+    """All views of ``category``, or ``None`` while its reference is unknown.
+
+    The cyclic garbage collector is paused while the views are built and materialised
+    (:mod:`shared.collector`), as ``bench/recompute.py`` measures it.
+    """
     reference = inputs.reference_snapshot()
     if reference is None:
         return None
-    views = build_category_views(reference, inputs.horde_snapshot(), thresholds, computed_at=computed_at)
+    horde = inputs.horde_snapshot()
+    with collector_paused():
+        views = build_category_views(reference, horde, thresholds, computed_at=computed_at)
+        stored = materialise(views, thresholds)
     risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
     return Generation(
         category=category,
         generation=generation_id(category, inputs, thresholds),
         basis=basis_of(inputs, computed_at=computed_at),
-        views=materialise(views, thresholds),
+        views=stored,
         risk_models=risk_models,
     )

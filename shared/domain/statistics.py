@@ -8,14 +8,17 @@ beside them (D6, D46), and grouping builds new records instead of mutating its i
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.records import ReferenceRecord, ReferenceSnapshot
+from shared.domain.trusted import copy_trusted
 
 #: Tags and styles reported per category (upstream hard-codes 20; its larger constants are unused, D4).
 TOP_TAGS_LIMIT = 20
@@ -33,6 +36,8 @@ PARAMETER_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("35B-70B", 35 * _B, 70 * _B),
     ("> 70B", 70 * _B, None),
 )
+#: Lower bounds of the buckets, for bisection (the buckets are contiguous and ascending).
+_BUCKET_LOWS: tuple[int, ...] = tuple(low for _, low, _ in PARAMETER_BUCKETS)
 
 
 class _Frozen(BaseModel):
@@ -119,8 +124,9 @@ def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: -item[1])
 
 
+@lru_cache(maxsize=1 << 14)
 def _download_host(url: str) -> str | None:
-    """Network location as written (``user@host:port``); unparseable URLs have none."""
+    """Network location as written (``user@host:port``); unparseable URLs have none (memoised)."""
     try:
         return urlsplit(url).netloc or None
     except ValueError:
@@ -162,10 +168,9 @@ def parameter_buckets(parameter_counts: Iterable[int], total_models: int) -> lis
     """Non-empty buckets in table order; the denominator is every model, with or without a count."""
     counts = [0] * len(PARAMETER_BUCKETS)
     for value in parameter_counts:
-        for index, (_, low, high) in enumerate(PARAMETER_BUCKETS):
-            if low <= value and (high is None or value < high):
-                counts[index] += 1
-                break
+        index = bisect_right(_BUCKET_LOWS, value) - 1
+        if index >= 0:
+            counts[index] += 1
     return [
         ParameterBucketStats(
             bucket_label=label,
@@ -191,17 +196,18 @@ def compute_category_statistics(
     is_text = category is ModelCategory.TEXT_GENERATION
     is_image = category is ModelCategory.IMAGE_GENERATION
     baselines: Counter[str] = Counter()
-    tags: Counter[str] = Counter()
+    all_tags: list[str] = []
     styles: Counter[str] = Counter()
     parameters: list[int] = []
     for record in records:
         if record.baseline:
             baselines[record.baseline] += 1
-        tags.update(tag for tag in record.tags if tag)
+        all_tags.extend(record.tags)
         if record.style:
             styles[record.style] += 1
         if is_text and record.parameters_count and record.parameters_count > 0:
             parameters.append(record.parameters_count)
+    tags = Counter(tag for tag in all_tags if tag)  # first-seen order, as counting record by record
     return CategoryStatistics(
         category=category,
         total_models=total,
@@ -248,7 +254,7 @@ def group_records_for_statistics(
         key = key_fn(record.name)
         first = groups.get(key)
         if first is None:
-            groups[key] = record.model_copy(update={"name": key})
+            groups[key] = copy_trusted(record, {"name": key})
         elif record.downloads:
-            groups[key] = first.model_copy(update={"downloads": first.downloads + record.downloads})
+            groups[key] = copy_trusted(first, {"downloads": first.downloads + record.downloads})
     return list(groups.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from shared.domain.categories import ModelCategory, has_runtime_data
 from shared.domain.horde.index import HordeIndex, ModelMatcher
@@ -28,6 +28,7 @@ from shared.domain.statistics import (
     group_records_for_statistics,
 )
 from shared.domain.text_names import get_base_model_name, group_key
+from shared.domain.trusted import copy_trusted
 
 #: Bumped whenever the rendered bytes change for the same inputs (part of every generation id).
 VIEW_SCHEMA_VERSION = 1
@@ -104,7 +105,7 @@ def merge_all_flags(matcher: ModelMatcher) -> dict[tuple[bool, bool], dict[str, 
         if not variations:
             drop["backend_variations"] = None
         maps[(workers, variations)] = (
-            {name: stats.model_copy(update=drop) for name, stats in full.items()} if drop else full
+            {name: copy_trusted(stats, drop) for name, stats in full.items()} if drop else full
         )
     return maps
 
@@ -116,8 +117,9 @@ def analyze_all(
 ) -> dict[bool, list[ModelDeletionRiskInfo]]:
     """Ungrouped risk entries without and (text only) with backend variations.
 
-    Variations only add one field, so the plain list is the variations list without it; image has
-    no variations view (upstream §5.3), so it is analysed once.
+    Variations only add one field, so the plain list is the variations list without it (entries
+    without variations are shared, being immutable); image has no variations view (upstream §5.3),
+    so it is analysed once.
     """
     category = reference.category
     if category is not ModelCategory.TEXT_GENERATION:
@@ -125,7 +127,10 @@ def analyze_all(
     variations = analyze_category(
         reference.records, full, category, thresholds, include_backend_variations=True
     )
-    plain = [entry.model_copy(update={"backend_variations": None}) for entry in variations]
+    plain = [
+        entry if entry.backend_variations is None else copy_trusted(entry, {"backend_variations": None})
+        for entry in variations
+    ]
     return {False: plain, True: variations}
 
 
@@ -211,18 +216,23 @@ _WITH_STATS_JSON: TypeAdapter[dict[str, CombinedModelStatistics]] = TypeAdapter(
 
 
 def _json_map(entries: Mapping[str, CombinedModelStatistics]) -> bytes:
-    return _WITH_STATS_JSON.dump_json(dict(entries))
+    return _WITH_STATS_JSON.dump_json(entries if isinstance(entries, dict) else dict(entries))
+
+
+def _json_model(model: BaseModel) -> bytes:
+    """``model.model_dump_json().encode()`` without the round trip through ``str``."""
+    return type(model).__pydantic_serializer__.to_json(model)
 
 
 def render_views(views: CategoryViews) -> dict[str, bytes]:
     """JSON bytes of every default (unfiltered, unsorted, unpaged) response, by view name."""
     rendered = {
-        statistics_view(False): views.statistics.model_dump_json().encode(),
-        statistics_view(True): views.statistics_grouped.model_dump_json().encode(),
+        statistics_view(False): _json_model(views.statistics),
+        statistics_view(True): _json_model(views.statistics_grouped),
     }
     if views.runtime is not None:
         for (workers, variations), entries in views.runtime.with_stats.items():
             rendered[with_stats_view(workers, variations)] = _json_map(entries)
         for (grouped, variations), response in views.runtime.risk.items():
-            rendered[risk_view(grouped, variations)] = response.model_dump_json().encode()
+            rendered[risk_view(grouped, variations)] = _json_model(response)
     return rendered

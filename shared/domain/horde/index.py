@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from shared.domain.categories import HordeModelType
 from shared.domain.horde.payloads import HordeModelStatus, HordeSnapshot, HordeWorker
 from shared.domain.horde.runtime import BACKEND_ORDER, Backend
 from shared.domain.horde.spellings import (
+    NAME_MEMO_SIZE,
     backend_spellings,
     normalize_horde_name,
     quantization_stems,
@@ -35,8 +37,9 @@ def worker_is_counted(worker: HordeWorker, model_type: HordeModelType) -> bool:
     return worker.type == model_type and worker.online and not worker.maintenance_mode
 
 
+@lru_cache(maxsize=NAME_MEMO_SIZE)
 def _match_candidates(key: str, model_type: HordeModelType) -> tuple[str, ...]:
-    """Keys a Horde name may be a spelling of, most specific first.
+    """Keys a Horde name may be a spelling of, most specific first (memoised).
 
     Image names match exactly (image workers use neither backend prefixes nor quant suffixes).
     Text names also try their quantisation stems and, for ``X::user#id``, ``X`` and its stems.
@@ -50,6 +53,19 @@ def _match_candidates(key: str, model_type: HordeModelType) -> tuple[str, ...]:
     return tuple(dict.fromkeys(candidates))
 
 
+def _status_order(status: HordeModelStatus) -> tuple[str, int, float, float, float, int, str]:
+    """Raw name first, then every number: a total order, whatever the payload order."""
+    return (
+        status.name,
+        status.count,
+        status.jobs,
+        status.queued,
+        status.performance,
+        status.eta,
+        status.type or "",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class HordeIndex:
     """One snapshot keyed by normalised name. Raw names that normalise alike are aggregated:
@@ -60,6 +76,8 @@ class HordeIndex:
     """
 
     model_type: HordeModelType
+    #: Status entries per key, sorted by raw name (then numbers): the float sums of a merge must
+    #: not depend on the payload order of entries whose names normalise alike.
     statuses: Mapping[str, tuple[HordeModelStatus, ...]]
     usage: Mapping[str, Usage]
     #: Counted workers (see :func:`worker_is_counted`) per model key, deduplicated by id.
@@ -97,7 +115,10 @@ class HordeIndex:
         keys = (statuses.keys() | usage.keys() | workers.keys()) - {""}
         return cls(
             model_type=snapshot.model_type,
-            statuses={key: tuple(value) for key, value in statuses.items()},
+            statuses={
+                key: tuple(sorted(value, key=_status_order)) if len(value) > 1 else (value[0],)
+                for key, value in statuses.items()
+            },
             usage=usage,
             workers={key: tuple(value.values()) for key, value in workers.items()},
             has_workers=snapshot.workers is not None,
@@ -124,6 +145,17 @@ class _Owner(NamedTuple):
 def _reference_spellings(name: str, model_type: HordeModelType) -> tuple[tuple[Backend, str], ...]:
     """Text models have three backend spellings; image models only their canonical name."""
     return backend_spellings(name) if model_type == "text" else (("canonical", name),)
+
+
+@lru_cache(maxsize=NAME_MEMO_SIZE)
+def _spelling_claims(name: str, model_type: HordeModelType) -> tuple[tuple[str, _Owner], ...]:
+    """``(key, claim)`` of each spelling of reference ``name`` with a non-empty key (memoised)."""
+    claims: list[tuple[str, _Owner]] = []
+    for backend, spelling in _reference_spellings(name, model_type):
+        key = normalize_horde_name(spelling)
+        if key:
+            claims.append((key, _Owner(BACKEND_ORDER.index(backend), name, backend, spelling)))
+    return tuple(claims)
 
 
 class ModelMatcher:
@@ -169,11 +201,7 @@ class ModelMatcher:
 def _spelling_owners(names: Iterable[str], model_type: HordeModelType) -> dict[str, _Owner]:
     owners: dict[str, _Owner] = {}
     for name in names:
-        for backend, spelling in _reference_spellings(name, model_type):
-            key = normalize_horde_name(spelling)
-            if not key:
-                continue
-            claim = _Owner(BACKEND_ORDER.index(backend), name, backend, spelling)
+        for key, claim in _spelling_claims(name, model_type):
             current = owners.get(key)
             if current is None or (claim.rank, claim.reference) < (current.rank, current.reference):
                 owners[key] = claim

@@ -10,9 +10,9 @@ over spellings instead of taken from one entry (D45); backends come in a fixed o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from shared.domain.horde.index import HordeIndex, MatchedName, ModelMatcher
+from shared.domain.horde.index import HordeIndex, MatchedName, ModelMatcher, Usage
 from shared.domain.horde.payloads import HordeModelStatus, HordeSnapshot, HordeWorker
 from shared.domain.horde.runtime import (
     BACKEND_ORDER,
@@ -23,28 +23,26 @@ from shared.domain.horde.runtime import (
     WorkerSummary,
 )
 from shared.domain.horde.spellings import normalize_horde_name
+from shared.domain.trusted import build_trusted
 
 
-@dataclass(frozen=True, slots=True)
-class _StatusAggregate:
+class _StatusAggregate(NamedTuple):
     queued_jobs: float
     queued: float
     performance: float
     eta: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Aggregate:
-    """Everything the Horde says about a set of matched names."""
+class _Aggregate(NamedTuple):
+    """Everything the Horde says about a set of matched names; usage as (day, month, total)."""
 
-    usage: UsageStats
+    usage: Usage
+    #: ``(key, status)`` pairs, keys in match order, each key's statuses in index order.
     statuses: tuple[tuple[str, HordeModelStatus], ...]
     thread_count: int
     workers: Mapping[str, HordeWorker]
-
-    @property
-    def status(self) -> _StatusAggregate | None:
-        return _aggregate_status([status for _, status in self.statuses])
+    #: The aggregate of ``statuses`` (:func:`_aggregate_status`), None without statuses.
+    status: _StatusAggregate | None
 
 
 def _aggregate_status(statuses: Sequence[HordeModelStatus]) -> _StatusAggregate | None:
@@ -69,26 +67,37 @@ def _aggregate_status(statuses: Sequence[HordeModelStatus]) -> _StatusAggregate 
     )
 
 
-_EMPTY = _Aggregate(usage=UsageStats(), statuses=(), thread_count=0, workers={})
+_EMPTY = _Aggregate(usage=(0, 0, 0), statuses=(), thread_count=0, workers={}, status=None)
+_NO_USAGE = UsageStats()
 
 
 def _aggregate(matches: Sequence[MatchedName], index: HordeIndex) -> _Aggregate:
     if not matches:
         return _EMPTY
+    usage_of, statuses_of, workers_of = index.usage, index.statuses, index.workers
     day = month = total = 0
     statuses: list[tuple[str, HordeModelStatus]] = []
     workers: dict[str, HordeWorker] = {}
     for match in matches:
-        key_day, key_month, key_total = index.usage.get(match.key, (0, 0, 0))
-        day, month, total = day + key_day, month + key_month, total + key_total
-        statuses.extend((match.key, status) for status in index.statuses.get(match.key, ()))
-        for worker in index.workers.get(match.key, ()):
-            workers.setdefault(worker.id, worker)
+        key = match.key
+        usage = usage_of.get(key)
+        if usage is not None:
+            day, month, total = day + usage[0], month + usage[1], total + usage[2]
+        key_statuses = statuses_of.get(key)  # most keys have no status and no worker
+        if key_statuses:
+            statuses.extend([(key, status) for status in key_statuses])
+        key_workers = workers_of.get(key)
+        if key_workers:
+            for worker in key_workers:
+                workers.setdefault(worker.id, worker)
+    if not statuses:
+        return _Aggregate((day, month, total), (), 0, workers, None)
     return _Aggregate(
-        usage=UsageStats(day=day, month=month, total=total),
+        usage=(day, month, total),
         statuses=tuple(statuses),
         thread_count=sum(status.count for _, status in statuses),
         workers=workers,
+        status=_aggregate_status([status for _, status in statuses]),
     )
 
 
@@ -97,20 +106,39 @@ def _worker_count(aggregate: _Aggregate, index: HordeIndex) -> int:
     return len(aggregate.workers) if index.has_workers else aggregate.thread_count
 
 
-def _worker_summaries(workers: Mapping[str, HordeWorker]) -> dict[str, WorkerSummary]:
-    """Summaries keyed by worker id, ordered by name (case-insensitive), then name, then id."""
+def _worker_summary(worker: HordeWorker) -> WorkerSummary:
+    return build_trusted(
+        WorkerSummary,
+        {
+            "id": worker.id,
+            "name": worker.name,
+            "performance": worker.performance,
+            "online": worker.online,
+            "trusted": worker.trusted,
+            "uptime": worker.uptime,
+        },
+    )
+
+
+def _worker_summaries(
+    workers: Mapping[str, HordeWorker], memo: dict[int, WorkerSummary]
+) -> dict[str, WorkerSummary]:
+    """Summaries keyed by worker id, ordered by name (case-insensitive), then name, then id.
+
+    ``memo`` holds the (frozen) summary of each worker object already summarised in this merge
+    (keyed by object identity; the index outlives the merge): a worker serving many models is
+    summarised once.
+    """
+    if not workers:
+        return {}
     ordered = sorted(workers.values(), key=lambda worker: (worker.name.casefold(), worker.name, worker.id))
-    return {
-        worker.id: WorkerSummary(
-            id=worker.id,
-            name=worker.name,
-            performance=worker.performance,
-            online=worker.online,
-            trusted=worker.trusted,
-            uptime=worker.uptime,
-        )
-        for worker in ordered
-    }
+    summaries: dict[str, WorkerSummary] = {}
+    for worker in ordered:
+        summary = memo.get(id(worker))
+        if summary is None:
+            summary = memo[id(worker)] = _worker_summary(worker)
+        summaries[worker.id] = summary
+    return summaries
 
 
 def _variant_name(aggregate: _Aggregate, spelling: str) -> str:
@@ -126,71 +154,103 @@ def _variant_name(aggregate: _Aggregate, spelling: str) -> str:
 
 
 def _backend_variations(
-    name: str, matches: Sequence[MatchedName], index: HordeIndex
+    name: str, matches: Sequence[MatchedName], index: HordeIndex, whole: _Aggregate
 ) -> dict[str, BackendVariation]:
     """Per backend in the order canonical, aphrodite, koboldcpp (D23).
 
     A backend is listed when the Horde reports a status, usage or a serving worker for it.
+    ``whole`` is the aggregate of all ``matches``: it is reused when they share one backend.
     """
     variations: dict[str, BackendVariation] = {}
-    spellings: dict[Backend, str] = {match.backend: match.spelling for match in matches}
+    if not matches:
+        return variations
+    by_backend: dict[Backend, list[MatchedName]] = {}
+    spellings: dict[Backend, str] = {}
+    for match in matches:
+        by_backend.setdefault(match.backend, []).append(match)
+        spellings[match.backend] = match.spelling
     for backend in BACKEND_ORDER:
-        own = [match for match in matches if match.backend == backend]
+        own = by_backend.get(backend)
         if not own:
             continue
-        aggregate = _aggregate(own, index)
+        aggregate = whole if len(by_backend) == 1 else _aggregate(own, index)
         status = aggregate.status
-        usage = aggregate.usage
-        if status is None and not aggregate.workers and not (usage.day or usage.month or usage.total):
+        day, month, total = aggregate.usage
+        if status is None and not aggregate.workers and not (day or month or total):
             continue
-        variations[backend] = BackendVariation(
-            backend=backend,
-            variant_name=_variant_name(aggregate, spellings.get(backend, name)),
-            worker_count=_worker_count(aggregate, index),
-            thread_count=aggregate.thread_count,
-            performance=status.performance if status else None,
-            queued=status.queued if status else None,
-            queued_jobs=status.queued_jobs if status else None,
-            eta=status.eta if status else None,
-            usage_day=usage.day,
-            usage_month=usage.month,
-            usage_total=usage.total,
+        variations[backend] = build_trusted(
+            BackendVariation,
+            {
+                "backend": backend,
+                "variant_name": _variant_name(aggregate, spellings.get(backend, name)),
+                "worker_count": _worker_count(aggregate, index),
+                "thread_count": aggregate.thread_count,
+                "performance": status.performance if status else None,
+                "queued": status.queued if status else None,
+                "queued_jobs": status.queued_jobs if status else None,
+                "eta": status.eta if status else None,
+                "usage_day": day,
+                "usage_month": month,
+                "usage_total": total,
+            },
         )
     return variations
 
 
+def _usage_stats(usage: Usage) -> UsageStats:
+    day, month, total = usage
+    if not (day or month or total):
+        return _NO_USAGE
+    return build_trusted(UsageStats, {"day": day, "month": month, "total": total})
+
+
 def _merge_one(
-    name: str, matcher: ModelMatcher, *, include_workers: bool, include_backend_variations: bool
+    name: str,
+    matcher: ModelMatcher,
+    summary_memo: dict[int, WorkerSummary],
+    *,
+    include_workers: bool,
+    include_backend_variations: bool,
 ) -> CombinedModelStatistics:
     index = matcher.index
     matches = matcher.matches(name)
     aggregate = _aggregate(matches, index)
     status = aggregate.status
-    summaries = _worker_summaries(aggregate.workers) if include_workers and index.has_workers else None
-    return CombinedModelStatistics(
-        queued_jobs=status.queued_jobs if status else None,
-        performance=status.performance if status else None,
-        eta=status.eta if status else None,
-        queued=status.queued if status else None,
-        usage_stats=aggregate.usage,
-        worker_summaries=summaries,
-        backend_variations=(
-            _backend_variations(name, matches, index) if include_backend_variations else None
-        ),
-        worker_count=_worker_count(aggregate, index),
-        thread_count=aggregate.thread_count,
-        worker_count_source="workers" if index.has_workers else "status",
+    summaries = (
+        _worker_summaries(aggregate.workers, summary_memo) if include_workers and index.has_workers else None
+    )
+    variations = _backend_variations(name, matches, index, aggregate) if include_backend_variations else None
+    return build_trusted(
+        CombinedModelStatistics,
+        {
+            "queued_jobs": status.queued_jobs if status else None,
+            "performance": status.performance if status else None,
+            "eta": status.eta if status else None,
+            "queued": status.queued if status else None,
+            "usage_stats": _usage_stats(aggregate.usage),
+            "worker_summaries": summaries,
+            "backend_variations": variations,
+            "worker_count": _worker_count(aggregate, index),
+            "thread_count": aggregate.thread_count,
+            "worker_count_source": "workers" if index.has_workers else "status",
+        },
     )
 
 
 def merge_matched(
     matcher: ModelMatcher, *, include_workers: bool, include_backend_variations: bool
 ) -> dict[str, CombinedModelStatistics]:
-    """Merge with a prebuilt matcher: reuse one matcher for all flag combinations of a recompute."""
+    """Merge with a prebuilt matcher: reuse one matcher for all flag combinations of a recompute.
+
+    Results are built without re-validation (:mod:`shared.domain.trusted`): every value comes from
+    the validated snapshot or is computed here with the declared type.
+    """
+    summary_memo: dict[int, WorkerSummary] = {}
     return {
         name: _merge_one(
             name,
             matcher,
+            summary_memo,
             include_workers=include_workers,
             include_backend_variations=include_backend_variations,
         )

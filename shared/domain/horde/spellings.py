@@ -9,12 +9,20 @@ index can match in O(1) and never by guessing families (D12, D43).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 from shared.domain.horde.runtime import Backend
 
 #: Separator of a worker's user tag in custom model names: ``koboldcpp/X::user#123``.
 USER_TAG_SEPARATOR: Final = "::"
+
+#: Entries of the memos over Horde and reference names (here and in ``horde.index``). Every snapshot
+#: repeats almost all names of the previous one, so a recompute at real size (~4k names, ~3 MiB
+#: for all memos) only hits. The bound caps the memory (~340 B an entry, ~90 MB per memo) if names
+#: churn, and is above the ~165k Horde names of the 100× benchmark: an LRU memo smaller than the
+#: names of one recompute would miss on every call.
+NAME_MEMO_SIZE: Final = 1 << 18
 
 # One trailing token per match, preceded by ``-``, ``_`` or ``.`` (``.`` is our extension of
 # upstream §2.3: GGUF file names use it, e.g. ``L3-8B-Lunaris-v1.Q5_K_M``). K-quants (with the
@@ -101,6 +109,7 @@ def strip_quantization_suffix(name: str) -> str:
     return stems[-1] if stems else name
 
 
+@lru_cache(maxsize=NAME_MEMO_SIZE)
 def normalize_horde_name(name: str) -> str:
     """The matching key of a Horde or reference name: case-folded and cleaned of pasted whitespace.
 
@@ -108,7 +117,7 @@ def normalize_horde_name(name: str) -> str:
     trims surrounding spaces, spaces around ``/`` and repeated ``/``, then lower-cases (upstream
     matching is case-insensitive). Inner spaces of image names (``Anything v5``) and backslashes
     (a Windows path is not a spelling) are kept. An all-whitespace name gives ``""``, which
-    matches nothing.
+    matches nothing. Memoised.
     """
     if name.isprintable() and name == name.strip() and not _MESSY_SLASH.search(name):
         return name.lower()  # fast path: most names need no cleaning

@@ -2,12 +2,15 @@
 
 Every reference model appears exactly once, also without Horde data (usage 0/0/0, no workers);
 Horde-only names in the merged statistics are ignored. The category total is always the
-category-wide monthly usage (D10).
+category-wide monthly usage (D10). Entries are built without re-validation
+(:mod:`shared.domain.trusted`): their inputs are validated records and merged statistics, and
+``at_risk``/``risk_score`` come from the flags by construction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 
 from shared.domain.categories import ModelCategory
 from shared.domain.horde.runtime import BACKEND_ORDER, CombinedModelStatistics
@@ -18,15 +21,18 @@ from shared.domain.risk.flags import (
     download_flags,
     download_hosts,
     handler_kind,
-    has_description,
     risk_verdict,
     usage_flags,
 )
 from shared.domain.risk.models import BackendVariationStats, ModelDeletionRiskInfo, UsageTrend
 from shared.domain.risk.thresholds import RiskThresholds
+from shared.domain.trusted import build_trusted
 
 _GIB = 1024**3
 _NO_STATS = CombinedModelStatistics()
+_NO_TREND = UsageTrend()
+_BACKEND_RANK: dict[str, int] = {backend: i for i, backend in enumerate(BACKEND_ORDER)}
+_USAGE_MONTH = attrgetter("usage_month")
 
 
 def category_total_month_usage(
@@ -45,9 +51,14 @@ def usage_percentage(usage_month: int, category_total: int) -> float:
 
 def usage_trend(usage_day: int, usage_month: int, usage_total: int) -> UsageTrend:
     """Unrounded day/month and month/total ratios; null when the denominator is zero."""
-    return UsageTrend(
-        day_to_month_ratio=usage_day / usage_month if usage_month > 0 else None,
-        month_to_total_ratio=usage_month / usage_total if usage_total > 0 else None,
+    if usage_month <= 0 and usage_total <= 0:
+        return _NO_TREND
+    return build_trusted(
+        UsageTrend,
+        {
+            "day_to_month_ratio": usage_day / usage_month if usage_month > 0 else None,
+            "month_to_total_ratio": usage_month / usage_total if usage_total > 0 else None,
+        },
     )
 
 
@@ -55,17 +66,21 @@ def backend_variation_stats(stats: CombinedModelStatistics) -> tuple[BackendVari
     """Variations in canonical, aphrodite, koboldcpp order (D23); null when there are none."""
     if not stats.backend_variations:
         return None
-    rank: dict[str, int] = {backend: i for i, backend in enumerate(BACKEND_ORDER)}
-    ordered = sorted(stats.backend_variations.values(), key=lambda v: rank.get(v.backend, len(rank)))
+    ordered = sorted(
+        stats.backend_variations.values(), key=lambda v: _BACKEND_RANK.get(v.backend, len(_BACKEND_RANK))
+    )
     return tuple(
-        BackendVariationStats(
-            backend=v.backend,
-            variant_name=v.variant_name,
-            worker_count=v.worker_count,
-            performance=v.performance,
-            usage_day=v.usage_day,
-            usage_month=v.usage_month,
-            usage_total=v.usage_total,
+        build_trusted(
+            BackendVariationStats,
+            {
+                "backend": v.backend,
+                "variant_name": v.variant_name,
+                "worker_count": v.worker_count,
+                "performance": v.performance,
+                "usage_day": v.usage_day,
+                "usage_month": v.usage_month,
+                "usage_total": v.usage_total,
+            },
         )
         for v in ordered
     )
@@ -107,27 +122,35 @@ def build_risk_info(
     verdict = risk_verdict(
         category, flags, usage_month=usage.month, worker_count=stats.worker_count, thresholds=thresholds
     )
-    return ModelDeletionRiskInfo(
-        name=record.name,
-        category=category,
-        deletion_risk_flags=flags,
-        worker_count=stats.worker_count,
-        usage_day=usage.day,
-        usage_month=usage.month,
-        usage_total=usage.total,
-        usage_percentage_of_category=usage_percentage(usage.month, category_total),
-        usage_trend=usage_trend(usage.day, usage.month, usage.total),
-        cost_benefit_score=cost_benefit,
-        size_gb=size_gb,
-        baseline=record.baseline if kind != "generic" else None,
-        nsfw=record.nsfw if kind != "generic" else None,
-        has_description=has_description(record.description),
-        download_count=len(record.downloads),
-        download_hosts=download_hosts(record.downloads),
-        backend_variations=(
-            backend_variation_stats(stats) if include_backend_variations and kind == "text" else None
-        ),
-        **verdict._asdict(),
+    return build_trusted(
+        ModelDeletionRiskInfo,
+        {
+            "name": record.name,
+            "category": category,
+            "deletion_risk_flags": flags,
+            "at_risk": verdict.at_risk,
+            "risk_score": verdict.risk_score,
+            "worker_count": stats.worker_count,
+            "usage_day": usage.day,
+            "usage_month": usage.month,
+            "usage_total": usage.total,
+            "usage_hour": None,
+            "usage_minute": None,
+            "usage_percentage_of_category": usage_percentage(usage.month, category_total),
+            "usage_trend": usage_trend(usage.day, usage.month, usage.total),
+            "cost_benefit_score": cost_benefit,
+            "size_gb": size_gb,
+            "baseline": record.baseline if kind != "generic" else None,
+            "nsfw": record.nsfw if kind != "generic" else None,
+            "has_description": not missing_description,
+            "download_count": len(record.downloads),
+            "download_hosts": download_hosts(record.downloads),
+            "backend_variations": (
+                backend_variation_stats(stats) if include_backend_variations and kind == "text" else None
+            ),
+            "is_critical": verdict.is_critical,
+            "has_warning": verdict.has_warning,
+        },
     )
 
 
@@ -157,5 +180,5 @@ def analyze_category(
         )
         for record in records
     ]
-    entries.sort(key=lambda e: e.usage_month, reverse=True)
+    entries.sort(key=_USAGE_MONTH, reverse=True)
     return entries

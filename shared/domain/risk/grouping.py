@@ -4,7 +4,8 @@ Fixed against upstream: usage and worker flags of a group come from its aggregat
 data and host flags are OR-ed (D26); backend variations are kept and merged per backend (D27);
 the percentage is recomputed from the summed month, so it never exceeds 100 (D38); a ratio of 0.0
 counts in weighted trends (D42); hosts keep first-seen order (D23); the result is re-sorted by
-``usage_month`` desc, ties by name (D24).
+``usage_month`` desc, ties by name (D24). Groups are built from validated entries without
+re-validation (:mod:`shared.domain.trusted`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from shared.domain.risk.flags import DownloadFlags, UsageFlags, combine_flags, r
 from shared.domain.risk.models import BackendVariationStats, ModelDeletionRiskInfo, UsageTrend
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.text_names import get_base_model_name, group_key
+from shared.domain.trusted import build_trusted, copy_trusted
 
 NameFn = Callable[[str], str]
 
@@ -37,9 +39,12 @@ def merge_ratio(values: Sequence[float | None], weights: Sequence[int]) -> float
 
 def merge_usage_trends(trends: Sequence[UsageTrend], weights: Sequence[int]) -> UsageTrend:
     """Both ratios merged with :func:`merge_ratio`, weights being members' monthly usage."""
-    return UsageTrend(
-        day_to_month_ratio=merge_ratio([t.day_to_month_ratio for t in trends], weights),
-        month_to_total_ratio=merge_ratio([t.month_to_total_ratio for t in trends], weights),
+    return build_trusted(
+        UsageTrend,
+        {
+            "day_to_month_ratio": merge_ratio([t.day_to_month_ratio for t in trends], weights),
+            "month_to_total_ratio": merge_ratio([t.month_to_total_ratio for t in trends], weights),
+        },
     )
 
 
@@ -66,14 +71,17 @@ def _merge_one_backend(variations: Sequence[BackendVariationStats]) -> BackendVa
         performance = (
             sum(p * w for p, w in rated) / weight if weight > 0 else sum(p for p, _ in rated) / len(rated)
         )
-    return BackendVariationStats(
-        backend=variations[0].backend,
-        variant_name=variations[0].variant_name,
-        worker_count=max(v.worker_count for v in variations),
-        performance=performance,
-        usage_day=sum(v.usage_day for v in variations),
-        usage_month=sum(v.usage_month for v in variations),
-        usage_total=sum(v.usage_total for v in variations),
+    return build_trusted(
+        BackendVariationStats,
+        {
+            "backend": variations[0].backend,
+            "variant_name": variations[0].variant_name,
+            "worker_count": max(v.worker_count for v in variations),
+            "performance": performance,
+            "usage_day": sum(v.usage_day for v in variations),
+            "usage_month": sum(v.usage_month for v in variations),
+            "usage_total": sum(v.usage_total for v in variations),
+        },
     )
 
 
@@ -121,27 +129,35 @@ def merge_group(
         missing_baseline=any_flag("missing_baseline"),
     )
     verdict = risk_verdict(category, flags, usage_month=month, worker_count=workers, thresholds=thresholds)
-    return ModelDeletionRiskInfo(
-        name=name,
-        category=category,
-        deletion_risk_flags=flags,
-        worker_count=workers,
-        usage_day=day,
-        usage_month=month,
-        usage_total=total,
-        usage_hour=_sum_optional(m.usage_hour for m in members),
-        usage_minute=_sum_optional(m.usage_minute for m in members),
-        usage_percentage_of_category=usage_percentage(month, category_total_month_usage),
-        usage_trend=merge_usage_trends([m.usage_trend for m in members], [m.usage_month for m in members]),
-        size_gb=round(raw_size, 2) if raw_size is not None else None,
-        cost_benefit_score=round(month / raw_size, 2) if raw_size is not None else None,
-        baseline=first.baseline,
-        nsfw=first.nsfw,
-        has_description=all(m.has_description for m in members),
-        download_count=sum(m.download_count for m in members),
-        download_hosts=tuple(hosts),
-        backend_variations=merge_backend_variations(members),
-        **verdict._asdict(),
+    return build_trusted(
+        ModelDeletionRiskInfo,
+        {
+            "name": name,
+            "category": category,
+            "deletion_risk_flags": flags,
+            "at_risk": verdict.at_risk,
+            "risk_score": verdict.risk_score,
+            "worker_count": workers,
+            "usage_day": day,
+            "usage_month": month,
+            "usage_total": total,
+            "usage_hour": _sum_optional(m.usage_hour for m in members),
+            "usage_minute": _sum_optional(m.usage_minute for m in members),
+            "usage_percentage_of_category": usage_percentage(month, category_total_month_usage),
+            "usage_trend": merge_usage_trends(
+                [m.usage_trend for m in members], [m.usage_month for m in members]
+            ),
+            "cost_benefit_score": round(month / raw_size, 2) if raw_size is not None else None,
+            "size_gb": round(raw_size, 2) if raw_size is not None else None,
+            "baseline": first.baseline,
+            "nsfw": first.nsfw,
+            "has_description": all(m.has_description for m in members),
+            "download_count": sum(m.download_count for m in members),
+            "download_hosts": tuple(hosts),
+            "backend_variations": merge_backend_variations(members),
+            "is_critical": verdict.is_critical,
+            "has_warning": verdict.has_warning,
+        },
     )
 
 
@@ -175,7 +191,7 @@ def group_risk_models(
         name = display(members[0].name)
         if len(members) == 1:
             only = members[0]
-            merged.append(only if only.name == name else only.model_copy(update={"name": name}))
+            merged.append(only if only.name == name else copy_trusted(only, {"name": name}))
         else:
             merged.append(
                 merge_group(

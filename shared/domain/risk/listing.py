@@ -16,6 +16,7 @@ from shared.domain.risk.models import CategoryDeletionRiskResponse, ModelDeletio
 from shared.domain.risk.presets import DeletionRiskFilterPreset, apply_preset
 from shared.domain.risk.summary import summarize
 from shared.domain.risk.thresholds import RiskThresholds
+from shared.domain.trusted import copy_trusted
 
 
 class RiskSortField(StrEnum):
@@ -124,13 +125,15 @@ def build_risk_response(
     if sort_by is not None:
         chosen = sort_risk_models(chosen, sort_by, descending=descending)
     page = chosen[offset : offset + limit] if limit is not None else chosen[offset:]
-    return CategoryDeletionRiskResponse(
+    # The envelope is validated; the entries are models already (validating them again would rerun
+    # the score check of every entry), so they are attached afterwards.
+    response = CategoryDeletionRiskResponse(
         category=category,
         category_total_month_usage=category_total_month_usage,
         total_count=len(chosen),
         returned_count=len(page),
         offset=offset,
         limit=limit,
-        models=tuple(page),
         summary=summarize(chosen, category_total_month_usage),
     )
+    return copy_trusted(response, {"models": tuple(page)})

@@ -61,7 +61,12 @@ class DeletionRiskFlags(BaseModel):
 
     def flag_count(self) -> int:
         """Number of flags set, 0–11 (this is the unweighted ``risk_score``)."""
-        return sum(1 for field in type(self).model_fields if getattr(self, field))
+        values = self.__dict__
+        return sum(1 for name in DELETION_RISK_FLAG_NAMES if values[name])
+
+
+#: The flag field names of :class:`DeletionRiskFlags`, in serialisation order.
+DELETION_RISK_FLAG_NAMES: tuple[str, ...] = tuple(DeletionRiskFlags.model_fields)
 
 
 class ModelDeletionRiskInfo(BaseModel):
@@ -96,8 +101,8 @@ class ModelDeletionRiskInfo(BaseModel):
     @model_validator(mode="after")
     def _score_matches_flags(self) -> Self:
         """Reject an entry whose ``at_risk``/``risk_score`` contradict its flags (a builder bug)."""
-        flags = self.deletion_risk_flags
-        if self.at_risk != flags.any_flags() or self.risk_score != flags.flag_count():
+        count = self.deletion_risk_flags.flag_count()
+        if self.at_risk != (count > 0) or self.risk_score != count:
             raise ValueError("at_risk and risk_score must match deletion_risk_flags")
         return self
 

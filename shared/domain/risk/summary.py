@@ -7,9 +7,46 @@ is passed in: it is the category-wide figure, the same meaning as the response f
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
-from shared.domain.risk.models import CategoryDeletionRiskSummary, ModelDeletionRiskInfo
+from shared.domain.risk.models import (
+    DELETION_RISK_FLAG_NAMES,
+    CategoryDeletionRiskSummary,
+    DeletionRiskFlags,
+    ModelDeletionRiskInfo,
+)
+
+
+def flag_totals(models: Sequence[ModelDeletionRiskInfo]) -> dict[str, int]:
+    """How many of ``models`` have each flag set, by flag name."""
+    return _tally(models)[0]
+
+
+def _tally(models: Sequence[ModelDeletionRiskInfo]) -> tuple[dict[str, int], int, int, int, int]:
+    """Flag totals, at-risk, critical and warning counts and the risk-score sum, in one pass.
+
+    Entries built by the analysis share one flags object per combination, so the flags are read
+    once per distinct object rather than once per entry.
+    """
+    objects: dict[int, DeletionRiskFlags] = {}
+    occurrences: Counter[int] = Counter()
+    at_risk = critical = warnings = score = 0
+    for model in models:
+        flags = model.deletion_risk_flags
+        objects[id(flags)] = flags
+        occurrences[id(flags)] += 1
+        at_risk += 1 if model.at_risk else 0
+        critical += 1 if model.is_critical else 0
+        warnings += 1 if model.has_warning else 0
+        score += model.risk_score
+    totals = dict.fromkeys(DELETION_RISK_FLAG_NAMES, 0)
+    for key, times in occurrences.items():
+        values = objects[key].__dict__
+        for name in DELETION_RISK_FLAG_NAMES:
+            if values[name]:
+                totals[name] += times
+    return totals, at_risk, critical, warnings, score
 
 
 def summarize(
@@ -17,23 +54,20 @@ def summarize(
 ) -> CategoryDeletionRiskSummary:
     """Count flags and verdicts over ``models``; average risk score 2 dp, 0.0 for an empty list."""
     n = len(models)
-
-    def count(flag: str) -> int:
-        return sum(1 for m in models if getattr(m.deletion_risk_flags, flag))
-
+    count, at_risk, critical, warnings, score = _tally(models)
     return CategoryDeletionRiskSummary(
         total_models=n,
-        models_at_risk=sum(1 for m in models if m.at_risk),
-        models_critical=sum(1 for m in models if m.is_critical),
-        models_with_warnings=sum(1 for m in models if m.has_warning),
-        models_with_zero_day_usage=count("zero_usage_day"),
-        models_with_zero_month_usage=count("zero_usage_month"),
-        models_with_zero_total_usage=count("zero_usage_total"),
-        models_with_no_active_workers=count("no_active_workers"),
-        models_with_no_downloads=count("no_download_urls"),
-        models_with_non_preferred_hosts=count("has_non_preferred_host"),
-        models_with_multiple_hosts=count("has_multiple_hosts"),
-        models_with_low_usage=count("low_usage"),
-        average_risk_score=round(sum(m.risk_score for m in models) / n, 2) if n else 0.0,
+        models_at_risk=at_risk,
+        models_critical=critical,
+        models_with_warnings=warnings,
+        models_with_zero_day_usage=count["zero_usage_day"],
+        models_with_zero_month_usage=count["zero_usage_month"],
+        models_with_zero_total_usage=count["zero_usage_total"],
+        models_with_no_active_workers=count["no_active_workers"],
+        models_with_no_downloads=count["no_download_urls"],
+        models_with_non_preferred_hosts=count["has_non_preferred_host"],
+        models_with_multiple_hosts=count["has_multiple_hosts"],
+        models_with_low_usage=count["low_usage"],
+        average_risk_score=round(score / n, 2) if n else 0.0,
         category_total_month_usage=category_total_month_usage,
     )

@@ -1,6 +1,7 @@
 """Text-model names: parser (spec §4.9, D39/D40 fixed), name helpers and grouping (§4.10).
 
-Pure functions only; results of the parser are memoised and immutable.
+Pure functions only; results of the parser, ``get_base_model_name`` and ``group_key`` are memoised
+(and immutable).
 """
 
 from shared.domain.text_names.helpers import (

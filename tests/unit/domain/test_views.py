@@ -213,11 +213,6 @@ def test_merging_once_gives_the_same_maps_as_merging_per_flag_set() -> None:
             assert rendered == {name: stats.model_dump_json() for name, stats in direct.items()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (horde/index.py): statuses whose raw names normalise alike keep payload order, "
-    "and the float sums of merge._aggregate_status depend on that order",
-)
 def test_payload_order_of_statuses_that_normalise_alike_does_not_matter() -> None:
     reference = _reference(IMAGE)
     entries = [
