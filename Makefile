@@ -29,7 +29,7 @@ test-unit: setup
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: setup
-	@$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "(integration or e2e) and not chaos" $(PYTEST_ARGS)
 
 lint: setup
 	@$(PY) -m ruff check .

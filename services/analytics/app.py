@@ -85,6 +85,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         thresholds=settings.risk,
         broker=broker,
         consumer_name=socket.gethostname(),
+        verify_interval_seconds=settings.analytics.verify_interval_seconds,
     )
     build_subscriber(broker, worker, settings)
 

@@ -4,6 +4,11 @@ The previous state of every owned model comes from the compacted current-state t
 partitions are assigned, so a replica that takes over (or a cold start) diffs against what was
 really published. After a crash between writing Redis and publishing, the next owner computes the
 same generation, finds the missing changes and publishes them with the same deterministic ids.
+
+A model's change is published before its current state, so a crash between the two leaves the
+change as the last record of its partition while the current-state topic still holds the old
+state: the next owner reads that last id too and does not publish the change a second time. A
+publish stops between two models when the worker loses its partitions (``keep_going``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -49,9 +54,11 @@ async def read_current_states(
     states: dict[ModelCategory, dict[str, RiskState]] = {}
     if not partitions:
         return states
+    # "earliest": the reset aiokafka starts on assign() otherwise races seek_to_beginning and can
+    # win with the *latest* offset, which silently reads nothing.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-        **kafka_client_options(settings),
+        auto_offset_reset="earliest", **kafka_client_options(settings),
     )  # fmt: skip
     await consumer.start()
     try:
@@ -79,6 +86,55 @@ async def read_current_states(
     finally:
         await consumer.stop()
     return states
+
+
+async def read_last_event_ids(
+    settings: KafkaSettings, spec: TopicSpec, partitions: set[int], *, limit_seconds: float = 30
+) -> set[str]:
+    """The id of the last change event on each owned partition of the history topic."""
+    if not partitions:
+        return set()
+    # "earliest": the reset aiokafka starts on assign() otherwise races seek_to_beginning and can
+    # win with the *latest* offset, which silently reads nothing.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest", **kafka_client_options(settings),
+    )  # fmt: skip
+    await consumer.start()
+    last: dict[TopicPartition, str] = {}
+    try:
+        assigned = [TopicPartition(spec.name, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        ends = await consumer.end_offsets(assigned)
+        starts = await consumer.beginning_offsets(assigned)
+        wanted = [tp for tp in assigned if ends[tp] > starts[tp]]
+        for tp in assigned:
+            if tp not in wanted:
+                consumer.pause(tp)
+        for tp in wanted:
+            consumer.seek(tp, ends[tp] - 1)
+
+        async def behind() -> list[TopicPartition]:
+            return [
+                tp
+                for tp in wanted
+                if await consumer.position(tp) < max(ends[tp], consumer.highwater(tp) or 0)
+            ]
+
+        async def drain() -> None:
+            while await behind():
+                batch = await consumer.getmany(*wanted, timeout_ms=500)
+                for tp, records in batch.items():
+                    for record in records:
+                        event_id = dict(record.headers or ()).get("ce_id")
+                        if event_id is not None:
+                            last[tp] = event_id.decode()
+
+        if wanted:
+            await asyncio.wait_for(drain(), limit_seconds)
+    finally:
+        await consumer.stop()
+    return set(last.values())
 
 
 def _apply_current(
@@ -117,11 +173,21 @@ class RiskChangePublisher:
         self.redis = redis
         self.keys = keys
         self.states: dict[ModelCategory, dict[str, RiskState]] = {}
+        #: Last change id per owned partition at assignment (see the module doc).
+        self.last_ids: set[str] = set()
 
     async def publish(
-        self, category: ModelCategory, models: Sequence[ModelDeletionRiskInfo], basis: RiskBasis
+        self,
+        category: ModelCategory,
+        models: Sequence[ModelDeletionRiskInfo],
+        basis: RiskBasis,
+        *,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> int:
-        """Publish every change of ``category``; returns how many events were published."""
+        """Publish every change of ``category``; returns how many events were published.
+
+        Stops between two models once ``keep_going`` says no (the partitions are moving).
+        """
         published = self.states.setdefault(category, {})
         previous = {name: state.signature() for name, state in published.items()}
         by_name = {m.name: m for m in models}
@@ -129,6 +195,9 @@ class RiskChangePublisher:
         partition = partition_for(category, self.partitions)
         count = 0
         for name, kinds in changed_models(previous, models):
+            if not keep_going():
+                log.info("risk publishing interrupted", extra={"category": category.value, "events": count})
+                break
             current = RiskState.of(by_name[name]) if name in by_name else None
             event = DeletionRiskChanged(
                 category=category, model=name, previous=published.get(name), current=current,
@@ -136,17 +205,23 @@ class RiskChangePublisher:
             )  # fmt: skip
             event_id = risk_event_id(category, name, basis.generation)
             key = encode_key(category.value, name)
-            await publish_event(
-                self.broker,
-                self.changed,
-                event,
-                key=key,
-                partition=partition,
-                event_id=event_id,
-                time=now,
-                producer=PRODUCER,
-                subject=f"{category}/{name}",
-            )
+            republished = event_id in self.last_ids
+            if republished:
+                # Published by the previous owner, which died before recording its current state.
+                self.last_ids.discard(event_id)
+                log.info("risk change already published", extra={"category": category.value, "model": name})
+            else:
+                await publish_event(
+                    self.broker,
+                    self.changed,
+                    event,
+                    key=key,
+                    partition=partition,
+                    event_id=event_id,
+                    time=now,
+                    producer=PRODUCER,
+                    subject=f"{category}/{name}",
+                )
             if current is None:
                 await self.tombstones.send_and_wait(self.current.name, None, key=key, partition=partition)
                 published.pop(name, None)
@@ -169,7 +244,7 @@ class RiskChangePublisher:
                 {"id": event_id, "source": SOURCE_PREFIX + PRODUCER, "data": event.model_dump_json()},
                 maxlen=STREAM_LENGTH, approximate=True,
             )  # fmt: skip
-            count += 1
+            count += 0 if republished else 1
         if count:
             EVENTS_PUBLISHED.labels(self.changed.name).inc(count)
             log.info("risk changes published", extra={"category": category.value, "events": count})

@@ -6,6 +6,13 @@ all topics, so one member owns all inputs of a category. On assignment the membe
 revoked categories, seeks the new partitions to the beginning and replays them (the topics are
 compacted: Kafka is the only source of truth). It writes a category only once it has caught up
 with the end offsets seen at assignment, so a replay never publishes a half-built state.
+
+A rebalance interrupts the member between two steps: a recompute still in its thread is dropped,
+a risk publish stops after its current model, and the revocation waits for that step to end
+(``busy``), so the next owner never races a write of the previous one. Every
+``verify_interval_seconds`` the worker checks that Redis still holds what it wrote (pointer and
+source health) and rewrites what is missing: a FLUSHDB or a restarted Redis without persistence
+heals from the in-memory state, which is Kafka's, without any new input.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
-from services.analytics.recompute import recompute
-from services.analytics.risk_events import RiskChangePublisher, read_current_states
+from services.analytics.recompute import Generation, recompute
+from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
 from services.analytics.state import AnalyticsState
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.thresholds import RiskThresholds
@@ -66,6 +73,7 @@ class AnalyticsWorker:
         consumer_name: str,
         risk: RiskChangePublisher | None = None,
         kafka_settings: KafkaSettings | None = None,
+        verify_interval_seconds: float = 5.0,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
@@ -83,6 +91,14 @@ class AnalyticsWorker:
         self.consumer: AIOKafkaConsumer | None = None
         self.generations_written = 0
         self.loading = False
+        self.verify_interval_seconds = verify_interval_seconds
+        #: Generation each owned category's Redis pointer held after this worker's last write.
+        self.pointers: dict[ModelCategory, str] = {}
+        #: Held while writing a generation and its risk events, verifying or rebuilding.
+        self.busy = asyncio.Lock()
+        self.revoking = False
+        #: Incremented by every revocation and assignment: a result computed before is dropped.
+        self.epoch = 0
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -103,23 +119,13 @@ class AnalyticsWorker:
         Records that arrive while this runs are ignored: the final seek delivers them again.
         """
         self.loading = True
+        self.epoch += 1
         try:
-            self.consumer = consumer
-            self.state.forget(set(self.state.categories))
-            self.dirty.clear()
-            self.health_dirty.clear()
-            self.ownership = Ownership()
-            targets = await consumer.end_offsets(list(assigned)) if assigned else {}
-            if self.risk is not None and self.kafka_settings is not None:
-                self.risk.states = await read_current_states(
-                    self.kafka_settings, self.risk.current, {tp.partition for tp in assigned}
-                )
-            self.ownership = Ownership(targets=dict(targets))
-            self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
-            if assigned:
-                await consumer.seek_to_beginning(*assigned)
+            async with self.busy:
+                await self._rebuild(consumer, assigned)
         finally:
             self.loading = False
+            self.revoking = False
         log.info(
             "partitions assigned; replaying",
             extra={
@@ -128,10 +134,40 @@ class AnalyticsWorker:
             },
         )
 
-    def on_revoked(self) -> None:
+    async def _rebuild(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        self.consumer = consumer
         self.state.forget(set(self.state.categories))
-        self.ownership = Ownership()
         self.dirty.clear()
+        self.health_dirty.clear()
+        self.ownership = Ownership()
+        self.pointers.clear()
+        targets = await consumer.end_offsets(list(assigned)) if assigned else {}
+        if self.risk is not None and self.kafka_settings is not None:
+            partitions = {tp.partition for tp in assigned}
+            self.risk.states = await read_current_states(self.kafka_settings, self.risk.current, partitions)
+            self.risk.last_ids = await read_last_event_ids(self.kafka_settings, self.risk.changed, partitions)
+            log.info(
+                "published risk states loaded",
+                extra={
+                    "models": {c.value: len(v) for c, v in self.risk.states.items()},
+                    "last_ids": sorted(self.risk.last_ids),
+                },
+            )
+        self.ownership = Ownership(targets=dict(targets))
+        self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
+        if assigned:
+            await consumer.seek_to_beginning(*assigned)
+
+    async def on_revoked(self) -> None:
+        """Stop writing (a write in flight ends after its current model), then forget everything."""
+        self.revoking = True
+        self.epoch += 1
+        async with self.busy:
+            self.state.forget(set(self.state.categories))
+            self.ownership = Ownership()
+            self.dirty.clear()
+            self.health_dirty.clear()
+            self.pointers.clear()
 
     # -- records ---------------------------------------------------------------------------
     async def handle_records(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
@@ -193,21 +229,38 @@ class AnalyticsWorker:
 
     # -- materialiser ----------------------------------------------------------------------
     async def materialise_forever(self, stop: asyncio.Event) -> None:
-        """Recompute dirty categories that are caught up; retries after a failure."""
+        """Recompute dirty categories that are caught up, and verify Redis every few seconds.
+
+        Nothing here may end the loop: a failure (Redis or Kafka unavailable) is logged and the
+        work is retried on the next turn.
+        """
+        verified_at = time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
             self.wakeup.clear()
-            await self.materialise_ready()
+            try:
+                if time.monotonic() - verified_at >= self.verify_interval_seconds:
+                    verified_at = time.monotonic()
+                    await self.verify_materialised()
+                await self.materialise_ready()
+            except Exception:
+                log.exception("materialising failed; will retry")
 
     async def materialise_ready(self) -> None:
-        if self.loading:
-            return
         for category in sorted(self.health_dirty & self.owned_categories()):
+            if self.loading or self.revoking:
+                return
             if self.category_ready(category):
                 self.health_dirty.discard(category)
-                await self.write_health(category)
+                try:
+                    await self.write_health(category)
+                except Exception:
+                    log.exception("writing the source health of %s failed; will retry", category)
+                    self.health_dirty.add(category)
         for category in sorted(self.dirty & self.owned_categories()):
+            if self.loading or self.revoking:
+                return
             if not self.category_ready(category):
                 continue
             self.dirty.discard(category)
@@ -217,15 +270,59 @@ class AnalyticsWorker:
                 log.exception("recompute of %s failed; will retry", category)
                 self.dirty.add(category)
 
+    def _still_owned(self, epoch: int) -> bool:
+        """No rebalance started since ``epoch`` was read: what was computed may still be written."""
+        return epoch == self.epoch and not self.revoking and not self.loading
+
+    async def verify_materialised(self) -> None:
+        """Mark for rewriting every owned, caught-up category whose Redis state is not what this
+        worker last wrote: a missing or foreign pointer, or missing source health."""
+        if self.loading or self.revoking:
+            return
+        async with self.busy:
+            checked = [
+                (category, inputs)
+                for category in sorted(self.owned_categories())
+                if self.category_ready(category)
+                and (inputs := self.state.categories.get(category)) is not None
+                and (inputs.reference is not None or inputs.health)
+            ]
+            if not checked:
+                return
+            pipe = self.store.redis.pipeline(transaction=False)
+            for category, _ in checked:
+                pipe.hget(self.store.keys.current(category), "generation")
+                pipe.exists(self.store.keys.source_health(category))
+            found = await pipe.execute()
+            healed: list[str] = []
+            for index, (category, inputs) in enumerate(checked):
+                raw, health_exists = found[2 * index], found[2 * index + 1]
+                generation = raw.decode() if isinstance(raw, bytes) else raw
+                if inputs.reference is not None and generation != self.pointers.get(category):
+                    self.dirty.add(category)
+                    healed.append(category.value)
+                if inputs.health and not health_exists:
+                    self.health_dirty.add(category)
+                    healed.append(f"{category.value} (source health)")
+        if healed:
+            log.warning("redis lost what this worker wrote; rewriting", extra={"categories": healed})
+            self.wakeup.set()
+
     async def write_health(self, category: ModelCategory) -> None:
         """Latest poll outcome per endpoint, read by the gateway to tell whether answers are stale."""
-        health = self.state.inputs(category).health
-        if health:
-            mapping = {endpoint: event.model_dump_json() for endpoint, event in health.items()}
-            await self.store.redis.hset(self.store.keys.source_health(category), mapping=mapping)  # type: ignore[arg-type]
-            await self.store.announce(category)
+        async with self.busy:
+            if self.revoking or self.loading:
+                return
+            health = self.state.inputs(category).health
+            if health:
+                mapping = {endpoint: event.model_dump_json() for endpoint, event in health.items()}
+                await self.store.redis.hset(self.store.keys.source_health(category), mapping=mapping)  # type: ignore[arg-type]
+                await self.store.announce(category)
 
     async def materialise(self, category: ModelCategory) -> None:
+        """Recompute ``category`` (in a thread, outside the lock), then write it and publish its risk
+        changes, unless a rebalance started meanwhile (the next owner computes it again)."""
+        epoch = self.epoch
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
         started = time.perf_counter()
         generation = await asyncio.to_thread(
@@ -233,7 +330,22 @@ class AnalyticsWorker:
         )
         if generation is None:
             return
+        async with self.busy:
+            if not self._still_owned(epoch):
+                log.info("partitions moved during the recompute of %s; result dropped", category)
+                return
+            await self._write(category, generation, started, epoch)
+
+    async def _write(
+        self, category: ModelCategory, generation: Generation, started: float, epoch: int
+    ) -> None:
         outcome = await self.store.write(category, generation.generation, generation.views, generation.basis)
+        if outcome == "older":
+            # A newer generation is current: remember it, so verification does not retry forever.
+            current = await self.store.current(category)
+            self.pointers[category] = current.generation if current else generation.generation
+        else:
+            self.pointers[category] = generation.generation
         RECOMPUTE_SECONDS.labels(category.value).observe(time.perf_counter() - started)
         if outcome == "written":
             self.generations_written += 1
@@ -245,7 +357,9 @@ class AnalyticsWorker:
                 horde_status_at_ms=int(generation.basis["status_at_ms"]),
                 horde_stats_at_ms=int(generation.basis["stats_at_ms"]),
             )
-            await self.risk.publish(category, generation.risk_models, basis)
+            await self.risk.publish(
+                category, generation.risk_models, basis, keep_going=lambda: self._still_owned(epoch)
+            )
         log.info(
             "generation %s",
             outcome,
@@ -265,7 +379,7 @@ class RebuildOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         self.subscriber: Any = None
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.worker.on_revoked()
+        await self.worker.on_revoked()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.worker.on_assigned(self.subscriber.consumer, assigned)

@@ -17,10 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
 from services.gateway.cache import ViewCache
-from services.gateway.errors import ErrorBody, GatewayError
+from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
@@ -112,6 +113,11 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse(_validation_body(error).model_dump(exclude_none=True), status_code=422)
+
+    @app.exception_handler(RedisError)
+    async def redis_unavailable(request: Request, _: Exception) -> Response:
+        # A Redis restart or failover is an outage of the view store, not a bug: 503 + Retry-After.
+        return await gateway_error(request, store_unavailable())
 
     routers = (
         statistics.router,

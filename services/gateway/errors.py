@@ -54,6 +54,18 @@ def not_materialised(detail: str, retry_after: int = 5) -> GatewayError:
     )
 
 
+def store_unavailable(retry_after: int = 1) -> GatewayError:
+    """503 while Redis does not answer (a restart, a failover): nothing is wrong with the request."""
+    return GatewayError(
+        503,
+        ErrorBody(
+            detail="The materialised views are unavailable (Redis does not answer); try again shortly.",
+            retry_after_seconds=retry_after,
+        ),
+        {"Retry-After": str(retry_after)},
+    )
+
+
 #: OpenAPI ``responses`` entries of the error codes, by code.
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "A parameter value outside its closed set, or a category without AI Horde runtime data",
@@ -61,7 +73,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     414: "Query string longer than the configured limit",
     422: "A parameter of the wrong type or out of range",
     429: "Too many concurrent event streams",
-    503: "Nothing materialised yet for this category or view (see Retry-After)",
+    503: "Nothing materialised yet for this category or view, or Redis unavailable (see Retry-After)",
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -86,6 +87,8 @@ class GatewayApp(FastAPI):
             response = await self._handle(GatewayError, request, error)
         except RequestValidationError as error:
             response = await self._handle(RequestValidationError, request, error)
+        except RedisError as error:
+            response = await self._handle(RedisError, request, error)
         except Exception:
             log.exception("unhandled error on %s", scope["path"])
             response = JSONResponse({"detail": "Internal Server Error"}, status_code=500)

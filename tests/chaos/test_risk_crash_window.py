@@ -1,0 +1,131 @@
+"""Scenario 1, the narrowest window, made deterministic: a worker dies after publishing a model's
+risk change and before publishing its current state.
+
+The next owner reads the current-state topic (old state for that model) and computes the same
+generation, so it finds the same change again, with the same id. It must publish the model's
+current state but not the change a second time: it reads the last change id of each partition it
+takes over. The crash is simulated by failing the current-state publish of the second model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
+from shared.events.risk import RiskBasis
+from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.redis_keys import RedisKeys
+from shared.settings import KafkaSettings
+from shared.topics import RISK_CHANGED, RISK_CURRENT, partition_for
+from tests.support.analytics import read_topic
+from tests.support.kafka_broker import KafkaInfo
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
+
+CATEGORY = ModelCategory.IMAGE_GENERATION
+BASIS = RiskBasis(generation="g1", reference_version="r1", horde_status_at_ms=1, horde_stats_at_ms=1)
+
+
+class Crash(Exception):
+    """The process died here."""
+
+
+def models() -> list[ModelDeletionRiskInfo]:
+    flags = DeletionRiskFlags(no_active_workers=True)
+    return [
+        ModelDeletionRiskInfo(
+            name=f"model-{n}",
+            category=CATEGORY,
+            deletion_risk_flags=flags,
+            at_risk=True,
+            risk_score=1,
+            worker_count=0,
+        )
+        for n in range(4)
+    ]
+
+
+@pytest.fixture
+async def settings(kafka: KafkaInfo, unique: str) -> KafkaSettings:
+    chosen = KafkaSettings(
+        bootstrap_servers=kafka.bootstrap_servers,
+        enable_idempotence=kafka.supports_idempotence,
+        topic_prefix=f"crash{unique}.",
+    )
+    await ensure_topics(
+        chosen, (RISK_CHANGED.with_prefix(chosen.topic_prefix), RISK_CURRENT.with_prefix(chosen.topic_prefix))
+    )
+    return chosen
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def new_owner(
+    settings: KafkaSettings, redis: Redis, unique: str, *, crash_on_current: int | None
+) -> int:
+    """One owner's life: load what was published, publish the generation, maybe die half-way."""
+    changed, current = (
+        RISK_CHANGED.with_prefix(settings.topic_prefix),
+        RISK_CURRENT.with_prefix(settings.topic_prefix),
+    )
+    broker = make_broker(settings, client_id="crash-test")
+    tombstones = make_producer(settings, client_id="crash-test-tombstones")
+    keys = RedisKeys(f"crash{unique}")
+    publisher = RiskChangePublisher(
+        broker, changed=changed, current=current, partitions=settings.topic_partitions, redis=redis,
+        keys=keys, tombstones=tombstones,
+    )  # fmt: skip
+    partitions = {partition_for(CATEGORY, settings.topic_partitions)}
+    publisher.states = await read_current_states(settings, current, partitions)
+    publisher.last_ids = await read_last_event_ids(settings, changed, partitions)
+    current_publishes = 0
+    real_publish = broker.publish
+
+    async def publish(message: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
+        nonlocal current_publishes
+        if topic == current.name:
+            current_publishes += 1
+            if current_publishes == crash_on_current:
+                raise Crash
+        return await real_publish(message, topic, *args, **kwargs)
+
+    broker.publish = publish  # type: ignore[method-assign,assignment]
+    async with broker:
+        await tombstones.start()
+        try:
+            return await publisher.publish(CATEGORY, models(), BASIS)
+        finally:
+            await tombstones.stop()
+
+
+async def test_a_change_published_just_before_a_crash_is_not_published_again(
+    settings: KafkaSettings, redis: Redis, kafka: KafkaInfo, unique: str
+) -> None:
+    with pytest.raises(Crash):
+        await new_owner(settings, redis, unique, crash_on_current=2)
+    published_after_crash = await new_owner(settings, redis, unique, crash_on_current=None)
+
+    changed = await read_topic(
+        kafka.bootstrap_servers, RISK_CHANGED.with_prefix(settings.topic_prefix).name, idle_seconds=2
+    )
+    current = await read_topic(
+        kafka.bootstrap_servers, RISK_CURRENT.with_prefix(settings.topic_prefix).name, idle_seconds=2
+    )
+    ids = Counter(headers["ce_id"] for _, _, headers in changed)
+    assert len(changed) == 4, [json.loads(v)["model"] for _, v, _ in changed if v]
+    assert set(ids.values()) == {1}, "every change exactly once"
+    assert {key.decode() for key, _, _ in current if key} == {f"{CATEGORY}/model-{n}" for n in range(4)}
+    assert published_after_crash == 2, "the next owner published the two changes the dead one had not"
