@@ -11,12 +11,13 @@ import hashlib
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -200,6 +201,37 @@ async def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
         if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
             return sorted(p["partition"] for p in entry.get("partitions", []))
     return []
+
+
+async def drain_to_end(
+    consumer: AIOKafkaConsumer,
+    partitions: Sequence[TopicPartition],
+    ends: Mapping[TopicPartition, int],
+    on_record: Callable[[ConsumerRecord[Any, Any]], None],
+    *,
+    fetch_timeout_ms: int = 500,
+) -> int:
+    """Read assigned ``partitions`` from their positions to their ends; returns the records read.
+
+    A partition's end is the larger of its listed end offset and the highwater of fetch answers:
+    the embedded broker lists end offsets too low after multi-record batches, highwaters are exact.
+    """
+
+    async def behind() -> list[TopicPartition]:
+        return [
+            tp
+            for tp in partitions
+            if await consumer.position(tp) < max(ends.get(tp, 0), consumer.highwater(tp) or 0)
+        ]
+
+    read = 0
+    while pending := await behind():
+        batch = await consumer.getmany(*pending, timeout_ms=fetch_timeout_ms)
+        for records in batch.values():
+            for record in records:
+                on_record(record)
+                read += 1
+    return read
 
 
 def kafka_client_options(settings: KafkaSettings) -> dict[str, Any]:

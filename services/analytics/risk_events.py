@@ -18,9 +18,10 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
@@ -28,7 +29,7 @@ from shared.domain.categories import ModelCategory
 from shared.domain.risk.changes import changed_models
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent, RiskBasis, RiskState
-from shared.kafka import SOURCE_PREFIX, encode_key, kafka_client_options, publish_event
+from shared.kafka import SOURCE_PREFIX, drain_to_end, encode_key, kafka_client_options, publish_event
 from shared.metrics import EVENTS_PUBLISHED
 from shared.redis_keys import RedisKeys
 from shared.settings import KafkaSettings
@@ -67,22 +68,10 @@ async def read_current_states(
         ends = await consumer.end_offsets(assigned)
         await consumer.seek_to_beginning(*assigned)
 
-        async def behind() -> list[TopicPartition]:
-            # Fetch highwaters are exact; the embedded broker's end offsets can be low.
-            return [
-                tp
-                for tp in assigned
-                if await consumer.position(tp) < max(ends[tp], consumer.highwater(tp) or 0)
-            ]
-
-        async def drain() -> None:
-            while await behind():
-                batch = await consumer.getmany(*assigned, timeout_ms=500)
-                for records in batch.values():
-                    for record in records:
-                        _apply_current(states, record.key, record.value)
-
-        await asyncio.wait_for(drain(), limit_seconds)
+        await asyncio.wait_for(
+            drain_to_end(consumer, assigned, ends, lambda r: _apply_current(states, r.key, r.value)),
+            limit_seconds,
+        )
     finally:
         await consumer.stop()
     return states
@@ -114,24 +103,13 @@ async def read_last_event_ids(
         for tp in wanted:
             consumer.seek(tp, ends[tp] - 1)
 
-        async def behind() -> list[TopicPartition]:
-            return [
-                tp
-                for tp in wanted
-                if await consumer.position(tp) < max(ends[tp], consumer.highwater(tp) or 0)
-            ]
-
-        async def drain() -> None:
-            while await behind():
-                batch = await consumer.getmany(*wanted, timeout_ms=500)
-                for tp, records in batch.items():
-                    for record in records:
-                        event_id = dict(record.headers or ()).get("ce_id")
-                        if event_id is not None:
-                            last[tp] = event_id.decode()
+        def remember(record: ConsumerRecord[Any, Any]) -> None:
+            event_id = dict(record.headers or ()).get("ce_id")
+            if event_id is not None:
+                last[TopicPartition(record.topic, record.partition)] = event_id.decode()
 
         if wanted:
-            await asyncio.wait_for(drain(), limit_seconds)
+            await asyncio.wait_for(drain_to_end(consumer, wanted, ends, remember), limit_seconds)
     finally:
         await consumer.stop()
     return set(last.values())

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.events.reference import ReferenceCategoryChanged
-from shared.kafka import consumer_options, kafka_client_options, topic_partitions
+from shared.kafka import consumer_options, drain_to_end, kafka_client_options, topic_partitions
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -92,20 +92,9 @@ async def _read_all(consumer: AIOKafkaConsumer, spec: TopicSpec, partitions: lis
     await consumer.seek_to_beginning(*tps)
     ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
     latest: dict[ModelCategory, ReferenceCategoryChanged] = {}
-    read = 0
-    while True:
-        pending = []
-        for tp in tps:
-            end = max(ends.get(tp, 0), consumer.highwater(tp) or 0)
-            if await consumer.position(tp) < end:
-                pending.append(tp)
-        if not pending:
-            break
-        batches = await consumer.getmany(*pending, timeout_ms=1000)
-        for records in batches.values():
-            for record in records:
-                _apply(latest, record.key, record.value)
-                read += 1
+    read = await drain_to_end(
+        consumer, tps, ends, lambda record: _apply(latest, record.key, record.value), fetch_timeout_ms=1000
+    )
     snapshots = {
         category: ReferenceSnapshot(category=category, version=event.version, records=event.records)
         for category, event in latest.items()
