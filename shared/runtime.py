@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from shared.metrics import render_metrics
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+T = TypeVar("T")
 
 
 class _QuietServer(uvicorn.Server):
@@ -72,6 +73,18 @@ def probe_routes(checks: dict[str, ReadinessCheck], *, timeout: float = 2.0) -> 
 def ops_app(checks: dict[str, ReadinessCheck], extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The small HTTP app of a non-HTTP service: probes, metrics and any extra routes."""
     return Starlette(routes=[*probe_routes(checks), *extra_routes])
+
+
+def run_process(main: Coroutine[Any, Any, T]) -> T:
+    """Run a service's top coroutine on uvloop when it is installed (as ``uvicorn`` itself would
+    choose), else on asyncio's default loop. ``asyncio.run`` alone never picks uvloop, and the
+    default loop costs the gateway about a third of its throughput."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def run_service(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from services.analytics.app import run
 from shared.logging import configure_logging
+from shared.runtime import run_process
 from shared.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
     configure_logging("analytics", settings.log_level, json_lines=settings.log_json)
-    sys.exit(asyncio.run(run(settings)))
+    sys.exit(run_process(run(settings)))
 
 
 if __name__ == "__main__":

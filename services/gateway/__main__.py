@@ -7,7 +7,7 @@ import sys
 
 from services.gateway.app import create_app
 from shared.logging import configure_logging
-from shared.runtime import run_service
+from shared.runtime import run_process, run_service
 from shared.settings import Settings
 
 
@@ -20,7 +20,7 @@ def main() -> None:
 
     app = create_app(settings)
     sys.exit(
-        asyncio.run(run_service("gateway", app, host=settings.http_host, port=settings.http_port, main=idle))
+        run_process(run_service("gateway", app, host=settings.http_host, port=settings.http_port, main=idle))
     )
 
 

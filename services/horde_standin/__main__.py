@@ -12,7 +12,7 @@ from services.horde_standin.app import create_app
 from services.horde_standin.reference import load_known_models
 from services.horde_standin.scenario import Scenario
 from shared.logging import configure_logging
-from shared.runtime import run_service
+from shared.runtime import run_process, run_service
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serving recorded AI Horde data",
         extra={"frames": len(scenario.frames), "data_dir": args.data_dir, "port": args.port},
     )
-    return asyncio.run(run_service("horde-standin", app, host=args.host, port=args.port, main=_idle))
+    return run_process(run_service("horde-standin", app, host=args.host, port=args.port, main=_idle))
 
 
 if __name__ == "__main__":

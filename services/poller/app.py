@@ -6,7 +6,6 @@ SIGTERM stops the loops, closes the connection pool and flushes the producer bef
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import httpx
@@ -17,7 +16,7 @@ from services.poller.polling import Poller
 from services.poller.publishing import PollerTopics, broker_publisher
 from shared.kafka import ensure_topics, make_broker
 from shared.logging import configure_logging
-from shared.runtime import ops_app, run_service
+from shared.runtime import ops_app, run_process, run_service
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,4 +73,4 @@ def main() -> None:
     """Console script ``horde-poller``: read settings from the environment and run."""
     settings = Settings()
     configure_logging(SERVICE, settings.log_level, json_lines=settings.log_json)
-    raise SystemExit(asyncio.run(serve(settings)))
+    raise SystemExit(run_process(serve(settings)))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from services.reference_watcher.app import serve
 from shared.logging import configure_logging
+from shared.runtime import run_process
 from shared.settings import Settings
 
 
@@ -14,7 +14,7 @@ def main() -> None:
     """Console-script entry point."""
     settings = Settings()
     configure_logging("reference-watcher", settings.log_level, json_lines=settings.log_json)
-    sys.exit(asyncio.run(serve(settings)))
+    sys.exit(run_process(serve(settings)))
 
 
 if __name__ == "__main__":
