@@ -4,12 +4,15 @@ Every route funnels through ``serve``: it resolves the category's pointer, answe
 when the client already holds this exact representation (no view read at all), otherwise asks the
 route for its body (cache hit or one GET) and negotiates gzip. A view missing from the generation
 it resolved is retried once against a newer generation, else it is a 503. Pointers come from
-the ``PointerCache`` (memory, invalidated by the workers' announcements).
+the ``PointerCache`` (memory, invalidated by the workers' announcements). A 200 or 304 built
+here is marked with its basis so the app can replay it until that pointer moves
+(``services.gateway.answer_cache``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -17,10 +20,11 @@ from fastapi import Request
 from fastapi.responses import Response
 from redis.asyncio import Redis
 
+from services.gateway.answer_cache import ANSWER_BASIS, AnswerBasis
 from services.gateway.cache import ViewCache
 from services.gateway.encoding import Body, encode
 from services.gateway.errors import not_materialised
-from services.gateway.freshness import Provenance, provenance
+from services.gateway.freshness import Provenance, provenance, stale_from
 from services.gateway.pointers import PointerCache
 from shared.domain.categories import ModelCategory
 from shared.settings import Settings
@@ -86,10 +90,15 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
         found = provenance(current, view, stale_after_seconds=stale_after)
         tag = entity_tag(current.generation, view, query, found.stale)
         headers = {**found.headers, "ETag": tag, "Vary": "Accept-Encoding"}
+        # A fresh answer is exact until its stale bit turns on by age; a stale one until the pointer moves.
+        valid_until = math.inf if found.stale else stale_from(current, view, stale_after_seconds=stale_after)
+        basis = AnswerBasis(category, current, valid_until)
         if not_modified(request.headers.get("if-none-match"), tag):
+            request.scope[ANSWER_BASIS] = basis
             return Response(status_code=304, headers=headers)
         body = await build(current, found)
         if body is not None:
+            request.scope[ANSWER_BASIS] = basis
             content, coding = encode(body, request.headers.get("accept-encoding"))
             if coding is not None:
                 headers["Content-Encoding"] = coding

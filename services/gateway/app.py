@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
+from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
 from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
@@ -72,11 +73,15 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         app.state.gateway = Gateway(
             settings, client, store, ViewCache(store, settings.gateway.view_cache_entries), pointers
         )
+        if isinstance(app, GatewayApp) and settings.gateway.answer_cache_bytes > 0:
+            app.answer_cache = AnswerCache(pointers, max_bytes=settings.gateway.answer_cache_bytes)
         stop = asyncio.Event()
         listener = asyncio.create_task(pointers.listen(stop), name="pointer-announcements")
         try:
             yield
         finally:
+            if isinstance(app, GatewayApp):
+                app.answer_cache = None
             stop.set()
             await listener
             if redis is None:

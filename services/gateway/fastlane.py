@@ -11,6 +11,7 @@ exception handlers. Anything else (OpenAPI, docs, probes, event streams) takes t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.answer_cache import ANSWER_BASIS, AnswerCache, answer_key, replay, serve_recording
 from services.gateway.errors import GatewayError
 from services.gateway.fastroute import FastRoute
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
 Wrap = Callable[[ASGIApp], ASGIApp]
+_HANDED_BACK = (ANSWER_BASIS,)
 
 
 class GatewayApp(FastAPI):
@@ -39,6 +42,8 @@ class GatewayApp(FastAPI):
         self._lane_stack: ASGIApp | None = None
         self._wraps: list[Wrap] = []
         self._lane_routes: list[BaseRoute] = []
+        #: Set by the lifespan once pointers are followed; ``None``: every request is routed.
+        self.answer_cache: AnswerCache | None = None
 
     def add_fast_lane(self, routes: Iterable[BaseRoute]) -> None:
         """Routes (in routing order, prefix already in their paths) to serve on the fast lane."""
@@ -63,6 +68,21 @@ class GatewayApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            answers = self.answer_cache
+            if answers is not None:
+                started = time.perf_counter()
+                key = answer_key(scope)
+                recorded = answers.lookup(key)
+                if recorded is not None:
+                    await replay(recorded, scope["method"], send, started)
+                    return
+                if scope["method"] == "GET":
+                    await serve_recording(answers, key, self._route, scope, receive, send)
+                    return
+        await self._route(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             if self._lane is None:
                 self._compile()
             assert self._lane is not None
@@ -75,6 +95,8 @@ class GatewayApp(FastAPI):
                     lane_scope = {**scope, "app": self, "route": route, "path_params": params,
                                   "fast_lane_handler": handler}  # fmt: skip
                     await self._lane_stack(lane_scope, receive, send)
+                    # The caller reads what the route left in the scope (``ANSWER_BASIS``).
+                    scope.update(route=route, **{k: lane_scope[k] for k in _HANDED_BACK if k in lane_scope})
                     return
         await super().__call__(scope, receive, send)
 

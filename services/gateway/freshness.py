@@ -8,6 +8,7 @@ depends on the clock, so the rendered JSON and headers are cached per (generatio
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -77,13 +78,26 @@ def provenance(
     """Freshness of ``view`` of ``current`` at ``now``."""
     now = time.time() if now is None else now
     sources = sources_of(view)
-    status_at = _seconds(current.basis.get("status_at_ms"))
-    confirmed = _seconds(current.basis.get("status_confirmed_at_ms"))
-    # A snapshot published long ago is still current if a later poll found the same content.
-    latest = max(t for t in (status_at, confirmed, 0) if t is not None)
-    too_old = bool(sources) and status_at is not None and now - latest > stale_after_seconds
+    too_old = now > _too_old_after(current, sources, stale_after_seconds)
     basis = tuple(sorted(current.basis.items()))
     return _render(current.generation, basis, sources, too_old)
+
+
+def stale_from(current: CurrentGeneration, view: str, *, stale_after_seconds: float) -> float:
+    """Unix time from which ``provenance`` of ``view`` turns stale by age (``inf``: never by age).
+
+    Everything else in a provenance is fixed by the pointer, so an answer rendered before this
+    moment stays exact until then (``services.gateway.answer_cache`` relies on it)."""
+    return _too_old_after(current, sources_of(view), stale_after_seconds)
+
+
+def _too_old_after(current: CurrentGeneration, sources: tuple[str, ...], stale_after_seconds: float) -> float:
+    status_at = _seconds(current.basis.get("status_at_ms"))
+    if not sources or status_at is None:
+        return math.inf
+    confirmed = _seconds(current.basis.get("status_confirmed_at_ms"))
+    # A snapshot published long ago is still current if a later poll found the same content.
+    return max(status_at, confirmed or 0) + stale_after_seconds
 
 
 @lru_cache(maxsize=512)

@@ -82,8 +82,19 @@ class PointerCache:
         read_at = self.clock()
         pointer = await read_pointer(self.store, category)
         if self.live:
+            previous = self._entries.get(category)
+            if previous is not None and previous[1] == pointer:
+                # Same content: keep the object, whose identity answers recorded from it check.
+                pointer = previous[1]
             self._entries[category] = (read_at, pointer)
         return pointer
+
+    def peek(self, category: ModelCategory) -> CurrentGeneration | None:
+        """The pointer ``get`` would return without reading Redis, else ``None`` (no I/O)."""
+        cached = self._entries.get(category) if self.live else None
+        if cached is not None and self.clock() - cached[0] < self.max_age:
+            return cached[1]
+        return None
 
     def invalidate(self, category: ModelCategory | None = None) -> None:
         """Forget one category's pointer, or all of them."""

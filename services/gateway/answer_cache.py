@@ -1,0 +1,175 @@
+"""Finished answers replayed byte for byte while the category pointer they came from is current.
+
+On two cores the HTTP server's own work per request is a few tens of microseconds, and routing,
+parameter parsing, selection and header building in Python cost several times that even with every
+view cached. Yet a finished 200 or 304 of a materialised view is a function of only:
+
+- the request target (raw path and query string) and the request headers the gateway reads
+  (``Accept-Encoding``, ``If-None-Match``; CORS: ``Origin`` and whether a ``Cookie`` is sent);
+- the category pointer it was built from (generation and basis: immutable per pointer object,
+  see ``PointerCache.peek``) and, for a fresh answer, the moment its ``stale`` bit turns on by
+  age (``freshness.stale_from``).
+
+So ``serve`` marks the answers it builds with that basis (``ANSWER_BASIS`` in the scope), the app
+records them, and a later request with the same key is answered with the recorded start message
+and body as long as the pointer in memory is still the very object the answer was built from and
+that moment has not come. Without a live pointer subscription ``peek`` gives nothing, so
+nothing is replayed. Bounded by total body bytes, least recently used out first.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.domain.categories import ModelCategory
+from shared.metrics import HTTP_REQUESTS
+from shared.store.generations import CurrentGeneration
+
+#: Scope key ``serve`` sets on an answer it built from a materialised view.
+ANSWER_BASIS = "hma.answer_basis"
+#: Raw path, query string, Accept-Encoding, If-None-Match, Origin, a Cookie header present.
+AnswerKey = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, bool]
+_REPLAYABLE_STATUS = (200, 304)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerBasis:
+    """What an answer was built from: the pointer object, and the Unix time until which it is
+    exact (when a fresh answer's stale bit turns on; ``inf`` for an answer already stale)."""
+
+    category: ModelCategory
+    pointer: CurrentGeneration
+    valid_until: float = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAnswer:
+    basis: AnswerBasis
+    start: Message
+    body: bytes
+    #: The request-time histogram child of the route template and status (labels resolved once).
+    timer: Any
+
+
+def answer_key(scope: Scope) -> AnswerKey:
+    """The parts of a request an answer depends on (first value of a repeated header, as
+    Starlette's ``Headers.get`` reads it)."""
+    encoding = if_none_match = origin = None
+    cookie = False
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            encoding = value if encoding is None else encoding
+        elif name == b"if-none-match":
+            if_none_match = value if if_none_match is None else if_none_match
+        elif name == b"origin":
+            origin = value if origin is None else origin
+        elif name == b"cookie":
+            cookie = True
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return raw_path, scope.get("query_string", b""), encoding, if_none_match, origin, cookie
+
+
+class CurrentPointers(Protocol):
+    """Where the cache learns which pointer is current (``PointerCache``)."""
+
+    def peek(self, category: ModelCategory) -> CurrentGeneration | None: ...
+
+
+class AnswerCache:
+    """Recorded answers by ``AnswerKey``, at most ``max_bytes`` of bodies."""
+
+    def __init__(
+        self, pointers: CurrentPointers, *, max_bytes: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.pointers = pointers
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.size = 0
+        #: Answers replayed and requests routed (plain counters: a metric per request costs more).
+        self.hits = 0
+        self.misses = 0
+        self._answers: OrderedDict[AnswerKey, RecordedAnswer] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def lookup(self, key: AnswerKey) -> RecordedAnswer | None:
+        """The recorded answer of ``key`` if it is still exact now; an outdated one is dropped."""
+        found = self._answers.get(key)
+        if found is not None:
+            basis = found.basis
+            if self.pointers.peek(basis.category) is basis.pointer and self.clock() < basis.valid_until:
+                self._answers.move_to_end(key)
+                self.hits += 1
+                return found
+            self._drop(key)
+        self.misses += 1
+        return None
+
+    def record(self, key: AnswerKey, basis: AnswerBasis, start: Message, body: bytes, timer: Any) -> None:
+        """Keep a finished answer if its pointer is still current and it fits the budget."""
+        if self.pointers.peek(basis.category) is not basis.pointer or len(body) > self.max_bytes // 4:
+            return
+        self._drop(key)
+        self._answers[key] = RecordedAnswer(basis, start, body, timer)
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            self._drop(next(iter(self._answers)))
+
+    def _drop(self, key: AnswerKey) -> None:
+        gone = self._answers.pop(key, None)
+        if gone is not None:
+            self.size -= len(gone.body)
+
+
+async def replay(answer: RecordedAnswer, method: str, send: Send, started: float) -> None:
+    """Send a recorded answer (headers only for HEAD, as ``HeadAsGet`` does) and time it."""
+    answer.timer.observe(time.perf_counter() - started)
+    await send(answer.start)
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else answer.body})
+
+
+async def serve_recording(
+    cache: AnswerCache, key: AnswerKey, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run ``app`` for a GET and record its answer when ``serve`` marked it replayable.
+
+    Capture stops beyond the largest body the cache would keep, so an event stream or a huge
+    answer is never held in memory here."""
+    start: Message | None = None
+    chunks: list[bytes] | None = []
+    captured = 0
+    complete = False
+    largest = cache.max_bytes // 4
+
+    async def recording_send(message: Message) -> None:
+        nonlocal start, chunks, captured, complete
+        if message["type"] == "http.response.start":
+            start = {**message, "headers": list(message.get("headers", ()))}
+        elif message["type"] == "http.response.body" and chunks is not None:
+            body = message.get("body", b"")
+            captured += len(body)
+            if captured <= largest:
+                chunks.append(body)
+            else:
+                chunks = None
+            complete = not message.get("more_body", False)
+        await send(message)
+
+    await app(scope, receive, recording_send)
+    basis = scope.get(ANSWER_BASIS)
+    if basis is None or start is None or chunks is None or not complete:
+        return
+    if start["status"] not in _REPLAYABLE_STATUS:
+        return
+    route = scope.get("route")
+    template = getattr(route, "path", None) or "unmatched"
+    timer = HTTP_REQUESTS.labels(template, str(start["status"]))
+    cache.record(key, basis, start, b"".join(chunks), timer)
