@@ -24,8 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -51,6 +53,7 @@ VARIANTS: tuple[tuple[str, str, bool], ...] = (
     ("image with-stats workers", f"{P}/image_generation/with-stats?include_workers=true", False),
 )  # fmt: skip
 TARGET_RATIO, TARGET_P99_MS = 0.70, 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,62 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     body_bytes: int
+    #: Busy fraction of one CPU during the rounds (server process; this load generator): shows
+    #: which side was the bottleneck. ``None`` where ``/proc`` is not readable.
+    server_cpu: float | None = None
+    generator_cpu: float | None = None
 
 
-def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """A server subprocess, returned once it answers on ``port``."""
+@dataclass(frozen=True)
+class Round:
+    """One timed run of one variant on one server."""
+
+    latencies: list[float]
+    errors: int
+    server_cpu: float | None
+    generator_cpu: float
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads) so far, from ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_round(
+    pid: int, port: int, url: str, zipped: bool, concurrency: int, seconds: float, warmup: float
+) -> Round:
+    server_before, generator_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    latencies, errors = _run(drive(port, url, zipped, concurrency, seconds, warmup))
+    wall = time.perf_counter() - wall_before
+    server_after = cpu_seconds(pid)
+    server = None if server_before is None or server_after is None else (server_after - server_before) / wall
+    return Round(latencies, errors, server, (time.process_time() - generator_before) / wall)
+
+
+def cpu_split(pin: bool) -> tuple[set[int], set[int]] | None:
+    """(server CPUs, load-generator CPUs): one core each on a two-core machine, so a run does not
+    depend on where the scheduler happens to put the two busy processes; ``None``: no pinning."""
+    if not pin or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+def start(
+    args: list[str], env: dict[str, str], port: int, cpus: set[int] | None = None
+) -> subprocess.Popen[bytes]:
+    """A server subprocess (on ``cpus``, with every thread it starts), returned once it answers."""
     process = subprocess.Popen(
-        args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
+    )  # fmt: skip
 
     def ready() -> bool:
         try:
@@ -94,8 +146,14 @@ def record(base: str, directory: Path) -> None:
                 body = b"".join(response.iter_raw())
             assert response.status_code == 200, (url, response.status_code)
             (directory / f"{n}.body").write_bytes(body)
+            # Every header but the two uvicorn adds to any answer: the same bytes on the wire.
+            headers = [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in response.headers.raw
+                if k.lower() not in (b"date", b"server")
+            ]
             index.append({
-                "url": url, "file": f"{n}.body", "content_type": response.headers["content-type"],
+                "url": url, "file": f"{n}.body", "headers": headers,
                 "content_encoding": response.headers.get("content-encoding", ""),
             })  # fmt: skip
     (directory / "index.json").write_text(json.dumps(index))
@@ -141,49 +199,98 @@ async def drive(
     return latencies, sum(errors)
 
 
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when installed: a lighter load generator is less often the bottleneck."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+def summarise(
+    server: str, variant: str, concurrency: int, rounds: list[Round], seconds: float, body_bytes: int
+) -> Measurement:
+    """One row from several rounds: the median round's req/s, percentiles over all latencies."""
+    ms = sorted(x * 1000 for r in rounds for x in r.latencies)
+    rps = statistics.median(len(r.latencies) / seconds for r in rounds)
+    busy = [r.server_cpu for r in rounds if r.server_cpu is not None]
+    return Measurement(
+        server, variant, concurrency, len(ms), sum(r.errors for r in rounds), round(rps, 1),
+        round(statistics.median(ms), 3), round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3), body_bytes,
+        round(statistics.median(busy), 2) if busy else None,
+        round(statistics.median(r.generator_cpu for r in rounds), 2),
+    )  # fmt: skip
+
+
 def measure(
-    server: str, port: int, concurrency: int, seconds: float, warmup: float, sizes: dict[str, int]
+    servers: dict[str, tuple[int, int]],
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    rounds: int,
+    sizes: dict[str, int],
+    variants: tuple[tuple[str, str, bool], ...] = VARIANTS,
 ) -> list[Measurement]:
+    """Every variant on every server (name → (port, pid)), rounds interleaved (gateway, limit,
+    gateway, …) so that a change in the machine's other load hits both sides alike."""
     rows = []
-    for variant, url, zipped in VARIANTS:
-        latencies, errors = asyncio.run(drive(port, url, zipped, concurrency, seconds, warmup))
-        latencies.sort()
-        ms = [x * 1000 for x in latencies]
-        rows.append(Measurement(
-            server, variant, concurrency, len(ms), errors, round(len(ms) / seconds, 1),
-            round(statistics.median(ms), 3), round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3),
-            sizes[variant],
-        ))  # fmt: skip
+    for variant, url, zipped in variants:
+        runs: dict[str, list[Round]] = {server: [] for server in servers}
+        for _ in range(rounds):
+            for server, (port, pid) in servers.items():
+                runs[server].append(timed_round(pid, port, url, zipped, concurrency, seconds, warmup))
+        for server, results in runs.items():
+            rows.append(summarise(server, variant, concurrency, results, seconds, sizes[variant]))
     return rows
 
 
+def _busy(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
 def format_table(rows: list[Measurement]) -> str:
-    """Gateway vs limit per variant and concurrency."""
+    """Gateway vs limit per variant and concurrency, with how busy each side's CPU was."""
     limit = {(r.variant, r.concurrency): r for r in rows if r.server == "limit"}
     lines = [
         "| variant | conc | body bytes | gateway req/s | p50 ms | p99 ms | limit req/s | limit p50 "
-        "| limit p99 | ratio |",
-        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+        "| limit p99 | ratio | CPU gateway / limit / generator |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
     ]
     for r in (r for r in rows if r.server == "gateway"):
         lim = limit[(r.variant, r.concurrency)]
         ratio = r.rps / lim.rps if lim.rps else 0.0
         lines.append(
             f"| {r.variant} | {r.concurrency} | {r.body_bytes} | {r.rps:.0f} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | "
-            f"{lim.rps:.0f} | {lim.p50_ms:.2f} | {lim.p99_ms:.2f} | {ratio:.2f} |"
+            f"| {r.p99_ms:.2f} | {lim.rps:.0f} | {lim.p50_ms:.2f} | {lim.p99_ms:.2f} | {ratio:.2f} "
+            f"| {_busy(r.server_cpu)} / {_busy(lim.server_cpu)} / {_busy(lim.generator_cpu)} |"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="measured seconds per round")
+    parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant and server")
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place servers and the load generator"
+    )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
+    wanted = {v.strip() for v in args.only.split(",") if v.strip()}
+    unknown = wanted - {v for v, _, _ in VARIANTS}
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; known: {[v for v, _, _ in VARIANTS]}")
+    chosen = tuple(v for v in VARIANTS if not wanted or v[0] in wanted)
+    split = cpu_split(not args.no_pin)
+    server_cpus, generator_cpus = split if split else (None, None)
+    if generator_cpus:
+        os.sched_setaffinity(0, generator_cpus)  # this process, and redis-server started from it
     redis_url, redis = start_redis_server()
     processes: list[subprocess.Popen[bytes]] = [redis]
     try:
@@ -194,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
             {"HORDE_REDIS__URL": redis_url, "HORDE_REDIS__KEY_PREFIX": "bench",
              "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_HTTP_PORT": str(gateway_port),
              "HORDE_LOG_LEVEL": "WARNING"},
-            gateway_port,
+            gateway_port, server_cpus,
         ))  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="gateway-limit-") as directory:
             record(f"http://127.0.0.1:{gateway_port}", Path(directory))
@@ -204,12 +311,12 @@ def main(argv: list[str] | None = None) -> None:
             processes.append(start(
                 [sys.executable, "-m", "uvicorn", "bench.gateway_limit:app", "--host", "127.0.0.1",
                  "--port", str(limit_port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
-                {"BENCH_LIMIT_DIR": directory}, limit_port,
+                {"BENCH_LIMIT_DIR": directory}, limit_port, server_cpus,
             ))  # fmt: skip
+            servers = {"gateway": (gateway_port, processes[1].pid), "limit": (limit_port, processes[2].pid)}
             rows: list[Measurement] = []
             for concurrency in levels:
-                for server, port in (("gateway", gateway_port), ("limit", limit_port)):
-                    rows += measure(server, port, concurrency, args.seconds, args.warmup, sizes)
+                rows += measure(servers, concurrency, args.seconds, args.warmup, args.rounds, sizes, chosen)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -220,7 +327,10 @@ def main(argv: list[str] | None = None) -> None:
         "machine": {
             "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()
         },
-        "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": levels},
+        "settings": {
+            "seconds": args.seconds, "warmup": args.warmup, "rounds": args.rounds, "concurrency": levels,
+            "server_cpus": sorted(server_cpus or ()), "generator_cpus": sorted(generator_cpus or ()),
+        },
         "targets": {"ratio_to_limit": TARGET_RATIO, "p99_ms_at_16": TARGET_P99_MS},
         "rows": [asdict(r) for r in rows],
     }, indent=1) + "\n")  # fmt: skip

@@ -69,8 +69,8 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "gateway_load",
         "bench.gateway_load",
-        ("--seconds", "3", "--warmup", "0.5"),
-        ("--seconds", "1", "--warmup", "0.3"),
+        ("--seconds", "1", "--warmup", "0.3", "--rounds", "3"),
+        ("--seconds", "0.5", "--warmup", "0.2", "--rounds", "2"),
         360,
         150,
     ),
@@ -219,7 +219,8 @@ def recompute_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 def gateway_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     urls = {name: (url.replace("/model_references/statistics", "…"), gz) for name, url, gz in VARIANTS}
     limit = {(r["variant"], r["concurrency"]): r for r in result["rows"] if r["server"] == "limit"}
-    seconds = result.get("settings", {}).get("seconds", "?")
+    settings = result.get("settings", {})
+    seconds = f"{settings.get('rounds', 1)} × {settings.get('seconds', '?')}"
     rows: list[tuple[str, str, str]] = []
     ratios: list[float] = []
     p99_at_16: list[float] = []
