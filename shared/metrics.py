@@ -40,6 +40,12 @@ RECOMPUTE_SECONDS = Histogram(
 LAST_GENERATION = Gauge(
     "hma_last_generation_timestamp_seconds", "Time the latest generation was written", ["category"]
 )
+RISK_MODELS = Gauge(
+    "hma_risk_models",
+    "Models of a category per deletion-risk state (critical, warning, flagged, clear) in the "
+    "latest generation this analytics replica wrote; a replica exports only the categories it owns",
+    ["category", "state"],
+)
 CONSUMER_LAG = Gauge("hma_consumer_lag_records", "Records behind the high watermark", ["topic", "partition"])
 DEAD_LETTERS = Counter("hma_dead_letters_total", "Records moved to a dead-letter topic", ["topic"])
 EVENTS_PUBLISHED = Counter("hma_events_published_total", "Events published", ["topic"])

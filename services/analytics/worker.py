@@ -32,11 +32,12 @@ from services.analytics.recompute import Generation, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
 from services.analytics.state import AnalyticsState
 from shared.domain.categories import ModelCategory
+from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.dead_letter import DeadLetterReason
 from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
-from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS
+from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS, RISK_MODELS
 from shared.settings import KafkaSettings
 from shared.store.generations import GenerationStore
 from shared.topics import categories_of_partition
@@ -141,6 +142,7 @@ class AnalyticsWorker:
         self.health_dirty.clear()
         self.ownership = Ownership()
         self.pointers.clear()
+        RISK_MODELS.clear()  # exported again by the first write of each category still owned
         targets = await consumer.end_offsets(list(assigned)) if assigned else {}
         if self.risk is not None and self.kafka_settings is not None:
             partitions = {tp.partition for tp in assigned}
@@ -168,6 +170,7 @@ class AnalyticsWorker:
             self.dirty.clear()
             self.health_dirty.clear()
             self.pointers.clear()
+            RISK_MODELS.clear()  # the new owner exports them
 
     # -- records ---------------------------------------------------------------------------
     async def handle_records(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
@@ -350,6 +353,9 @@ class AnalyticsWorker:
         if outcome == "written":
             self.generations_written += 1
             LAST_GENERATION.labels(category.value).set(time.time())
+        if outcome != "older" and generation.risk_models is not None:
+            for state, count in risk_state_counts(generation.risk_models).items():
+                RISK_MODELS.labels(category.value, state).set(count)
         if outcome != "older" and self.risk is not None and generation.risk_models is not None:
             basis = RiskBasis(
                 generation=generation.generation,

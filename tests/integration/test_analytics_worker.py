@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from shared.domain.categories import ModelCategory
+from shared.domain.risk.summary import RISK_STATES
 from shared.domain.views import (
     RISK_FLAGS,
     WITH_STATS_FLAGS,
@@ -48,12 +50,32 @@ async def start_image(settings: Settings) -> None:
     await feed_image(settings)
 
 
+async def _exported_risk_states(category: ModelCategory) -> dict[str, float]:
+    """``hma_risk_models`` of this process's registry (the worker runs in-process), once set."""
+    for _ in range(100):
+        values = {
+            state: REGISTRY.get_sample_value("hma_risk_models", {"category": category.value, "state": state})
+            for state in RISK_STATES
+        }
+        if all(v is not None for v in values.values()):
+            return {state: float(v or 0) for state, v in values.items()}
+        await asyncio.sleep(0.05)
+    raise AssertionError("the worker never exported hma_risk_models")
+
+
 async def test_reference_and_snapshot_become_every_view(settings: Settings, store: GenerationStore) -> None:
     async with running_worker(settings):
         await start_image(settings)
         generation, with_stats = await wait_for_view(store, IMAGE, "with-stats")
+        exported = await _exported_risk_states(IMAGE)
     served = {e["name"]: e["count"] for e in synthetic("status_models_image.json")}  # type: ignore[index]
     assert len(with_stats) == 161
+    stored = await store.view(IMAGE, generation, risk_view(*effective_risk_flags(IMAGE, False, False)))
+    assert stored is not None
+    summary = json.loads(stored)["summary"]
+    assert sum(exported.values()) == summary["total_models"] == 161
+    assert exported["critical"] == summary["models_critical"]
+    assert exported["clear"] == 161 - summary["models_at_risk"]
     for name, entry in with_stats.items():
         assert entry["thread_count"] == served.get(name, 0), name
     expected = {statistics_view(False), statistics_view(True)}

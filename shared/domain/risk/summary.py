@@ -49,6 +49,28 @@ def _tally(models: Sequence[ModelDeletionRiskInfo]) -> tuple[dict[str, int], int
     return totals, at_risk, critical, warnings, score
 
 
+#: Exclusive deletion-risk states of a model, most severe first (a critical model also warns).
+RISK_STATES = ("critical", "warning", "flagged", "clear")
+
+
+def risk_state(model: ModelDeletionRiskInfo) -> str:
+    """The model's most severe state: ``critical``, ``warning``, ``flagged`` (a flag below both
+    verdicts) or ``clear`` (no flag)."""
+    if model.is_critical:
+        return "critical"
+    if model.has_warning:
+        return "warning"
+    return "flagged" if model.at_risk else "clear"
+
+
+def risk_state_counts(models: Sequence[ModelDeletionRiskInfo]) -> dict[str, int]:
+    """Models per state, every state present (they sum to ``len(models)``)."""
+    counts = dict.fromkeys(RISK_STATES, 0)
+    for model in models:
+        counts[risk_state(model)] += 1
+    return counts
+
+
 def summarize(
     models: Sequence[ModelDeletionRiskInfo], category_total_month_usage: int
 ) -> CategoryDeletionRiskSummary:

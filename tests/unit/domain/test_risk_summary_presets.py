@@ -15,7 +15,7 @@ from shared.domain.risk.presets import (
     available_presets,
     parse_preset,
 )
-from shared.domain.risk.summary import summarize
+from shared.domain.risk.summary import RISK_STATES, risk_state, risk_state_counts, summarize
 from shared.domain.risk.thresholds import RiskThresholds
 
 IMAGE = ModelCategory.IMAGE_GENERATION
@@ -46,6 +46,21 @@ def _info(
 
 
 # --- §4.5 summary ----------------------------------------------------------------------------
+
+
+def test_risk_states_are_exclusive_and_agree_with_the_summary() -> None:  # hma_risk_models
+    names = list(DeletionRiskFlags.model_fields)
+    models = [_info("clean"), _info("quiet", month=0, workers=0)]
+    models += [_info(f"one-{name}", **{name: True}) for name in names]
+    models += [_info("many", **dict.fromkeys(names[:4], True))]
+    counts = risk_state_counts(models)
+    summary = summarize(models, 500)
+    assert list(counts) == list(RISK_STATES)
+    assert sum(counts.values()) == len(models) == summary.total_models
+    assert counts["critical"] == summary.models_critical
+    assert counts["clear"] == summary.total_models - summary.models_at_risk
+    assert counts["critical"] + counts["warning"] == sum(m.is_critical or m.has_warning for m in models)
+    assert {risk_state(m) for m in models} == set(RISK_STATES)  # this set reaches every state
 
 
 def test_summary_counts_at_risk_and_average() -> None:
