@@ -1,15 +1,18 @@
 """Load test of the gateway against the limit of a bare ASGI app serving the same bytes.
 
-    python -m bench.gateway_load [--seconds 3] [--warmup 0.5] [--concurrency 1,16] [--json PATH]
+    python -m bench.gateway_load [--seconds 1] [--warmup 0.3] [--rounds 3] [--concurrency 1,16]
+                                 [--only VARIANT,...] [--no-pin] [--no-routed] [--json PATH]
 
 Starts a loopback redis-server, fills it with the real recompute of today's references × the
 synthetic Horde snapshot (``bench.gateway_fill``), starts the gateway (``python -m
-services.gateway``: uvicorn, one process) and ``bench.gateway_limit`` (uvicorn, one process,
-the exact bytes the gateway answered per URL), then drives both with a keep-alive HTTP/1.1
-load generator written on asyncio streams (lighter than an HTTP client library, so the client
-is less of the bottleneck on a small machine; ``wrk`` is not installed, ``apt-get install wrk``
-would give a C generator). Prints req/s, p50 and p99 per variant and concurrency, the ratio to
-the limit, and writes JSON. Loopback only; every phase is time-bounded.
+services.gateway``: uvicorn, one process), a second gateway with answer replay off (``routed``:
+what the first request of each query costs after a generation change, views already cached)
+and ``bench.gateway_limit`` (uvicorn, one process, the exact bytes and headers the gateway
+answered per URL). Servers share one core, this load generator (keep-alive HTTP/1.1 on asyncio
+streams over uvloop; ``wrk`` is not installed) and redis-server the other. Each variant runs
+``--rounds`` times per server, interleaved, and the table gives the median round's req/s, p50
+and p99 over all rounds, the ratio to the limit and how busy each side's CPU was. Writes JSON.
+Loopback only; every phase is time-bounded.
 """
 
 from __future__ import annotations
@@ -253,18 +256,21 @@ def _busy(value: float | None) -> str:
 def format_table(rows: list[Measurement]) -> str:
     """Gateway vs limit per variant and concurrency, with how busy each side's CPU was."""
     limit = {(r.variant, r.concurrency): r for r in rows if r.server == "limit"}
+    routed = {(r.variant, r.concurrency): r for r in rows if r.server == "routed"}
     lines = [
         "| variant | conc | body bytes | gateway req/s | p50 ms | p99 ms | limit req/s | limit p50 "
-        "| limit p99 | ratio | CPU gateway / limit / generator |",
-        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+        "| limit p99 | ratio | CPU gateway / limit / generator | routed req/s | routed p99 ms |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
     ]
     for r in (r for r in rows if r.server == "gateway"):
         lim = limit[(r.variant, r.concurrency)]
         ratio = r.rps / lim.rps if lim.rps else 0.0
+        slow = routed.get((r.variant, r.concurrency))
         lines.append(
             f"| {r.variant} | {r.concurrency} | {r.body_bytes} | {r.rps:.0f} | {r.p50_ms:.2f} "
             f"| {r.p99_ms:.2f} | {lim.rps:.0f} | {lim.p50_ms:.2f} | {lim.p99_ms:.2f} | {ratio:.2f} "
-            f"| {_busy(r.server_cpu)} / {_busy(lim.server_cpu)} / {_busy(lim.generator_cpu)} |"
+            f"| {_busy(r.server_cpu)} / {_busy(lim.server_cpu)} / {_busy(lim.generator_cpu)} "
+            f"| {f'{slow.rps:.0f}' if slow else '–'} | {f'{slow.p99_ms:.2f}' if slow else '–'} |"
         )
     return "\n".join(lines)
 
@@ -279,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     parser.add_argument(
         "--no-pin", action="store_true", help="let the scheduler place servers and the load generator"
+    )
+    parser.add_argument(
+        "--no-routed", action="store_true", help="skip the gateway without answer replay (routed path)"
     )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -295,14 +304,15 @@ def main(argv: list[str] | None = None) -> None:
     processes: list[subprocess.Popen[bytes]] = [redis]
     try:
         asyncio.run(fill(redis_url, "bench"))
-        gateway_port, limit_port = free_port(), free_port()
-        processes.append(start(
-            [sys.executable, "-m", "services.gateway"],
-            {"HORDE_REDIS__URL": redis_url, "HORDE_REDIS__KEY_PREFIX": "bench",
-             "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_HTTP_PORT": str(gateway_port),
-             "HORDE_LOG_LEVEL": "WARNING"},
-            gateway_port, server_cpus,
-        ))  # fmt: skip
+        gateway_port, limit_port, routed_port = free_port(), free_port(), free_port()
+        for port, replay_bytes in ((gateway_port, None), (routed_port, "0")):
+            processes.append(start(
+                [sys.executable, "-m", "services.gateway"],
+                {"HORDE_REDIS__URL": redis_url, "HORDE_REDIS__KEY_PREFIX": "bench",
+                 "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_HTTP_PORT": str(port), "HORDE_LOG_LEVEL": "WARNING",
+                 **({"HORDE_GATEWAY__ANSWER_CACHE_BYTES": replay_bytes} if replay_bytes else {})},
+                port, server_cpus,
+            ))  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="gateway-limit-") as directory:
             record(f"http://127.0.0.1:{gateway_port}", Path(directory))
             sizes = {
@@ -313,7 +323,11 @@ def main(argv: list[str] | None = None) -> None:
                  "--port", str(limit_port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
                 {"BENCH_LIMIT_DIR": directory}, limit_port, server_cpus,
             ))  # fmt: skip
-            servers = {"gateway": (gateway_port, processes[1].pid), "limit": (limit_port, processes[2].pid)}
+            servers = {
+                "gateway": (gateway_port, processes[1].pid),
+                "limit": (limit_port, processes[3].pid),
+                **({} if args.no_routed else {"routed": (routed_port, processes[2].pid)}),
+            }
             rows: list[Measurement] = []
             for concurrency in levels:
                 rows += measure(servers, concurrency, args.seconds, args.warmup, args.rounds, sizes, chosen)

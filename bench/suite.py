@@ -219,6 +219,7 @@ def recompute_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 def gateway_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     urls = {name: (url.replace("/model_references/statistics", "…"), gz) for name, url, gz in VARIANTS}
     limit = {(r["variant"], r["concurrency"]): r for r in result["rows"] if r["server"] == "limit"}
+    routed = {(r["variant"], r["concurrency"]): r for r in result["rows"] if r["server"] == "routed"}
     settings = result.get("settings", {})
     seconds = f"{settings.get('rounds', 1)} × {settings.get('seconds', '?')}"
     rows: list[tuple[str, str, str]] = []
@@ -232,12 +233,14 @@ def gateway_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             p99_at_16.append(r["p99_ms"])
         url, gz = urls.get(r["variant"], (r["variant"], False))
         conn = "connection" if r["concurrency"] == 1 else "connections"
+        slow = routed.get((r["variant"], r["concurrency"]))
+        first = f"; routed, no replay: {slow['rps']:,.0f} req/s, p99 {slow['p99_ms']:.2f} ms" if slow else ""
         rows.append(
             (
                 f"gateway `GET {url}`{' (gzip)' if gz else ''}, {r['concurrency']} {conn}, {seconds} s",
                 f"real recompute of current refs × synthetic snapshot; {r['body_bytes'] / 1024:,.0f} KiB",
                 f"{r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms; "
-                f"{ratio:.2f}× bare ASGI ({lim['rps'] if lim else 0:,.0f} req/s)"
+                f"{ratio:.2f}× bare ASGI ({lim['rps'] if lim else 0:,.0f} req/s){first}"
                 + (f"; {r['errors']} errors" if r["errors"] else ""),
             )
         )
