@@ -19,8 +19,8 @@ image status snapshot with ``stable_diffusion`` on a new thread count, straight 
 
 The next snapshot is published ``--pause-ms`` after the gateway showed the previous one, so
 snapshots never coalesce into one recompute. Loopback only; every wait is bounded (per snapshot
-``--snapshot-timeout``, overall ``--budget-seconds``). The helpers that start the broker, Redis
-and service processes are reused by :mod:`bench.memory`.
+``--snapshot-timeout``, overall ``--budget-seconds``). The helpers that start the broker and Redis
+are reused by :mod:`bench.memory`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.devstack.broker import probe, start_tansu, stop_process
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from services.devstack.processes import start_services, stop_services
 from services.devstack.redis_server import start_redis_server
 from services.devstack.stack import service_env
 from shared.domain.categories import ModelCategory
@@ -144,30 +143,6 @@ def stack_env(
         "HORDE_ANALYTICS__CONSUMER_GROUP": unique,
         "HORDE_LOG_JSON": "true",
     }
-
-
-def start_services(
-    specs: Sequence[tuple[str, str]], env: dict[str, str], workdir: Path, *, ready_within: float = 90
-) -> dict[str, ServiceProcess]:
-    """Start ``(name, module)`` services as processes and wait until each answers ``/readyz``."""
-    services: dict[str, ServiceProcess] = {}
-    for name, module in specs:
-        service = ServiceProcess(name, module, free_port(), env, log_path=workdir / f"{name}.log")
-        service.start()
-        services[name] = service
-    try:
-        for service in services.values():
-            service.wait_ready(timeout=ready_within)
-    except Exception:
-        stop_services(services)
-        raise
-    return services
-
-
-def stop_services(services: dict[str, ServiceProcess]) -> None:
-    """SIGTERM in reverse start order (SIGKILL after 20 s)."""
-    for service in reversed(list(services.values())):
-        service.stop()
 
 
 def percentile(values: Sequence[float], share: float) -> float:

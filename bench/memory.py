@@ -31,9 +31,9 @@ from typing import Any
 
 import httpx
 
-from bench.freshness import REPO, SYNTHETIC, infrastructure, stack_env, start_services, stop_services
+from bench.freshness import REPO, SYNTHETIC, infrastructure, stack_env
 from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from services.devstack.processes import STACK_SERVICES, ServiceProcess, start_services, stop_services
 
 DATA = REPO / "tests" / "fixtures" / "data"
 DEFAULT_JSON = REPO / "bench" / "results" / "memory.json"
@@ -164,16 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "HORDE_HORDE_API__MAX_REQUESTS_PER_MINUTE": "600",
                 "HORDE_REFERENCE__POLL_INTERVAL_SECONDS": "2",
             }
-            services = start_services(
-                (
-                    ("reference-watcher", "services.reference_watcher"),
-                    ("poller", "services.poller"),
-                    ("analytics", "services.analytics"),
-                    ("gateway", "services.gateway"),
-                ),
-                env,
-                infra.workdir,
-            )
+            services = start_services(STACK_SERVICES, env, infra.workdir)
             gateway = services["gateway"].base_url
             wait_answers(gateway, within=120)
             activity = drive(gateway, standin.base_url, args.seconds, args.advances)

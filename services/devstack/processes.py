@@ -1,4 +1,4 @@
-"""Service processes for the local stack and the end-to-end tests: start, await ready, stop."""
+"""Service processes for the local stack, the benchmarks and the process tests: start, await ready, stop."""
 
 from __future__ import annotations
 
@@ -7,11 +7,21 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from services.devstack.ports import wait_until
+from services.devstack.ports import free_port, wait_until
+
+#: The four services as ``(name, module)`` in start order: the producers before the worker that
+#: consumes them, the gateway (which only reads what the worker wrote) last.
+STACK_SERVICES: tuple[tuple[str, str], ...] = (
+    ("reference-watcher", "services.reference_watcher"),
+    ("poller", "services.poller"),
+    ("analytics", "services.analytics"),
+    ("gateway", "services.gateway"),
+)
 
 
 def http_ok(url: str) -> bool:
@@ -79,3 +89,47 @@ class ServiceProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+def start_services(
+    specs: Sequence[tuple[str, str]], env: dict[str, str], log_dir: Path, *, ready_within: float = 90.0
+) -> dict[str, ServiceProcess]:
+    """Start ``(name, module)`` services, each on a free port and logging to ``log_dir/<name>.log``,
+    then wait until each answers ``/readyz``. All start before any is awaited, so their start-ups
+    overlap; on any failure the ones started are stopped, so a caller has nothing to clean up."""
+    services: dict[str, ServiceProcess] = {}
+    try:
+        for name, module in specs:
+            service = ServiceProcess(name, module, free_port(), env, log_path=log_dir / f"{name}.log")
+            services[name] = service
+            service.start()
+        for service in services.values():
+            service.wait_ready(timeout=ready_within)
+    except BaseException:
+        stop_services(services)
+        raise
+    return services
+
+
+def stop_services(services: dict[str, ServiceProcess], timeout: float = 20.0) -> None:
+    """SIGTERM in reverse start order (consumers before what they read from), SIGKILL after ``timeout``."""
+    for service in reversed(list(services.values())):
+        service.stop(timeout=timeout)
+
+
+def start_standin(
+    args: Sequence[str], log_path: Path, *, module: str = "services.horde_standin", ready_within: float = 30.0
+) -> ServiceProcess:
+    """The AI Horde stand-in on a free port, started and ready, logging plain text.
+
+    Stopped again if it does not become ready, so a caller only owns a stand-in that answers."""
+    standin = ServiceProcess(
+        "horde-standin", module, free_port(), {"HORDE_LOG_JSON": "false"}, args=list(args), log_path=log_path
+    )
+    standin.start()
+    try:
+        standin.wait_ready(timeout=ready_within)
+    except BaseException:
+        standin.stop()
+        raise
+    return standin

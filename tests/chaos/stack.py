@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 
 from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from services.devstack.processes import STACK_SERVICES, ServiceProcess, start_standin, stop_services
 from tests.support.events import DATA, SYNTHETIC
+from tests.support.stack_files import reference_folder, stack_env
 
 PREFIX = "/model_references/statistics"
 IMAGE_WITH_STATS = f"{PREFIX}/image_generation/with-stats"
@@ -32,8 +33,6 @@ TEXT_RISK = f"{PREFIX}/text_generation/deletion-risk"
 #: The model whose numbers mark each frame: its status count is ``MARK_BASE + frame``.
 MARKED_MODEL = "stable_diffusion"
 MARK_BASE = 100
-
-ANALYTICS_MODULE = "services.analytics"
 
 
 # ---------------------------------------------------------------------------------------- frames
@@ -75,18 +74,6 @@ def write_frames(root: Path, count: int, extra: list[dict[str, Any]] | None = No
         for name, payload in frame.items():
             (folder / f"{name.removesuffix('.json')}.json").write_text(json.dumps(payload))
     return frames
-
-
-def reference_folder(root: Path) -> Path:
-    """The current legacy reference (image and text generation, and clip: a category without
-    AI Horde data) in the watcher's folder layout."""
-    folder = root / "reference"
-    (folder / "image").mkdir(parents=True)
-    (folder / "text").mkdir()
-    shutil.copy(DATA / "reference/image/stable_diffusion.json", folder / "image/stable_diffusion.json")
-    shutil.copy(DATA / "reference/image/clip.json", folder / "image/clip.json")
-    shutil.copy(DATA / "reference/text/db.json", folder / "text/db.json")
-    return folder
 
 
 # ----------------------------------------------------------------------------------------- stack
@@ -242,28 +229,6 @@ def wait_until(
         time.sleep(interval)
 
 
-def service_env(
-    *, kafka_env: dict[str, str], redis_url: str, unique: str, standin: str, reference: Path
-) -> dict[str, str]:
-    """Environment of the four services: short intervals, unique names, the stand-in as the Horde."""
-    return kafka_env | {
-        "HORDE_KAFKA__TOPIC_PREFIX": f"chaos{unique}.",
-        "HORDE_REDIS__URL": redis_url,
-        "HORDE_REDIS__KEY_PREFIX": f"chaos{unique}",
-        "HORDE_ANALYTICS__CONSUMER_GROUP": f"chaos{unique}",
-        "HORDE_LOG_JSON": "true",
-        "HORDE_HORDE_API__BASE_URL": standin + "/api",
-        "HORDE_HORDE_API__STATUS_INTERVAL_SECONDS": "1",
-        "HORDE_HORDE_API__WORKERS_INTERVAL_SECONDS": "1",
-        "HORDE_HORDE_API__STATS_INTERVAL_SECONDS": "2",
-        "HORDE_HORDE_API__MAX_REQUESTS_PER_MINUTE": "600",
-        "HORDE_HORDE_API__TIMEOUT_SECONDS": "5",
-        "HORDE_REFERENCE__SOURCE": "folder",
-        "HORDE_REFERENCE__FOLDER": str(reference),
-        "HORDE_REFERENCE__POLL_INTERVAL_SECONDS": "1",
-    }
-
-
 @contextmanager
 def running_stack(
     root: Path,
@@ -286,28 +251,25 @@ def running_stack(
     events), stop everything on exit."""
     root.mkdir(parents=True, exist_ok=True)
     frames_dir = write_frames(root, frames, extra_frames)
-    reference = reference_folder(root)
+    reference = reference_folder(root, with_clip=True)
     args = ["--data-dir", str(frames_dir), "--reference-dir", str(DATA / "reference"),
             "--rate-limit", str(standin_rate_limit)]  # fmt: skip
     module = "services.horde_standin"
     if standin_rate_window is not None:
         module, args = "tests.chaos.standin", [*args, "--rate-window", str(standin_rate_window)]
-    standin = ServiceProcess(
-        "horde-standin", module, free_port(), {"HORDE_LOG_JSON": "false"}, args=args,
-        log_path=root / "standin.log",
-    )  # fmt: skip
-    standin.start()
+    standin = start_standin(args, root / "standin.log", module=module)
     services: dict[str, ServiceProcess] = {}
     stack: ChaosStack | None = None
     try:
-        standin.wait_ready(timeout=30)
-        full_env = service_env(
-            kafka_env=kafka_env, redis_url=redis_url, unique=unique, standin=standin.base_url,
-            reference=reference,
-        ) | (env or {})  # fmt: skip
-        modules = [("reference-watcher", "services.reference_watcher"), ("poller", "services.poller")]
-        modules += [(f"analytics-{n + 1}", ANALYTICS_MODULE) for n in range(replicas)]
-        modules += [("gateway", "services.gateway")]
+        full_env = stack_env(
+            kafka_env=kafka_env, redis_url=redis_url, prefix=f"chaos{unique}", standin=standin.base_url,
+            reference=reference, workers_every=1, stats_every=2, reference_poll_every=1,
+        ) | {"HORDE_HORDE_API__TIMEOUT_SECONDS": "5"} | (env or {})  # fmt: skip
+        # Started one by one through the stack (it notes each log's size first), not start_services.
+        modules: list[tuple[str, str]] = []
+        for base, module_name in STACK_SERVICES:
+            names = [f"{base}-{n + 1}" for n in range(replicas)] if base == "analytics" else [base]
+            modules += [(name, module_name) for name in names]
         services = {
             name: ServiceProcess(name, module, free_port(), full_env, log_path=root / f"{name}.log")
             for name, module in modules
@@ -330,8 +292,7 @@ def running_stack(
             )  # fmt: skip
         yield stack
     finally:
-        for service in services.values():
-            service.stop(timeout=20)
+        stop_services(services, timeout=20)
         standin.stop()
         if stack is not None:
             stack.http.close()

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from services.devstack.processes import (
+    STACK_SERVICES,
+    ServiceProcess,
+    start_services,
+    start_standin,
+    stop_services,
+)
 from tests.support.events import DATA, SYNTHETIC
 from tests.support.kafka_broker import KafkaInfo
+from tests.support.stack_files import reference_folder, stack_env
 
 
 @dataclass
@@ -49,67 +55,26 @@ def write_frames(root: Path) -> Path:
     return frames
 
 
-def reference_folder(root: Path) -> Path:
-    """The current legacy reference (image and text) in the watcher's folder layout."""
-    folder = root / "reference"
-    (folder / "image").mkdir(parents=True)
-    (folder / "text").mkdir()
-    shutil.copy(DATA / "reference/image/stable_diffusion.json", folder / "image/stable_diffusion.json")
-    shutil.copy(DATA / "reference/text/db.json", folder / "text/db.json")
-    return folder
-
-
 @pytest.fixture
 def stack(kafka: KafkaInfo, redis_url: str, unique: str, tmp_path: Path) -> Iterator[RunningStack]:
     frames = write_frames(tmp_path)
-    standin = ServiceProcess(
-        "horde-standin",
-        "services.horde_standin",
-        free_port(),
-        {"HORDE_LOG_JSON": "false"},
-        args=[
-            "--data-dir",
-            str(frames),
-            "--reference-dir",
-            str(DATA / "reference"),
-            "--rate-limit",
-            "100000",
-        ],
-        log_path=tmp_path / "standin.log",
-    )
-    standin.start()
-    standin.wait_ready(timeout=30)
-    env = kafka.env() | {
-        "HORDE_KAFKA__TOPIC_PREFIX": f"e2e{unique}.",
-        "HORDE_REDIS__URL": redis_url,
-        "HORDE_REDIS__KEY_PREFIX": f"e2e{unique}",
-        "HORDE_ANALYTICS__CONSUMER_GROUP": f"e2e{unique}",
-        "HORDE_LOG_JSON": "true",
-        "HORDE_HORDE_API__BASE_URL": standin.base_url + "/api",
-        "HORDE_HORDE_API__STATUS_INTERVAL_SECONDS": "1",
-        "HORDE_HORDE_API__WORKERS_INTERVAL_SECONDS": "3",
-        "HORDE_HORDE_API__STATS_INTERVAL_SECONDS": "3",
-        "HORDE_HORDE_API__MAX_REQUESTS_PER_MINUTE": "600",
-        "HORDE_REFERENCE__SOURCE": "folder",
-        "HORDE_REFERENCE__FOLDER": str(reference_folder(tmp_path)),
-        "HORDE_REFERENCE__POLL_INTERVAL_SECONDS": "2",
-    }
-    services = {
-        name: ServiceProcess(name, module, free_port(), env, log_path=tmp_path / f"{name}.log")
-        for name, module in (
-            ("reference-watcher", "services.reference_watcher"),
-            ("poller", "services.poller"),
-            ("analytics", "services.analytics"),
-            ("gateway", "services.gateway"),
-        )
-    }
+    args = ["--data-dir", str(frames), "--reference-dir", str(DATA / "reference"), "--rate-limit", "100000"]
+    standin = start_standin(args, tmp_path / "standin.log")
     try:
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            service.wait_ready(timeout=60)
-        yield RunningStack(services, standin, frames, f"e2e{unique}.", redis_url, f"e2e{unique}")
+        env = stack_env(
+            kafka_env=kafka.env(),
+            redis_url=redis_url,
+            prefix=f"e2e{unique}",
+            standin=standin.base_url,
+            reference=reference_folder(tmp_path, with_clip=False),
+            workers_every=3,
+            stats_every=3,
+            reference_poll_every=2,
+        )
+        services = start_services(STACK_SERVICES, env, tmp_path, ready_within=60)
+        try:
+            yield RunningStack(services, standin, frames, f"e2e{unique}.", redis_url, f"e2e{unique}")
+        finally:
+            stop_services(services)
     finally:
-        for service in services.values():
-            service.stop()
         standin.stop()
