@@ -51,6 +51,8 @@ class AnswerBasis:
 
 @dataclass(frozen=True, slots=True)
 class RecordedAnswer:
+    """The ASGI messages of one finished answer, as the HTTP server received them."""
+
     basis: AnswerBasis
     start: Message
     body: bytes
