@@ -27,16 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 
 from bench.gateway_fill import fill
 from services.devstack.ports import free_port, wait_until
 from services.devstack.redis_server import start_redis_server
+from shared.runtime import run_process
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "gateway.json"
 P = "/model_references/statistics"
@@ -56,7 +55,6 @@ VARIANTS: tuple[tuple[str, str, bool], ...] = (
     ("image with-stats workers", f"{P}/image_generation/with-stats?include_workers=true", False),
 )  # fmt: skip
 TARGET_RATIO, TARGET_P99_MS = 0.70, 10.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def timed_round(
     pid: int, port: int, url: str, zipped: bool, concurrency: int, seconds: float, warmup: float
 ) -> Round:
     server_before, generator_before, wall_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
-    latencies, errors = _run(drive(port, url, zipped, concurrency, seconds, warmup))
+    latencies, errors = run_process(drive(port, url, zipped, concurrency, seconds, warmup))
     wall = time.perf_counter() - wall_before
     server_after = cpu_seconds(pid)
     server = None if server_before is None or server_after is None else (server_after - server_before) / wall
@@ -200,16 +198,6 @@ async def drive(
         )
     )
     return latencies, sum(errors)
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when installed: a lighter load generator is less often the bottleneck."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
 
 
 def summarise(

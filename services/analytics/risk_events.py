@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from shared.domain.categories import ModelCategory
@@ -154,6 +154,22 @@ class RiskChangePublisher:
         #: Last change id per owned partition at assignment (see the module doc).
         self.last_ids: set[str] = set()
 
+    async def _publish(
+        self,
+        topic: TopicSpec,
+        event: BaseModel,
+        key: bytes,
+        partition: int,
+        event_id: str,
+        now: datetime,
+        subject: str,
+    ) -> None:
+        """A change and its current state go out with the same id, key, partition, time and subject."""
+        await publish_event(
+            self.broker, topic, event, key=key, partition=partition, event_id=event_id, time=now,
+            producer=PRODUCER, subject=subject,
+        )  # fmt: skip
+
     async def publish(
         self,
         category: ModelCategory,
@@ -182,40 +198,20 @@ class RiskChangePublisher:
                 changes=kinds, basis=basis, detected_at=now,
             )  # fmt: skip
             event_id = risk_event_id(category, name, basis.generation)
-            key = encode_key(category.value, name)
+            key, subject = encode_key(category.value, name), f"{category}/{name}"
             republished = event_id in self.last_ids
             if republished:
                 # Published by the previous owner, which died before recording its current state.
                 self.last_ids.discard(event_id)
                 log.info("risk change already published", extra={"category": category.value, "model": name})
             else:
-                await publish_event(
-                    self.broker,
-                    self.changed,
-                    event,
-                    key=key,
-                    partition=partition,
-                    event_id=event_id,
-                    time=now,
-                    producer=PRODUCER,
-                    subject=f"{category}/{name}",
-                )
+                await self._publish(self.changed, event, key, partition, event_id, now, subject)
             if current is None:
                 await self.tombstones.send_and_wait(self.current.name, None, key=key, partition=partition)
                 published.pop(name, None)
             else:
                 snapshot = DeletionRiskCurrent(category=category, model=name, state=current, basis=basis)
-                await publish_event(
-                    self.broker,
-                    self.current,
-                    snapshot,
-                    key=key,
-                    partition=partition,
-                    event_id=event_id,
-                    time=now,
-                    producer=PRODUCER,
-                    subject=f"{category}/{name}",
-                )
+                await self._publish(self.current, snapshot, key, partition, event_id, now, subject)
                 published[name] = current
             await self.redis.xadd(
                 self.keys.risk_events(category),

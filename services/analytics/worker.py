@@ -137,12 +137,7 @@ class AnalyticsWorker:
 
     async def _rebuild(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         self.consumer = consumer
-        self.state.forget(set(self.state.categories))
-        self.dirty.clear()
-        self.health_dirty.clear()
-        self.ownership = Ownership()
-        self.pointers.clear()
-        RISK_MODELS.clear()  # exported again by the first write of each category still owned
+        self._forget_owned()
         targets = await consumer.end_offsets(list(assigned)) if assigned else {}
         if self.risk is not None and self.kafka_settings is not None:
             partitions = {tp.partition for tp in assigned}
@@ -165,12 +160,17 @@ class AnalyticsWorker:
         self.revoking = True
         self.epoch += 1
         async with self.busy:
-            self.state.forget(set(self.state.categories))
-            self.ownership = Ownership()
-            self.dirty.clear()
-            self.health_dirty.clear()
-            self.pointers.clear()
-            RISK_MODELS.clear()  # the new owner exports them
+            self._forget_owned()
+
+    def _forget_owned(self) -> None:
+        """Drop every input, pending recompute, pointer and exported gauge of the partitions held
+        so far (revoked, or about to be replayed from the start)."""
+        self.state.forget(set(self.state.categories))
+        self.ownership = Ownership()
+        self.dirty.clear()
+        self.health_dirty.clear()
+        self.pointers.clear()
+        RISK_MODELS.clear()  # exported again by the owner's first write of each category
 
     # -- records ---------------------------------------------------------------------------
     async def handle_records(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:

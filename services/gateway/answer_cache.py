@@ -102,6 +102,11 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._answers)
 
+    @property
+    def largest_body(self) -> int:
+        """Bodies above a quarter of the budget are not kept: one answer must not evict all others."""
+        return self.max_bytes // 4
+
     def lookup(self, key: AnswerKey) -> RecordedAnswer | None:
         """The recorded answer of ``key`` if it is still exact now; an outdated one is dropped."""
         found = self._answers.get(key)
@@ -117,7 +122,7 @@ class AnswerCache:
 
     def record(self, key: AnswerKey, basis: AnswerBasis, start: Message, body: bytes, timer: Any) -> None:
         """Keep a finished answer if its pointer is still current and it fits the budget."""
-        if self.pointers.peek(basis.category) is not basis.pointer or len(body) > self.max_bytes // 4:
+        if self.pointers.peek(basis.category) is not basis.pointer or len(body) > self.largest_body:
             return
         self._drop(key)
         self._answers[key] = RecordedAnswer(basis, start, body, timer)
@@ -149,7 +154,7 @@ async def serve_recording(
     chunks: list[bytes] | None = []
     captured = 0
     complete = False
-    largest = cache.max_bytes // 4
+    largest = cache.largest_body
 
     async def recording_send(message: Message) -> None:
         nonlocal start, chunks, captured, complete

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.answer_cache import ANSWER_BASIS, AnswerCache, answer_key, replay, serve_recording
+from services.gateway.answer_cache import AnswerCache, answer_key, replay, serve_recording
 from services.gateway.errors import GatewayError
 from services.gateway.fastroute import FastRoute
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
 Wrap = Callable[[ASGIApp], ASGIApp]
-_HANDED_BACK = (ANSWER_BASIS,)
 
 
 class GatewayApp(FastAPI):
@@ -92,11 +91,10 @@ class GatewayApp(FastAPI):
                 match = route.path_regex.match(path)
                 if match is not None:
                     params = {k: route.param_convertors[k].convert(v) for k, v in match.groupdict().items()}
-                    lane_scope = {**scope, "app": self, "route": route, "path_params": params,
-                                  "fast_lane_handler": handler}  # fmt: skip
-                    await self._lane_stack(lane_scope, receive, send)
-                    # The caller reads what the route left in the scope (``ANSWER_BASIS``).
-                    scope.update(route=route, **{k: lane_scope[k] for k in _HANDED_BACK if k in lane_scope})
+                    # In place, as Starlette's router does: the caller reads what the route left
+                    # in the scope (``ANSWER_BASIS``, the route for its metric label).
+                    scope.update(app=self, route=route, path_params=params, fast_lane_handler=handler)
+                    await self._lane_stack(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
 

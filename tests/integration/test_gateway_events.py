@@ -21,8 +21,8 @@ from shared.domain.categories import ModelCategory
 from shared.events.risk import DeletionRiskChanged
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
-from tests.support.analytics import publish_input, running_worker, wait_for_view
-from tests.support.events import DATA, reference_event, stats_event, status_event, synthetic
+from tests.support.analytics import publish_input, publish_previous_image, running_worker, wait_for_view
+from tests.support.events import DATA, reference_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -126,12 +126,7 @@ async def test_risk_changes_stream_resume_and_stream_cap(settings: Settings, sto
     settings.gateway.max_sse_streams = 1
     settings.gateway.sse_keepalive_seconds = 0.5
     async with running_worker(settings):
-        await publish_input(
-            settings, reference_event(IMAGE, DATA / "reference/previous/image/stable_diffusion.json")
-        )
-        await publish_input(settings, stats_event(synthetic("stats_models_image.json")))
-        await publish_input(settings, status_event(synthetic("status_models_image.json")))
-        await wait_for_view(store, IMAGE, "deletion-risk", lambda b: b["total_count"] == 160)
+        await publish_previous_image(settings, store)
         await wait_for_stream_length(store, 160)  # the first wave is in before the stream opens
         async with serving(settings) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
             async with client.stream("GET", EVENTS) as response:

@@ -16,7 +16,13 @@ from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
 from shared.topics import RISK_CHANGED, RISK_CURRENT
-from tests.support.analytics import publish_input, read_topic, running_worker, wait_for_view
+from tests.support.analytics import (
+    publish_input,
+    publish_previous_image,
+    read_topic,
+    running_worker,
+    wait_for_view,
+)
 from tests.support.events import DATA, reference_event, stats_event, status_event, synthetic
 from tests.support.kafka_broker import KafkaInfo
 
@@ -87,12 +93,7 @@ async def test_late_consumer_rebuilds_current_risk_from_kafka_alone(
     kafka: KafkaInfo,
 ) -> None:
     async with running_worker(settings):
-        await publish_input(
-            settings, reference_event(IMAGE, DATA / "reference/previous/image/stable_diffusion.json")
-        )
-        await publish_input(settings, stats_event(synthetic("stats_models_image.json")))
-        await publish_input(settings, status_event(synthetic("status_models_image.json")))
-        await wait_for_view(store, IMAGE, "deletion-risk", lambda b: b["total_count"] == 160)
+        await publish_previous_image(settings, store)
         await publish_input(settings, reference_event(IMAGE, DATA / "reference/image/stable_diffusion.json"))
         _, risk = await wait_for_view(store, IMAGE, "deletion-risk", lambda b: b["total_count"] == 161)
         records = await read_topic(

@@ -25,6 +25,7 @@ from shared.topics import (
     REFERENCE_CHANGED,
     partition_for,
 )
+from tests.support.events import DATA, reference_event, stats_event, status_event, synthetic
 from tests.support.kafka_broker import KafkaInfo
 
 _TOPIC_OF = {
@@ -138,3 +139,14 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def publish_previous_image(settings: Settings, store: GenerationStore) -> None:
+    """Publish the previous image reference (160 models) with the synthetic stats and status, and
+    wait until its deletion risk is materialised: the baseline before a reference change."""
+    image = ModelCategory.IMAGE_GENERATION
+    previous = DATA / "reference/previous/image/stable_diffusion.json"
+    await publish_input(settings, reference_event(image, previous))
+    await publish_input(settings, stats_event(synthetic("stats_models_image.json")))
+    await publish_input(settings, status_event(synthetic("status_models_image.json")))
+    await wait_for_view(store, image, "deletion-risk", lambda b: b["total_count"] == 160)
