@@ -4,6 +4,10 @@ Each service is one asyncio process: its main coroutine runs beside a uvicorn se
 serves ``/healthz`` (the process is alive), ``/readyz`` (every dependency answers) and
 ``/metrics``. SIGTERM/SIGINT set a stop event; the service finishes its current step, closes
 its clients and exits 0. If the main coroutine dies, the process exits non-zero.
+
+With ``HORDE_OPS_PORT`` set, those three paths move to a second server on that port (and
+answer 404 on the HTTP port), so an Ingress or Service that publishes the API port never
+publishes metrics or probes; in Kubernetes only the monitoring namespace may reach the ops port.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -27,6 +31,10 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 T = TypeVar("T")
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+#: Paths of the ops server (probes and metrics).
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class _QuietServer(uvicorn.Server):
@@ -75,6 +83,22 @@ def ops_app(checks: dict[str, ReadinessCheck], extra_routes: Sequence[BaseRoute]
     return Starlette(routes=[*probe_routes(checks), *extra_routes])
 
 
+def split_paths(app: ASGIApp, paths: frozenset[str], *, keep: bool) -> ASGIApp:
+    """``app`` limited to ``paths`` (``keep``) or to every other path: the rest answer 404.
+
+    One application object serves both ports, so the probes keep seeing the state the API's
+    lifespan set up; only the HTTP server runs that lifespan.
+    """
+
+    async def limited(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (scope["path"] in paths) != keep:
+            await Response("Not Found", status_code=404, media_type="text/plain")(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return limited
+
+
 def run_process(main: Coroutine[Any, Any, T]) -> T:
     """Run a service's top coroutine on uvloop when it is installed (as ``uvicorn`` itself would
     choose), else on asyncio's default loop. ``asyncio.run`` alone never picks uvloop, and the
@@ -95,9 +119,13 @@ async def run_service(
     port: int,
     main: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
     stop: asyncio.Event | None = None,
+    ops_port: int = 0,
+    api: bool = True,
 ) -> int:
     """Run ``main(stop)`` beside the HTTP server until SIGTERM/SIGINT or until either ends.
 
+    ``ops_port`` > 0 serves :data:`OPS_PATHS` of ``http_app`` on that port and the rest on
+    ``port``; ``api=False`` (a service whose app has only ops routes) then skips the HTTP port.
     A caller that passes its own ``stop`` event (tests running a service in-process) stops it by
     setting the event; signal handlers are installed only when the runtime owns the event.
     Returns the process exit code: 0 after a requested stop, 1 if ``main`` or the server failed.
@@ -107,21 +135,33 @@ async def run_service(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    server = _QuietServer(
-        uvicorn.Config(http_app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
+    listeners: list[tuple[Any, int, Literal["on", "off"]]] = [(http_app, port, "on")]
+    if ops_port > 0:
+        ops = split_paths(http_app, OPS_PATHS, keep=True)
+        rest = split_paths(http_app, OPS_PATHS, keep=False)
+        # The lifespan runs once, with the first server: the API's, or the ops server's alone.
+        listeners = [(rest, port, "on"), (ops, ops_port, "off")] if api else [(ops, ops_port, "on")]
+    servers = {
+        _QuietServer(
+            uvicorn.Config(app, host=host, port=at, log_config=None, access_log=False, lifespan=lifespan)
+        ): at
+        for app, at, lifespan in listeners
+    }
+    server_tasks = {
+        asyncio.create_task(server.serve(), name=f"{name}-http-{at}"): at for server, at in servers.items()
+    }
     main_task = asyncio.create_task(main(stop), name=f"{name}-main")
     stop_task = asyncio.create_task(stop.wait(), name=f"{name}-stop")
-    done, _ = await asyncio.wait({server_task, main_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({*server_tasks, main_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
     if main_task in done and not stop.is_set():
         exit_code = 1
         if main_task.exception() is not None:
             log.error("service main loop failed", exc_info=main_task.exception())
-    if server_task in done and not stop.is_set():
-        exit_code = 1
-        log.error("HTTP server stopped unexpectedly (port %s taken?)", port)
+    for task, at in server_tasks.items():
+        if task in done and not stop.is_set():
+            exit_code = 1
+            log.error("HTTP server stopped unexpectedly (port %s taken?)", at)
     stop.set()
     log.info("stopping", extra={"service": name})
     with contextlib.suppress(Exception):
@@ -130,8 +170,10 @@ async def run_service(
         main_task.cancel()
         with contextlib.suppress(BaseException):
             await main_task
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(server_task, timeout=5)
+    for server in servers:
+        server.should_exit = True
+    for task in server_tasks:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, timeout=5)
     stop_task.cancel()
     return exit_code

@@ -7,9 +7,10 @@ table and the deployment manifests are checked against this model by tests.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.domain.categories import ModelCategory
@@ -81,8 +82,9 @@ class HordeApiSettings(BaseModel):
     """Base URL of the AI Horde API (without ``/v2``)."""
     client_name: str = "horde-model-analytics"
     """First part of the ``Client-Agent`` header."""
-    contact: str = "unknown"
-    """Contact part of ``Client-Agent`` (e-mail or Discord handle of the operator)."""
+    contact: str = ""
+    """Contact part of ``Client-Agent`` (e-mail or Discord handle of the operator); required (the poller
+    refuses to start without one) when ``base_url`` is the live AI Horde."""
     api_key: SecretStr = SecretStr("")
     """Optional AI Horde API key (only from a Secret; never logged). Not needed for public data."""
     timeout_seconds: float = 30.0
@@ -99,6 +101,34 @@ class HordeApiSettings(BaseModel):
     """Attempts per request before the poll is reported as failed."""
     model_types: list[Literal["image", "text"]] = Field(default_factory=_both_model_types)
     """Model types to poll."""
+
+
+#: Hosts of the real AI Horde: polling them needs an operator contact (LiveHordeApiSettings).
+LIVE_HORDE_HOSTS = ("aihorde.net",)
+#: Contacts that name nobody.
+_NO_CONTACT = {"", "unknown", "none", "anonymous"}
+
+
+def polls_live_horde(base_url: str) -> bool:
+    """Whether ``base_url`` is the real AI Horde (or a subdomain of it), not a stand-in."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return any(host == live or host.endswith("." + live) for live in LIVE_HORDE_HOSTS)
+
+
+class LiveHordeApiSettings(HordeApiSettings):
+    """The AI Horde settings as the poller accepts them: the live AI Horde is only called with a
+    contact that names the operator (the ``Client-Agent`` etiquette), so a forgotten
+    ``HORDE_HORDE_API__CONTACT`` stops the poller at start instead of calling it as ``unknown``."""
+
+    @model_validator(mode="after")
+    def _contact_for_live_horde(self) -> Self:
+        if polls_live_horde(self.base_url) and self.contact.strip().lower() in _NO_CONTACT:
+            raise ValueError(
+                f"HORDE_HORDE_API__CONTACT is {self.contact!r}: set it to your e-mail address or Discord "
+                f"handle before polling the live AI Horde at {self.base_url} (it identifies who runs "
+                "this poller); for offline runs point HORDE_HORDE_API__BASE_URL at the stand-in"
+            )
+        return self
 
 
 #: Categories the public reference repositories and service publish (the default watch list).
@@ -230,6 +260,9 @@ class Settings(BaseSettings):
     """Address the service's HTTP server (probes, metrics, gateway API) binds to."""
     http_port: int = 8080
     """Port of the service's HTTP server; the gateway's API is served here."""
+    ops_port: int = Field(default=0, ge=0, le=65535)
+    """Port of ``/healthz``, ``/readyz`` and ``/metrics``, apart from the API (Kubernetes: 8081, reachable
+    from the monitoring namespace only); 0 serves them on ``HORDE_HTTP_PORT`` (local runs)."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     """Kafka connection."""
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -116,7 +116,13 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
             await redis.aclose()
 
     return await run_service(
-        "analytics", http, host=settings.http_host, port=settings.http_port, main=main, stop=stop
+        "analytics",
+        http,
+        host=settings.http_host,
+        port=settings.http_port,
+        main=main,
+        stop=stop,
+        ops_port=settings.ops_port,
     )
 
 

@@ -1,4 +1,5 @@
-"""``python -m services.gateway`` / ``horde-gateway``: the HTTP API on ``HORDE_HTTP_PORT`` (8080)."""
+"""``python -m services.gateway`` / ``horde-gateway``: the HTTP API on ``HORDE_HTTP_PORT`` (8080),
+probes and metrics on ``HORDE_OPS_PORT`` when it is set."""
 
 from __future__ import annotations
 
@@ -20,7 +21,16 @@ def main() -> None:
 
     app = create_app(settings)
     sys.exit(
-        run_process(run_service("gateway", app, host=settings.http_host, port=settings.http_port, main=idle))
+        run_process(
+            run_service(
+                "gateway",
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                main=idle,
+                ops_port=settings.ops_port,
+            )
+        )
     )
 
 

@@ -7,8 +7,10 @@ SIGTERM stops the loops, closes the connection pool and flushes the producer bef
 from __future__ import annotations
 
 import logging
+import sys
 
 import httpx
+from pydantic import ValidationError
 
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
@@ -17,7 +19,7 @@ from services.poller.publishing import PollerTopics, broker_publisher
 from shared.kafka import ensure_topics, make_broker
 from shared.logging import configure_logging
 from shared.runtime import ops_app, run_process, run_service
-from shared.settings import Settings
+from shared.settings import LiveHordeApiSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,8 @@ async def serve(
 ) -> int:
     """Run the poller until SIGTERM/SIGINT; returns the exit code (``transport``: tests only)."""
     topics = topics or PollerTopics.with_prefix(settings.kafka.topic_prefix)
-    api = settings.horde_api
+    # Raises pydantic.ValidationError (before any connection) when the live AI Horde has no contact.
+    api = LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())
     if settings.kafka.create_topics:
         created = await ensure_topics(settings.kafka, topics.all())
         if created:
@@ -62,6 +65,8 @@ async def serve(
             ops_app({"kafka": kafka_ready}),
             host=settings.http_host,
             port=settings.http_port,
+            ops_port=settings.ops_port,
+            api=False,
             main=poller.run,
         )
     finally:
@@ -73,4 +78,10 @@ def main() -> None:
     """Console script ``horde-poller``: read settings from the environment and run."""
     settings = Settings()
     configure_logging(SERVICE, settings.log_level, json_lines=settings.log_json)
+    try:
+        LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())
+    except ValidationError as exc:
+        log.error("invalid settings: %s", exc.errors()[0]["msg"])
+        print(f"horde-poller: invalid settings: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     raise SystemExit(run_process(serve(settings)))

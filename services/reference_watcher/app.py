@@ -109,5 +109,7 @@ async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
             ops_app({"kafka": kafka_ready}),
             host=settings.http_host,
             port=settings.http_port,
+            ops_port=settings.ops_port,
+            api=False,
             main=main,
         )
