@@ -109,15 +109,27 @@ def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def topic_configs(spec: TopicSpec, settings: KafkaSettings) -> dict[str, str]:
-    """Topic-level configs: compaction, retention and the message size limit."""
+    """Topic-level configs: compaction, retention, the message size limit and, replicated, min ISR."""
     configs = {
         "max.message.bytes": str(settings.max_message_bytes + 64 * 1024),
         "retention.ms": str(spec.retention_ms),
     }
+    if settings.replication_factor >= 3:
+        # With acks=all (idempotent producers) a write needs two in-sync copies: one broker may be
+        # down for maintenance and nothing acknowledged is lost when a second one fails.
+        configs["min.insync.replicas"] = "2"
     if spec.compacted:
         configs["cleanup.policy"] = "compact"
         configs["min.cleanable.dirty.ratio"] = "0.1"
         configs["segment.ms"] = str(3600 * 1000)
+    return configs
+
+
+def dead_letter_configs(settings: KafkaSettings) -> dict[str, str]:
+    """Configs of a ``<topic>.dlq`` topic: the size limit and, replicated, the same min ISR."""
+    configs = {"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)}
+    if settings.replication_factor >= 3:
+        configs["min.insync.replicas"] = "2"
     return configs
 
 
@@ -138,7 +150,7 @@ async def ensure_topics(settings: KafkaSettings, specs: tuple[TopicSpec, ...] = 
                 spec.dead_letter,
                 1,
                 settings.replication_factor,
-                topic_configs={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)},
+                topic_configs=dead_letter_configs(settings),
             )
         )
     admin = AIOKafkaAdminClient(

@@ -57,6 +57,41 @@ HTTP_REQUESTS = Histogram(
 )
 
 
+ANSWERS_CONFIRMED = Gauge(
+    "hma_answers_confirmed_timestamp_seconds",
+    "When the AI Horde status behind a category's current answers was last confirmed (its snapshot "
+    "or a later successful status poll), as the analytics replica owning the category wrote it; the "
+    "gateway marks answers stale HORDE_ANALYTICS__STALE_AFTER_SECONDS after it",
+    ["category"],
+)
+CURRENT_GENERATION = Gauge(
+    "hma_current_generation_present",
+    "1 when a category this analytics replica owns and has inputs for has a current generation in "
+    "Redis, 0 when the gateway has nothing to serve for it (checked every verify interval)",
+    ["category"],
+)
+DEPENDENCY_UP = Gauge(
+    "hma_dependency_up",
+    "1 when the latest readiness check reached the dependency (kafka, redis), else 0",
+    ["dependency"],
+)
+_confirmed: dict[str, float] = {}
+
+
+def note_status_confirmed(category: str, at: float) -> None:
+    """Move a category's confirmation time forward (never back: events may arrive out of order)."""
+    if at > _confirmed.get(category, 0.0):
+        _confirmed[category] = at
+        ANSWERS_CONFIRMED.labels(category).set(at)
+
+
+def forget_categories() -> None:
+    """Drop the per-category gauges of an analytics replica (its partitions were revoked)."""
+    _confirmed.clear()
+    ANSWERS_CONFIRMED.clear()
+    CURRENT_GENERATION.clear()
+
+
 def render_metrics() -> tuple[bytes, str]:
     """The exposition body and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST

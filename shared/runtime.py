@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.metrics import render_metrics
+from shared.metrics import DEPENDENCY_UP, render_metrics
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ async def _check_all(checks: dict[str, ReadinessCheck], limit_seconds: float) ->
             return False
 
     results = await asyncio.gather(*(one(c) for c in checks.values()))
+    for dependency, ok in zip(checks, results, strict=True):
+        DEPENDENCY_UP.labels(dependency).set(1 if ok else 0)
     return dict(zip(checks, results, strict=True))
 
 

@@ -37,7 +37,16 @@ from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.dead_letter import DeadLetterReason
 from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
-from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS, RISK_MODELS
+from shared.metrics import (
+    CONSUMER_LAG,
+    CURRENT_GENERATION,
+    DEAD_LETTERS,
+    LAST_GENERATION,
+    RECOMPUTE_SECONDS,
+    RISK_MODELS,
+    forget_categories,
+    note_status_confirmed,
+)
 from shared.settings import KafkaSettings
 from shared.store.generations import GenerationStore
 from shared.topics import categories_of_partition
@@ -171,6 +180,7 @@ class AnalyticsWorker:
         self.health_dirty.clear()
         self.pointers.clear()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
+        forget_categories()
 
     # -- records ---------------------------------------------------------------------------
     async def handle_records(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
@@ -301,6 +311,8 @@ class AnalyticsWorker:
             for index, (category, inputs) in enumerate(checked):
                 raw, health_exists = found[2 * index], found[2 * index + 1]
                 generation = raw.decode() if isinstance(raw, bytes) else raw
+                if inputs.reference is not None:
+                    CURRENT_GENERATION.labels(category.value).set(1 if generation else 0)
                 if inputs.reference is not None and generation != self.pointers.get(category):
                     self.dirty.add(category)
                     healed.append(category.value)
@@ -318,6 +330,9 @@ class AnalyticsWorker:
                 return
             health = self.state.inputs(category).health
             if health:
+                status = health.get("status")
+                if status is not None and status.last_success_at is not None:
+                    note_status_confirmed(category.value, status.last_success_at.timestamp())
                 mapping = {endpoint: event.model_dump_json() for endpoint, event in health.items()}
                 await self.store.redis.hset(self.store.keys.source_health(category), mapping=mapping)  # type: ignore[arg-type]
                 await self.store.announce(category)
@@ -353,6 +368,8 @@ class AnalyticsWorker:
         if outcome == "written":
             self.generations_written += 1
             LAST_GENERATION.labels(category.value).set(time.time())
+        if outcome != "older" and int(generation.basis.get("status_at_ms") or 0) > 0:
+            note_status_confirmed(category.value, int(generation.basis["status_at_ms"]) / 1000)
         if outcome != "older" and generation.risk_models is not None:
             for state, count in risk_state_counts(generation.risk_models).items():
                 RISK_MODELS.labels(category.value, state).set(count)

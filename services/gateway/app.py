@@ -28,7 +28,7 @@ from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetr
 from services.gateway.pointers import PointerCache
 from services.gateway.routes import deletion_risk, events, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
-from shared.metrics import render_metrics
+from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
@@ -145,6 +145,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
             ok = bool(await request.app.state.gateway.redis.ping())
         except Exception:
             ok = False
+        DEPENDENCY_UP.labels("redis").set(1 if ok else 0)
         return JSONResponse({"ready": ok, "checks": {"redis": ok}}, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -29,7 +30,7 @@ from pydantic import BaseModel, SecretStr
 from referencing import Registry, Resource
 
 from services.devstack.config_table import rows
-from shared.kafka import topic_configs
+from shared.kafka import dead_letter_configs, topic_configs
 from shared.settings import KafkaSettings, Settings
 from shared.topics import ALL_TOPICS
 from tests.deploy.kustomize import pod_specs, render
@@ -93,7 +94,7 @@ def expected_topics(kafka: KafkaSettings) -> dict[str, tuple[int, dict[str, str]
     for spec in ALL_TOPICS:
         spec = spec.with_prefix(kafka.topic_prefix)
         wanted[spec.name] = (kafka.topic_partitions, topic_configs(spec, kafka))
-        wanted[spec.dead_letter] = (1, {"max.message.bytes": str(kafka.max_message_bytes + 64 * 1024)})
+        wanted[spec.dead_letter] = (1, dead_letter_configs(kafka))
     return wanted
 
 
@@ -128,36 +129,64 @@ def render_overlay(directory: Path, *, engine: str = "auto") -> list[dict[str, A
 
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_STRIMZI_SPEC = {"partitions", "replicas", "config", "topicName"}
+CRD_SCHEMAS = Path(__file__).resolve().parent / "schemas"
+#: API groups of the operators whose CRD schemas are vendored (Strimzi, Prometheus Operator).
+CUSTOM_GROUPS = ("kafka.strimzi.io", "monitoring.coreos.com")
+
+
+def _strict(schema: Any) -> Any:
+    """A CRD schema that rejects unknown fields (``kubectl apply --validate=strict``)."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+    return strict
+
+
+@cache
+def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
+    """The vendored schema (tests/deploy/schemas) of a custom resource kind, strict; None if absent."""
+    group, _, version = api_version.partition("/")
+    path = CRD_SCHEMAS / f"{kind.lower()}-{group}-{version}.json"
+    if not path.is_file():
+        return None
+    schema = _strict(json.loads(path.read_text()))
+    # Kubernetes checks metadata itself; the CRD schema leaves it open.
+    schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.validators.Draft7Validator(schema)
+
+
+def check_custom_resource(obj: dict[str, Any]) -> list[str]:
+    """A custom resource against its CRD's schema from the operator's release, plus what the
+    operator needs beyond the schema (Strimzi ignores a resource without ``strimzi.io/cluster``)."""
+    meta = obj.get("metadata", {})
+    where = f"{obj.get('kind')}/{meta.get('name')}"
+    validator = _crd_validator(str(obj.get("apiVersion")), str(obj.get("kind")))
+    if validator is None:
+        return [f"{where}: no vendored CRD schema for {obj.get('apiVersion')} {obj.get('kind')}"]
+    problems = []
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path)
+        problems.append(f"{where}: CRD schema: {path}: {error.message}")
+    if not _DNS_SUBDOMAIN.match(meta.get("name", "")):
+        problems.append(f"{where}: metadata.name is not a DNS-1123 subdomain")
+    if str(obj.get("apiVersion", "")).startswith("kafka.strimzi.io/") and obj.get("kind") != "Kafka":
+        if "strimzi.io/cluster" not in meta.get("labels", {}):
+            problems.append(f"{where}: missing label strimzi.io/cluster (the operator ignores it)")
+    return problems
 
 
 def check_kafka_topic(obj: dict[str, Any]) -> list[str]:
-    """Minimal shape of a Strimzi ``KafkaTopic`` (its CRD schema is not available offline)."""
-    where = f"KafkaTopic/{obj.get('metadata', {}).get('name')}"
-    problems = []
-    if obj.get("apiVersion") != "kafka.strimzi.io/v1beta2":
-        problems.append(f"{where}: apiVersion must be kafka.strimzi.io/v1beta2")
-    name = obj.get("metadata", {}).get("name", "")
-    if not _DNS_SUBDOMAIN.match(name):
-        problems.append(f"{where}: metadata.name is not a DNS-1123 subdomain")
-    if "strimzi.io/cluster" not in obj.get("metadata", {}).get("labels", {}):
-        problems.append(f"{where}: missing label strimzi.io/cluster (the Topic Operator ignores it)")
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return [*problems, f"{where}: spec missing"]
-    if set(spec) - _STRIMZI_SPEC:
-        problems.append(f"{where}: unknown spec fields {sorted(set(spec) - _STRIMZI_SPEC)}")
-    for field in ("partitions", "replicas"):
-        if not isinstance(spec.get(field), int) or isinstance(spec.get(field), bool) or spec[field] < 1:
-            problems.append(f"{where}: spec.{field} must be a positive integer")
-    if not isinstance(spec.get("topicName", ""), str):
-        problems.append(f"{where}: spec.topicName must be a string")
-    config = spec.get("config", {})
-    if not isinstance(config, dict) or not all(
-        isinstance(v, str | int | float | bool) and isinstance(k, str) for k, v in config.items()
-    ):
-        problems.append(f"{where}: spec.config must map names to scalars")
-    return problems
+    """A Strimzi ``KafkaTopic`` against the v1 CRD schema."""
+    return check_custom_resource(obj)
 
 
 @cache
@@ -178,8 +207,8 @@ def check_schemas(objects: list[dict[str, Any]]) -> list[str]:
     problems = []
     for obj in objects:
         where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
-        if str(obj.get("apiVersion", "")).startswith("kafka.strimzi.io/"):
-            problems += check_kafka_topic(obj)
+        if str(obj.get("apiVersion", "")).split("/")[0] in CUSTOM_GROUPS:
+            problems += check_custom_resource(obj)
             continue
         for version in K8S_VERSIONS:
             try:
@@ -271,6 +300,15 @@ def _http_port(env: dict[str, str]) -> int:
     return int(env.get("HORDE_HTTP_PORT", Settings.model_fields["http_port"].default))
 
 
+def _ops_port(env: dict[str, str]) -> int:
+    """Where probes and metrics are served: HORDE_OPS_PORT, or the HTTP port when it is 0."""
+    return int(env.get("HORDE_OPS_PORT", Settings.model_fields["ops_port"].default) or 0) or _http_port(env)
+
+
+#: Services whose HTTP port serves something besides probes (the gateway API, the AsyncAPI document).
+API_SERVICES = {"gateway", "analytics", "horde_standin"}
+
+
 def _check_app(
     name: str,
     module: str,
@@ -288,10 +326,14 @@ def _check_app(
     for var in container.get("env", []):
         if catalogue.get(var["name"]) and "secretKeyRef" not in (var.get("valueFrom") or {}):
             problems.append(f"{where}: secret setting {var['name']} must come from a secretKeyRef")
-    port = _http_port(env)
+    port, ops = _http_port(env), _ops_port(env)
     named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
-    if port not in named.values():
+    if ops not in named.values():
+        problems.append(f"{where}: containerPort {sorted(named.values())} lacks the ops port {ops}")
+    if module in API_SERVICES and port not in named.values():
         problems.append(f"{where}: containerPort {sorted(named.values())} != HORDE_HTTP_PORT {port}")
+    if module == "gateway" and ops == port:
+        problems.append(f"{where}: HORDE_OPS_PORT must separate probes and metrics from the API port")
     expected = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
     for probe, path in expected.items():
         get = (container.get(probe) or {}).get("httpGet")
@@ -303,15 +345,23 @@ def _check_app(
         if get.get("path") not in http_routes(module):
             problems.append(f"{where}: {probe} path {get.get('path')} is not served by services.{module}")
         probe_port = named.get(get.get("port"), get.get("port"))
-        if probe_port != port:
-            problems.append(f"{where}: {probe} port {get.get('port')} is not HORDE_HTTP_PORT {port}")
+        if probe_port != ops:
+            problems.append(f"{where}: {probe} port {get.get('port')} is not the ops port {ops}")
     annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
-    scraped = annotations.get("prometheus.io/scrape") == "true"
-    if scraped and (
-        annotations.get("prometheus.io/port") != str(port)
-        or annotations.get("prometheus.io/path") not in http_routes(module)
-    ):
-        problems.append(f"{where}: prometheus.io annotations do not match port {port} and /metrics")
+    if any(key.startswith("prometheus.io/") for key in annotations):
+        problems.append(f"{where}: scraping is the PodMonitor's (monitoring/k8s), not annotations")
+    if container.get("imagePullPolicy") not in ("IfNotPresent", "Always"):
+        problems.append(f"{where}: imagePullPolicy must be set (IfNotPresent with a pinned image)")
+    for section in ("requests", "limits"):
+        if "ephemeral-storage" not in container.get("resources", {}).get(section, {}):
+            problems.append(f"{where}: resources.{section} needs ephemeral-storage")
+    if module in {"gateway", "analytics"}:
+        spread = pod.get("topologySpreadConstraints", [])
+        anti = (pod.get("affinity") or {}).get("podAntiAffinity")
+        if not spread or not anti:
+            problems.append(f"{where}: needs topologySpreadConstraints and podAntiAffinity")
+    if module == "gateway" and not (container.get("lifecycle") or {}).get("preStop"):
+        problems.append(f"{where}: needs a preStop hook (endpoints drain before SIGTERM)")
     resources = container.get("resources", {})
     for section in ("requests", "limits"):
         if not {"cpu", "memory"} <= set(resources.get(section, {})):
@@ -426,15 +476,17 @@ def _ports(rule: dict[str, Any]) -> set[int]:
 
 def _check_network_policies(apps: dict[str, Any], policies: list[dict[str, Any]]) -> list[str]:
     problems = []
-    if not any(
-        p["spec"].get("podSelector") == {}
-        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+    labels = {module: value[0]["spec"]["template"]["metadata"]["labels"] for module, value in apps.items()}
+    denies = [
+        p
+        for p in policies
+        if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
         and not p["spec"].get("ingress")
         and not p["spec"].get("egress")
-        for p in policies
-    ):
-        problems.append("NetworkPolicy: no default deny of ingress and egress")
-    labels = {module: value[0]["spec"]["template"]["metadata"]["labels"] for module, value in apps.items()}
+    ]
+    for module, pod_labels in labels.items():
+        if not any(_selects(p["spec"].get("podSelector", {}), pod_labels) for p in denies):
+            problems.append(f"NetworkPolicy: no default deny of ingress and egress selects {module}")
     for module, pod_labels in labels.items():
         selected = [p for p in policies if _selects(p["spec"].get("podSelector", {}), pod_labels)]
         ingress = [r for p in selected for r in p["spec"].get("ingress", [])]
@@ -442,6 +494,15 @@ def _check_network_policies(apps: dict[str, Any], policies: list[dict[str, Any]]
         public = any(_open_to_all(r.get("from")) for r in ingress)
         if public != (module == "gateway"):
             problems.append(f"NetworkPolicy: {module} {'is' if public else 'is not'} reachable from anywhere")
+        ops = _ops_port(apps[module][2])
+        monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+        for rule in ingress:
+            if (not _ports(rule) or ops in _ports(rule)) and rule.get("from") != monitoring:
+                problems.append(
+                    f"NetworkPolicy: {module}'s ops port {ops} is open beyond the monitoring namespace"
+                )
+        if not any(ops in _ports(r) and r.get("from") == monitoring for r in ingress):
+            problems.append(f"NetworkPolicy: the monitoring namespace cannot scrape {module} on {ops}")
         if not any(53 in _ports(r) for r in egress):
             problems.append(f"NetworkPolicy: {module} cannot resolve DNS")
         internet = any(
@@ -846,3 +907,99 @@ def dockerignore_excludes(root: Path, relative: str) -> bool:
         if any(fnmatch.fnmatch(c, pattern) for c in candidates):
             excluded = not negate
     return excluded
+
+
+# --- Strimzi KafkaUsers ---------------------------------------------------------------------------
+
+#: KafkaUser (= SASL user name and the Secret Strimzi writes) of each Kafka client.
+KAFKA_USER_OF = {
+    "poller": "hma-poller",
+    "reference_watcher": "hma-reference-watcher",
+    "analytics": "hma-analytics",
+}
+Acl = tuple[str, str, str]  # (resource type, resource name, operation)
+
+
+def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]]:
+    """What each Kafka client does, from the code: KafkaUser name -> the ACLs it needs."""
+    from services.analytics.inputs import InputTopics
+    from services.poller.publishing import PollerTopics
+    from shared.topics import REFERENCE_CHANGED, RISK_CHANGED, RISK_CURRENT
+
+    prefix = kafka.topic_prefix
+
+    def topic(name: str, *operations: str) -> set[Acl]:
+        return {("topic", name, op) for op in ("Describe", *operations)}
+
+    poller = set().union(*(topic(s.name, "Write") for s in PollerTopics.with_prefix(prefix).all()))
+    watcher = topic(REFERENCE_CHANGED.with_prefix(prefix).name, "Read", "Write")
+    inputs = InputTopics.with_prefix(prefix).all()
+    analytics = {("group", consumer_group, "Read")}
+    for spec in inputs:
+        analytics |= topic(spec.name, "Read") | topic(spec.dead_letter, "Write")
+    for spec in (RISK_CHANGED, RISK_CURRENT):
+        analytics |= topic(spec.with_prefix(prefix).name, "Read", "Write")
+    return {
+        KAFKA_USER_OF["poller"]: poller,
+        KAFKA_USER_OF["reference_watcher"]: watcher,
+        KAFKA_USER_OF["analytics"]: analytics,
+    }
+
+
+def check_kafka_users(objects: list[dict[str, Any]], kafka: KafkaSettings, consumer_group: str) -> list[str]:
+    """One SCRAM KafkaUser per Kafka client with exactly the ACLs it needs (allow rules, literal)."""
+    problems = [p for obj in objects if obj["kind"] == "KafkaUser" for p in check_custom_resource(obj)]
+    users = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "KafkaUser"}
+    wanted = needed_acls(kafka, consumer_group)
+    if set(users) != set(wanted):
+        problems.append(f"KafkaUsers: {sorted(users)} != {sorted(wanted)}")
+    for name in set(users) & set(wanted):
+        spec = users[name]
+        if spec.get("authentication", {}).get("type") != "scram-sha-512":
+            problems.append(f"KafkaUser/{name}: authentication must be scram-sha-512 (HORDE_KAFKA__SASL_*)")
+        granted: set[Acl] = set()
+        for acl in spec.get("authorization", {}).get("acls", []):
+            resource = acl["resource"]
+            if acl.get("type", "allow") != "allow" or resource.get("patternType", "literal") != "literal":
+                problems.append(f"KafkaUser/{name}: only literal allow rules are expected")
+            if acl.get("host", "*") != "*":
+                problems.append(f"KafkaUser/{name}: host-restricted rule")
+            granted |= {(resource["type"], resource.get("name", ""), op) for op in acl["operations"]}
+        if granted - wanted[name]:
+            problems.append(f"KafkaUser/{name}: more than it needs: {sorted(granted - wanted[name])}")
+        if wanted[name] - granted:
+            problems.append(f"KafkaUser/{name}: missing {sorted(wanted[name] - granted)}")
+    return problems
+
+
+def check_strimzi_cluster(objects: list[dict[str, Any]], kafka: KafkaSettings) -> list[str]:
+    """The example Kafka cluster: enough nodes, min ISR 2, SCRAM over TLS, ACLs enforced."""
+    problems = []
+    clusters = [o for o in objects if o["kind"] == "Kafka"]
+    if len(clusters) != 1:
+        return [f"expected one Kafka cluster, found {len(clusters)}"]
+    cluster = clusters[0]["spec"]
+    name = clusters[0]["metadata"]["name"]
+    pools = [
+        o
+        for o in objects
+        if o["kind"] == "KafkaNodePool" and o["metadata"]["labels"].get("strimzi.io/cluster") == name
+    ]
+    brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
+    if brokers < kafka.replication_factor:
+        problems.append(f"Kafka/{name}: {brokers} brokers < replication factor {kafka.replication_factor}")
+    config = cluster["kafka"].get("config", {})
+    if int(config.get("min.insync.replicas", 1)) != 2 or int(config.get("default.replication.factor", 1)) < 3:
+        problems.append(f"Kafka/{name}: default replication 3 with min.insync.replicas 2 expected")
+    if int(config.get("message.max.bytes", 0)) < kafka.max_message_bytes:
+        problems.append(f"Kafka/{name}: message.max.bytes below HORDE_KAFKA__MAX_MESSAGE_BYTES")
+    if cluster["kafka"].get("authorization", {}).get("type") != "simple":
+        problems.append(f"Kafka/{name}: ACLs are not enforced (authorization simple)")
+    for listener in cluster["kafka"]["listeners"]:
+        if not listener.get("tls") or listener.get("authentication", {}).get("type") != "scram-sha-512":
+            problems.append(f"Kafka/{name}: listener {listener['name']} is not SCRAM over TLS")
+    for other in objects:
+        labels = other["metadata"].get("labels", {})
+        if other["kind"] in ("KafkaTopic", "KafkaUser") and labels.get("strimzi.io/cluster") != name:
+            problems.append(f"{other['kind']}/{other['metadata']['name']}: not labelled for cluster {name}")
+    return problems
