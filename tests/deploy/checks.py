@@ -33,7 +33,6 @@ from services.devstack.config_table import rows
 from shared.kafka import dead_letter_configs, topic_configs
 from shared.settings import KafkaSettings, Settings
 from shared.topics import ALL_TOPICS
-from tests.deploy.kustomize import pod_specs, render
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "ghcr.io/haidra-org/horde-model-analytics"
@@ -111,21 +110,54 @@ def parse_settings(env: dict[str, str]) -> tuple[Settings | None, str]:
 # --- Kubernetes -----------------------------------------------------------------------------------
 
 
-def kubectl_available() -> bool:
-    if shutil.which("kubectl") is None:
-        return False
-    probe = subprocess.run(["kubectl", "kustomize", "--help"], capture_output=True, timeout=30)
-    return probe.returncode == 0
+#: Workload kinds whose pods come from ``spec.template``.
+POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 
-def render_overlay(directory: Path, *, engine: str = "auto") -> list[dict[str, Any]]:
-    """Render a kustomization with ``kubectl kustomize`` when available, else the Python renderer."""
-    if engine == "kubectl" or (engine == "auto" and kubectl_available()):
-        out = subprocess.run(
-            ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=True, timeout=60
-        ).stdout
-        return [doc for doc in yaml.safe_load_all(out) if doc]
-    return render(directory)
+def pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod specs inside an object (Pod, workload templates, CronJob job templates)."""
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "Pod":
+        return [spec]
+    if kind in POD_TEMPLATE_KINDS:
+        return [spec.get("template", {}).get("spec", {})]
+    if kind == "CronJob":
+        return [spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})]
+    return []
+
+
+class KustomizeMissing(RuntimeError):
+    """Neither a kubectl with a current kustomize nor a kustomize binary is installed."""
+
+
+@cache
+def kustomize_command() -> tuple[str, ...]:
+    """``kubectl kustomize`` (kustomize v5 inside, kubectl >= 1.27), else the ``kustomize build``
+    binary (``go install sigs.k8s.io/kustomize/kustomize/v5``; .ci/install-tools does either)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=30)
+        found = re.search(r"Kustomize Version: v(\d+)", version.stdout)
+        if found and int(found.group(1)) >= 5:
+            return (kubectl, "kustomize")
+    go_bin = Path(os.environ.get("GOPATH") or Path.home() / "go") / "bin" / "kustomize"
+    binary = shutil.which("kustomize") or (str(go_bin) if go_bin.is_file() else None)
+    if binary:
+        return (binary, "build")
+    raise KustomizeMissing(
+        "tests/deploy renders k8s/ with `kubectl kustomize` (kustomize v5) or `kustomize build`: "
+        "install either (.ci/install-tools does)"
+    )
+
+
+def render_overlay(directory: Path) -> list[dict[str, Any]]:
+    """The objects a kustomization renders to, exactly as ``kubectl apply -k`` would send them."""
+    done = subprocess.run(
+        [*kustomize_command(), str(directory)], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise ValueError(f"kustomize failed on {directory}: {done.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

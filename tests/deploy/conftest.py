@@ -1,4 +1,4 @@
-"""Fixtures of the deployment checks: the rendered kustomizations (kubectl when present, else Python)."""
+"""Fixtures of the deployment checks: the rendered kustomizations (``kubectl kustomize``)."""
 
 from __future__ import annotations
 
@@ -15,5 +15,5 @@ KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod")
 def rendered() -> dict[str, list[dict[str, Any]]]:
     """Every kustomization under k8s/, rendered once per session."""
     return {
-        name: render_overlay(ROOT / "k8s" / name) for name in (*KUSTOMIZATIONS, "overlays/strimzi-topics")
+        name: render_overlay(ROOT / "k8s" / name) for name in (*KUSTOMIZATIONS, "overlays/strimzi", "overlays/monitoring")
     }
