@@ -8,6 +8,11 @@
 #   docker build --target analytics -t hma-analytics .                        # same, by target
 #
 # SERVICE: poller | reference_watcher | analytics | gateway | horde_standin
+#
+# Base images by digest: for a reproducible, tamper-evident build pass the digest of the tag you
+# tested, e.g. `--build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest>` (`make image`
+# passes PYTHON_IMAGE through; `docker buildx imagetools inspect python:3.11-slim-bookworm` prints the
+# digest). Deploy our own image by digest too: README "Operating on Kubernetes" (kustomize `images:`).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG SERVICE=gateway
 
@@ -31,24 +36,27 @@ COPY services ./services
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 
-# --- runtime: the venv, the recorded data for offline runs, a non-root user; no uv, no compilers ---
+# --- runtime: the venv and a non-root user; no uv, no compilers, no dev tools, no test data -------
+# Only what production runs: the locked runtime dependencies (the embedded development broker and the
+# test tools are the dev group, left out above) and our two packages. The recorded data for offline
+# runs is not in the image: Compose mounts tests/fixtures/data where the stand-in and the watcher
+# read it (/app/tests/fixtures/data, the settings' defaults relative to /app).
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
 WORKDIR /app
 COPY --from=build --chown=root:root /app/.venv /app/.venv
-# The stand-in's recorded AI Horde answers and the reference used by `HORDE_REFERENCE__SOURCE=folder`
-# (the settings' defaults are relative to /app).
-COPY --chown=root:root tests/fixtures/data ./tests/fixtures/data
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HORDE_HTTP_PORT=8080
+    HORDE_HTTP_PORT=8080 \
+    HORDE_OPS_PORT=8081
 USER 10001:10001
-EXPOSE 8080
-# No curl in slim images: probe /healthz with the interpreter we ship.
+# 8080: the gateway's API; 8081: /healthz, /readyz, /metrics of every service (HORDE_OPS_PORT).
+EXPOSE 8080 8081
+# No curl in slim images: probe /healthz on the ops port with the interpreter we ship.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HORDE_HTTP_PORT', '8080'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (int(os.environ.get('HORDE_OPS_PORT') or 0) or os.environ.get('HORDE_HTTP_PORT', '8080')), timeout=4)"]
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "services.gateway"]
 

@@ -65,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serving recorded AI Horde data",
         extra={"frames": len(scenario.frames), "data_dir": args.data_dir, "port": args.port},
     )
-    return run_process(run_service("horde-standin", app, host=args.host, port=args.port, main=_idle))
+    return run_process(
+        run_service(
+            "horde-standin", app, host=args.host, port=args.port, main=_idle, ops_port=settings.ops_port
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -152,9 +152,7 @@ def kustomize_command() -> tuple[str, ...]:
 
 def render_overlay(directory: Path) -> list[dict[str, Any]]:
     """The objects a kustomization renders to, exactly as ``kubectl apply -k`` would send them."""
-    done = subprocess.run(
-        [*kustomize_command(), str(directory)], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([*kustomize_command(), str(directory)], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise ValueError(f"kustomize failed on {directory}: {done.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
@@ -210,9 +208,9 @@ def check_custom_resource(obj: dict[str, Any]) -> list[str]:
         problems.append(f"{where}: CRD schema: {path}: {error.message}")
     if not _DNS_SUBDOMAIN.match(meta.get("name", "")):
         problems.append(f"{where}: metadata.name is not a DNS-1123 subdomain")
-    if str(obj.get("apiVersion", "")).startswith("kafka.strimzi.io/") and obj.get("kind") != "Kafka":
-        if "strimzi.io/cluster" not in meta.get("labels", {}):
-            problems.append(f"{where}: missing label strimzi.io/cluster (the operator ignores it)")
+    strimzi = str(obj.get("apiVersion", "")).startswith("kafka.strimzi.io/") and obj.get("kind") != "Kafka"
+    if strimzi and "strimzi.io/cluster" not in meta.get("labels", {}):
+        problems.append(f"{where}: missing label strimzi.io/cluster (the operator ignores it)")
     return problems
 
 
@@ -828,9 +826,10 @@ def _check_compose_app(
     urls = _URL_IN_TEST.findall(test)
     if not urls:
         problems.append(f"{where}: healthcheck does not call the service over HTTP")
+    ops = _ops_port(env)
     for url_port, path in urls:
-        if int(url_port) != port or path not in http_routes(module):
-            problems.append(f"{where}: healthcheck {url_port}{path} is not served (port {port})")
+        if int(url_port) != ops or path not in http_routes(module):
+            problems.append(f"{where}: healthcheck {url_port}{path} is not served (ops port {ops})")
     if service.get("read_only") is not True or "/tmp" not in service.get("tmpfs", []):
         problems.append(f"{where}: read_only root with a /tmp tmpfs expected")
     return problems

@@ -9,16 +9,17 @@ import yaml
 
 from shared.settings import KafkaSettings
 from tests.deploy.checks import (
+    KAFKA_USER_OF,
     ROOT,
     check_k8s,
+    check_kafka_users,
     check_schemas,
+    check_strimzi_cluster,
     check_strimzi_topics,
-    kubectl_available,
     parse_settings,
     settings_catalogue,
 )
-from tests.deploy.conftest import KUSTOMIZATIONS
-from tests.deploy.kustomize import render
+from tests.deploy.conftest import KUSTOMIZATIONS, OPERATOR_KUSTOMIZATIONS
 
 Rendered = dict[str, list[dict[str, Any]]]
 
@@ -33,25 +34,89 @@ def test_kustomization_is_valid(rendered: Rendered, name: str) -> None:
     assert check_k8s(rendered[name], tagged=name != "base") == []
 
 
-def test_strimzi_topics_are_the_code_topics_with_prod_sizing(rendered: Rendered) -> None:
+def _prod_settings(rendered: Rendered) -> Any:
     prod = next(o for o in rendered["overlays/prod"] if o["kind"] == "ConfigMap")
     settings, error = parse_settings(prod["data"])
     assert settings is not None, error
+    return settings
+
+
+def test_strimzi_topics_are_the_code_topics_with_prod_sizing(rendered: Rendered) -> None:
+    """kafka.strimzi.io/v1 KafkaTopics = the code's topics, replication 3, min.insync.replicas 2."""
+    settings = _prod_settings(rendered)
     assert settings.kafka.create_topics is False, "prod relies on the KafkaTopics, services must not create"
-    assert check_strimzi_topics(rendered["overlays/strimzi-topics"], settings.kafka) == []
-    assert {o["metadata"]["namespace"] for o in rendered["overlays/strimzi-topics"]} == {"kafka"}
+    assert check_strimzi_topics(rendered["overlays/strimzi"], settings.kafka) == []
+    topics = [o for o in rendered["overlays/strimzi"] if o["kind"] == "KafkaTopic"]
+    assert {o["apiVersion"] for o in topics} == {"kafka.strimzi.io/v1"}
+    assert {o["spec"]["replicas"] for o in topics} == {3}
+    assert {o["spec"]["config"]["min.insync.replicas"] for o in topics} == {"2"}
 
 
-@pytest.mark.parametrize("name", [*KUSTOMIZATIONS, "overlays/strimzi-topics"])
-def test_python_renderer_reproduces_kubectl(name: str) -> None:
-    """CI has no kubectl and uses tests/deploy/kustomize.py: both must give the same objects."""
-    if not kubectl_available():
-        pytest.skip("kubectl is not installed (CI): the Python renderer is used alone")
-    from tests.deploy.checks import render_overlay
+def test_one_kafka_user_per_client_with_only_the_acls_it_needs(rendered: Rendered) -> None:
+    settings = _prod_settings(rendered)
+    objects = rendered["overlays/strimzi"]
+    assert check_kafka_users(objects, settings.kafka, settings.analytics.consumer_group) == []
+    assert check_strimzi_cluster(objects, settings.kafka) == []
 
-    ours = {_key(o): o for o in render(ROOT / "k8s" / name)}
-    theirs = {_key(o): o for o in render_overlay(ROOT / "k8s" / name, engine="kubectl")}
-    assert ours == theirs
+
+def test_strimzi_resources_live_with_the_application(rendered: Rendered) -> None:
+    """Strimzi writes its Secrets in the namespace of its cluster and users; pods can mount only
+    Secrets of their own namespace, so the cluster, its users and the app share one."""
+    namespaces = {o["metadata"]["namespace"] for o in rendered["overlays/strimzi"]}
+    app = {o["metadata"]["namespace"] for o in rendered["overlays/prod"] if "namespace" in o["metadata"]}
+    assert namespaces == app == {"horde-model-analytics"}
+
+
+def test_prod_mounts_strimzi_secrets_not_copies(rendered: Rendered) -> None:
+    cluster = next(o for o in rendered["overlays/strimzi"] if o["kind"] == "Kafka")["metadata"]["name"]
+    data = next(o for o in rendered["overlays/prod"] if o["kind"] == "ConfigMap")["data"]
+    assert data["HORDE_KAFKA__BOOTSTRAP_SERVERS"] == f"{cluster}-kafka-bootstrap:9093"
+    for deployment in (o for o in rendered["overlays/prod"] if o["kind"] == "Deployment"):
+        name = deployment["metadata"]["name"]
+        module = name.replace("-", "_")
+        if module not in KAFKA_USER_OF:
+            continue
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        user = KAFKA_USER_OF[module]
+        assert env["HORDE_KAFKA__SASL_USERNAME"]["value"] == user, name
+        assert env["HORDE_KAFKA__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": user,
+            "key": "password",
+            "optional": False,
+        }, name
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "kafka-ca")
+        assert data["HORDE_KAFKA__SSL_CAFILE"] == mount["mountPath"] + "/ca.crt"
+        volume = next(v for v in pod["volumes"] if v["name"] == "kafka-ca")
+        assert volume["secret"]["secretName"] == f"{cluster}-cluster-ca-cert", name
+
+
+def test_ingress_publishes_the_api_paths_only(rendered: Rendered) -> None:
+    from services.gateway.app import create_app
+    from shared.runtime import OPS_PATHS
+    from shared.settings import Settings
+
+    api = sorted(create_app(Settings()).openapi()["paths"])
+    (ingress,) = (o for o in rendered["overlays/prod"] if o["kind"] == "Ingress")
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert paths
+    for path in paths:
+        prefix = path["path"].rstrip("/") + "/"
+        assert path["pathType"] == "Prefix", path
+        assert prefix != "/", path
+        assert any(p.startswith(prefix) for p in api), path
+        for hidden in (*OPS_PATHS, "/docs", "/openapi.json", "/redoc"):
+            assert not (hidden + "/").startswith(prefix), (path, hidden)
+        assert path["backend"]["service"]["port"]["name"] == "http"
+    service = next(o for o in rendered["overlays/prod"] if o["kind"] == "Service")
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"], "the ops port is on no Service"
+
+
+def test_operator_resources_validate_against_the_release_crds(rendered: Rendered) -> None:
+    for name in OPERATOR_KUSTOMIZATIONS:
+        assert check_schemas(rendered[name]) == [], name
+    kinds = {o["kind"] for name in OPERATOR_KUSTOMIZATIONS for o in rendered[name]}
+    assert kinds == {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "PodMonitor", "PrometheusRule"}
 
 
 def test_kustomizations_use_only_supported_and_current_fields() -> None:
@@ -105,6 +170,11 @@ def test_schema_check_covers_every_kind(rendered: Rendered) -> None:
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "NetworkPolicy",
+        "Ingress",
+        "KafkaTopic",
+        "KafkaUser",
+        "PodMonitor",
+        "PrometheusRule",
     } <= kinds
     assert check_schemas(
         [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {}}]

@@ -65,7 +65,7 @@ async def test_ops_port_serves_probes_and_metrics_and_the_http_port_only_the_res
         async with client(ops) as c:
             assert (await c.get("/healthz")).status_code == 200
             assert (await c.get("/readyz")).json() == {"ready": True, "checks": {"dep": True}}
-            # Each readiness check also sets hma_dependency_up (alerts HmaBrokerUnreachable/HmaRedisUnreachable).
+            # Each readiness check also sets hma_dependency_up (alerts Hma{Broker,Redis}Unreachable).
             assert 'hma_dependency_up{dependency="dep"} 1.0' in (await c.get("/metrics")).text
             assert "python_info" in (await c.get("/metrics")).text
             assert (await c.get("/api")).status_code == 404
