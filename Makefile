@@ -5,7 +5,7 @@ PY := .venv/bin/python
 OFFLINE ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-unit test-integration lint typecheck format bench bench-recompute chaos asyncapi clean
+.PHONY: setup run test test-unit test-integration lint typecheck format bench bench-recompute chaos asyncapi clean tools image
 
 ## setup: Python deps from the lock file, and redis-server when it is missing (Debian/Ubuntu).
 setup:
@@ -53,6 +53,22 @@ bench: setup
 ## chaos: kills, restarts, outages, malformed input and fuzzing against the real services (prints CHAOS: figures).
 chaos: setup
 	@$(PY) -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
+
+## tools: the deployment validators tests/deploy runs (kustomize, kube-score, promtool) into .ci/work/bin.
+tools:
+	@.ci/install-tools
+
+## image: the production image (IMAGE=..., TAG=..., PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:... to pin).
+IMAGE ?= ghcr.io/haidra-org/horde-model-analytics
+TAG ?= dev
+image:
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+	  echo "make image: no Docker engine answers here (docker info failed); build on a machine with one:"; \
+	  echo "  docker build -t $(IMAGE):$(TAG) ."; \
+	  exit 1; \
+	fi
+	docker build $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE),) -t $(IMAGE):$(TAG) .
+	@docker image inspect --format 'built $(IMAGE):$(TAG) {{.Id}} ({{.Size}} bytes)' $(IMAGE):$(TAG)
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -1034,3 +1034,31 @@ def check_strimzi_cluster(objects: list[dict[str, Any]], kafka: KafkaSettings) -
         if other["kind"] in ("KafkaTopic", "KafkaUser") and labels.get("strimzi.io/cluster") != name:
             problems.append(f"{other['kind']}/{other['metadata']['name']}: not labelled for cluster {name}")
     return problems
+
+
+# --- external validators --------------------------------------------------------------------------
+
+
+def find_tool(name: str) -> str | None:
+    """A validator binary: on PATH, in .ci/work/bin (.ci/install-tools, `make tools`) or in Go's bin."""
+    for candidate in (
+        shutil.which(name),
+        ROOT / ".ci" / "work" / "bin" / name,
+        Path(os.environ.get("GOPATH") or Path.home() / "go") / "bin" / name,
+    ):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; a skip naming the install command where it is absent, a failure on CI."""
+    import pytest
+
+    path = find_tool(name)
+    if path is None:
+        message = f"{name} is not installed: run `make tools` (.ci/install-tools) to install it"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run every validator: {message}")
+        pytest.skip(message)
+    return path

@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from shared.settings import KafkaSettings
-from tests.deploy.checks import ROOT, check_compose, check_k8s, check_strimzi_topics, render_overlay
-from tests.deploy.kustomize import UnsupportedFeature, render
+from tests.deploy.checks import (
+    ROOT,
+    check_compose,
+    check_k8s,
+    check_kafka_users,
+    check_schemas,
+    check_strimzi_cluster,
+    check_strimzi_topics,
+    render_overlay,
+)
 from tests.deploy.test_yamllint import lint
 
 
@@ -30,7 +38,37 @@ def k8s_copy(tmp_path: Path) -> Path:
     [
         ("base/gateway.yaml", "path: /readyz", "path: /ready", "readinessProbe path /ready"),
         ("base/analytics.yaml", "path: /healthz", "path: /livez", "not served by services.analytics"),
-        ("base/poller.yaml", "containerPort: 8080", "containerPort: 9000", "HORDE_HTTP_PORT"),
+        ("base/poller.yaml", "containerPort: 8081", "containerPort: 9000", "lacks the ops port 8081"),
+        ("base/gateway.yaml", "containerPort: 8080", "containerPort: 9000", "HORDE_HTTP_PORT"),
+        ("base/config.env", "HORDE_OPS_PORT=8081", "HORDE_OPS_PORT=0", "must separate probes and metrics"),
+        (
+            "base/analytics.yaml",
+            "              port: ops\n",
+            "              port: http\n",
+            "not the ops port 8081",
+        ),
+        (
+            "base/network-policies.yaml",
+            "          port: 8081",
+            "          port: 8080",
+            "monitoring namespace cannot scrape",
+        ),
+        (
+            "base/network-policies.yaml",
+            "  ingress:\n    - ports:\n        - protocol: TCP\n          port: 8080",
+            "  ingress:\n    - ports:\n        - protocol: TCP\n          port: 8081",
+            "open beyond the monitoring namespace",
+        ),
+        ("base/gateway.yaml", "          lifecycle:\n", "          lifecycl:\n", "lifecycl"),
+        ("base/gateway.yaml", "            preStop:\n", "            postStart:\n", "preStop"),
+        (
+            "base/analytics.yaml",
+            "      topologySpreadConstraints:",
+            "      topologySpreadConstraint:",
+            "topology",
+        ),
+        ("base/analytics.yaml", "              ephemeral-storage: 64Mi\n", "", "ephemeral-storage"),
+        ("base/poller.yaml", "          imagePullPolicy: Always\n", "", "imagePullPolicy"),
         (
             "base/analytics.yaml",
             "  selector:\n    matchLabels:\n      app.kubernetes.io/name: analytics\n  template",
@@ -89,20 +127,87 @@ def test_k8s_validation_fails_on_broken_copy(
 
 
 def test_strimzi_validation_fails_on_missing_topic(k8s_copy: Path) -> None:
-    path = k8s_copy / "overlays/strimzi-topics/topics.yaml"
+    path = k8s_copy / "overlays/strimzi/topics.yaml"
     _break(
         path,
         "  name: horde.workers.captured.v1.dlq\nspec:\n  topicName: horde.workers.captured.v1.dlq",
         "  name: horde.workers.captured.v1-dlq\nspec:\n  topicName: horde.workers.captured.v1-dlq",
     )
-    problems = check_strimzi_topics(render(path.parent), KafkaSettings(replication_factor=3))
+    problems = check_strimzi_topics(render_overlay(path.parent), KafkaSettings(replication_factor=3))
     assert any("missing ['horde.workers.captured.v1.dlq']" in p for p in problems), problems
 
 
-def test_renderer_refuses_what_it_does_not_reproduce(k8s_copy: Path) -> None:
-    _break(k8s_copy / "base/kustomization.yaml", "labels:\n", "commonLabels:\n  a: b\nlabels:\n")
-    with pytest.raises(UnsupportedFeature, match="commonLabels"):
-        render(k8s_copy / "base")
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (
+            "topics.yaml",
+            "apiVersion: kafka.strimzi.io/v1\n",
+            "apiVersion: kafka.strimzi.io/v1beta2\n",
+            "v1beta2",
+        ),
+        ("topics.yaml", "  replicas: 3\n", "  replicas: 0\n", "less than the minimum"),
+        ("topics.yaml", "  partitions: 4\n", "  partition: 4\n", "'partition' was unexpected"),
+        ("topics.yaml", '    min.insync.replicas: "2"\n', "", "config"),
+        ("users.yaml", "    type: scram-sha-512\n", "    type: scram\n", "'scram' is not one of"),
+        (
+            "users.yaml",
+            "operations: [Describe, Write]",
+            "operations: [Describe, Write, Read]",
+            "more than it needs",
+        ),
+        ("users.yaml", "operations: [Describe, Write]", "operations: [Describe, All]", "more than it needs"),
+        (
+            "users.yaml",
+            "name: analytics.views\n",
+            "name: analytics.\n          patternType: prefix\n",
+            "literal",
+        ),
+        (
+            "users.yaml",
+            "        operations: [Describe, Read, Write]\n---",
+            "        operations: [Describe, Read]\n---",
+            "missing",
+        ),
+        (
+            "kafka.yaml",
+            "      min.insync.replicas: 2\n",
+            "      min.insync.replicas: 1\n",
+            "min.insync.replicas 2",
+        ),
+        ("kafka.yaml", "    authorization:\n      type: simple\n", "", "ACLs are not enforced"),
+        ("kafka.yaml", "        tls: true\n", "        tls: false\n", "not SCRAM over TLS"),
+        ("kafka.yaml", "  replicas: 3\n", "  replicas: 1\n", "brokers < replication factor"),
+    ],
+)
+def test_strimzi_validation_fails_on_broken_copy(
+    k8s_copy: Path, file: str, old: str, new: str, expected: str
+) -> None:
+    """The Strimzi v1 CRD schemas (Strimzi 1.2.0) and the ACL rules catch what an operator would."""
+    _break(k8s_copy / "overlays/strimzi" / file, old, new)
+    objects = render_overlay(k8s_copy / "overlays/strimzi")
+    kafka = KafkaSettings(replication_factor=3)
+    problems = [
+        *check_schemas(objects),
+        *check_strimzi_topics(objects, kafka),
+        *check_kafka_users(objects, kafka, "analytics.views"),
+        *check_strimzi_cluster(objects, kafka),
+    ]
+    assert any(expected in p for p in problems), problems
+
+
+def test_monitoring_objects_are_checked_against_the_operator_crds(k8s_copy: Path) -> None:
+    _break(
+        k8s_copy / "overlays/monitoring/podmonitor.yaml", "  podMetricsEndpoints:", "  podMetricEndpoints:"
+    )
+    problems = check_schemas(render_overlay(k8s_copy / "overlays/monitoring"))
+    assert any("podMetricEndpoints" in p for p in problems), problems
+
+
+def test_kustomize_errors_are_failures(k8s_copy: Path) -> None:
+    _break(k8s_copy / "base/kustomization.yaml", "  - gateway.yaml\n", "  - gateway-missing.yaml\n")
+    with pytest.raises(ValueError, match="kustomize failed"):
+        render_overlay(k8s_copy / "base")
 
 
 @pytest.fixture
@@ -116,7 +221,8 @@ def compose_copy(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("127.0.0.1:8080/readyz", "127.0.0.1:8080/ready", "healthcheck 8080/ready"),
+        ("127.0.0.1:8081/readyz", "127.0.0.1:8081/ready", "healthcheck 8081/ready"),
+        ("127.0.0.1:8081/readyz", "127.0.0.1:8080/readyz", "healthcheck 8080/readyz is not served"),
         (
             "        topic --topic horde.workers.captured.v1.dlq --partitions 1"
             " --config max.message.bytes=16842752\n",
@@ -143,7 +249,7 @@ def compose_copy(tmp_path: Path) -> Path:
         ),
         ("    target: runtime", "    target: runtim", "not a stage"),
         ("    retries: 6\n", "    retries: 6\n    retry: 2\n", "healthcheck key retry"),
-        ('HORDE_HTTP_PORT: "8080"', 'HORDE_HTTP_PORT: "8081"', "serves 8081"),
+        ('HORDE_HTTP_PORT: "8080"', 'HORDE_HTTP_PORT: "8082"', "serves 8082"),
         ('  HORDE_KAFKA__TOPIC_PARTITIONS: "4"', '  HORDE_KAFKA__TOPIC_PARTITIONS: "6"', "the code creates"),
         ("--replication-factor 1", "--replication-factor 3", "replication factor"),
         (
