@@ -51,7 +51,15 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = os.environ | self.env | {"HORDE_HTTP_PORT": str(self.port), "HORDE_HTTP_HOST": "127.0.0.1"}
+        env = (
+            os.environ
+            | self.env
+            | {
+                "HORDE_HTTP_PORT": str(self.port),
+                "HORDE_HTTP_HOST": "127.0.0.1",
+                "HORDE_OPS_PORT": "0",  # probes beside the API: one port per process on this machine
+            }
+        )
         stdout: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = self.log_path.open("ab")

@@ -17,10 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from services.devstack.broker import probe, start_tansu, stop_process
 from services.devstack.ports import free_port
 from services.devstack.processes import ServiceProcess
 from services.devstack.redis_server import ping, start_redis_server
+from shared.settings import LiveHordeApiSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "data"
@@ -78,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--gateway-port", type=int, default=int(os.environ.get("HORDE_HTTP_PORT", "8080")))
     args = parser.parse_args(argv)
+    if not args.offline:
+        # The live poller would refuse too, but only after the broker and Redis have started.
+        try:
+            LiveHordeApiSettings.model_validate(Settings().horde_api.model_dump())
+        except ValidationError as exc:
+            print(f"make run: {exc.errors()[0]['msg']} (or run `make run OFFLINE=1`)", file=sys.stderr)
+            return 2
     workdir = Path(tempfile.mkdtemp(prefix="hma-stack-"))
     background: list[subprocess.Popen[bytes]] = []
     services: list[ServiceProcess] = []

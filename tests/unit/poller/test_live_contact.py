@@ -46,3 +46,16 @@ def test_poller_process_exits_2_with_the_message() -> None:
     assert done.returncode == 2
     assert "HORDE_HORDE_API__CONTACT is ''" in done.stderr
     assert "live AI Horde at https://aihorde.net/api" in done.stderr
+
+
+def test_make_run_live_stops_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make run`` (live) names the missing contact before it starts a broker or Redis."""
+    from services.devstack import stack
+
+    for key in [k for k in os.environ if k.startswith("HORDE_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.delenv("OFFLINE", raising=False)
+    assert stack.main([]) == 2
+    assert "HORDE_HORDE_API__CONTACT" in capsys.readouterr().err
