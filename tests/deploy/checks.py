@@ -140,8 +140,7 @@ def kustomize_command() -> tuple[str, ...]:
         found = re.search(r"Kustomize Version: v(\d+)", version.stdout)
         if found and int(found.group(1)) >= 5:
             return (kubectl, "kustomize")
-    go_bin = Path(os.environ.get("GOPATH") or Path.home() / "go") / "bin" / "kustomize"
-    binary = shutil.which("kustomize") or (str(go_bin) if go_bin.is_file() else None)
+    binary = find_tool("kustomize")
     if binary:
         return (binary, "build")
     raise KustomizeMissing(
