@@ -55,7 +55,9 @@ async def test_gateway_serves_api_and_ops_on_separate_ports(redis_url: str, uniq
                 await asyncio.sleep(0.05)
             ready = await probe.get("/readyz")
             assert ready.json() == {"ready": True, "checks": {"redis": True}}
-            assert "hma_gateway_request_seconds" in (await probe.get("/metrics")).text
+            exported = (await probe.get("/metrics")).text
+            assert "hma_gateway_request_seconds" in exported
+            assert 'hma_dependency_up{dependency="redis"} 1.0' in exported  # HmaRedisUnreachable reads it
             assert (await probe.get("/model_references/statistics/categories")).status_code == 404
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", timeout=5) as api:
             for path in ("/metrics", "/readyz", "/healthz"):
