@@ -318,11 +318,29 @@ def check_k8s(objects: list[dict[str, Any]], *, tagged: bool = True) -> list[str
     for module in ("poller", "reference_watcher", "analytics", "gateway"):
         if module not in apps:
             problems.append(f"no Deployment runs services.{module}")
+    if tagged and "poller" in apps:
+        problems += _check_live_contact(apps["poller"][2])
     problems += _check_config_maps(config_maps, catalogue)
     problems += _check_secret_refs(apps, catalogue)
     problems += _check_scaling(apps, by_kind)
     problems += _check_network_policies(apps, by_kind.get("NetworkPolicy", []))
     return problems
+
+
+def _check_live_contact(env: dict[str, str]) -> list[str]:
+    """A deployable overlay's poller must start: against the live AI Horde it needs a contact."""
+    from pydantic import ValidationError
+
+    from shared.settings import LiveHordeApiSettings
+
+    settings, error = parse_settings({k: v for k, v in env.items() if not v.startswith("<from:")})
+    if settings is None:
+        return [f"Deployment/poller: settings do not parse: {error}"]
+    try:
+        LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())
+    except ValidationError as exc:
+        return [f"Deployment/poller would refuse to start: {exc.errors()[0]['msg']}"]
+    return []
 
 
 def _http_port(env: dict[str, str]) -> int:

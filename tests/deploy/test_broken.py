@@ -70,6 +70,12 @@ def k8s_copy(tmp_path: Path) -> Path:
         ("base/analytics.yaml", "              ephemeral-storage: 64Mi\n", "", "ephemeral-storage"),
         ("base/poller.yaml", "          imagePullPolicy: Always\n", "", "imagePullPolicy"),
         (
+            "overlays/prod/config.env",
+            "HORDE_HORDE_API__CONTACT=ops@example.org",
+            "HORDE_HORDE_API__CONTACT=unknown",
+            "would refuse to start",
+        ),
+        (
             "base/analytics.yaml",
             "  selector:\n    matchLabels:\n      app.kubernetes.io/name: analytics\n  template",
             "  template",
