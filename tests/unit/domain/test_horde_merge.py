@@ -9,7 +9,7 @@ import pytest
 
 from shared.domain.horde.index import HordeIndex, ModelMatcher
 from shared.domain.horde.merge import category_total_month_usage, merge_category, merge_matched
-from shared.domain.horde.payloads import HordeSnapshot
+from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeSnapshot, HordeWorker
 from shared.domain.horde.runtime import CombinedModelStatistics, UsageStats
 from tests.unit.domain.horde_builders import snapshot, status, worker
 
@@ -216,6 +216,31 @@ def test_the_three_backend_spellings_count() -> None:
     # spelling belongs to `NeverSleep/Lumimaid-v0.2-8B`, and the author-less name does not have it.
     assert _month(["Lumimaid-v0.2-8B"], month) == {"Lumimaid-v0.2-8B": 4000}
     assert _month(["NeverSleep/Lumimaid-v0.2-8B"], month) == {"NeverSleep/Lumimaid-v0.2-8B": 5000}
+
+
+def test_d12_koboldcpp_full_name_counts_in_usage_workers_threads_and_variations() -> None:
+    full = "koboldcpp/PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"
+    short = "koboldcpp/Dans-PersonalityEngine-V1.1.0-12b"
+    snapshot = HordeSnapshot(
+        model_type="text",
+        status=(
+            HordeModelStatus(name=full, count=2, jobs=1, queued=10, performance=5.0, eta=3),
+            HordeModelStatus(name=short, count=1, jobs=0, queued=0, performance=2.0, eta=0),
+        ),
+        stats=HordeModelStats(day={full: 7}, month={full: 1509, short: 1}, total={full: 9000}),
+        workers=(
+            HordeWorker(id="w1", name="a", type="text", online=True, models=(full,)),
+            HordeWorker(id="w2", name="b", type="text", online=True, models=(short,)),
+        ),
+    )
+    name = "PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"
+    merged = merge_category([name], snapshot, include_workers=True, include_backend_variations=True)[name]
+    assert merged.usage_stats == UsageStats(day=7, month=1510, total=9000)
+    assert (merged.worker_count, merged.thread_count) == (2, 3)
+    assert merged.queued_jobs == 1 and merged.queued == 10
+    variations = merged.backend_variations or {}
+    assert list(variations) == ["koboldcpp"]
+    assert (variations["koboldcpp"].usage_month, variations["koboldcpp"].worker_count) == (1510, 2)
 
 
 def test_other_sizes_of_the_family_do_not_count_d12() -> None:

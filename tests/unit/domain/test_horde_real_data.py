@@ -209,3 +209,24 @@ def test_real_2025_06_text_stats_fimbulvetr() -> None:
     assert (fimbulvetr.day, fimbulvetr.month) == (3749, 91587)
     assert snap.stats is not None
     assert category_total_month_usage(merged) <= sum(snap.stats.month.values())
+
+
+def test_d12_koboldcpp_author_spelling_counts_on_the_2025_06_capture() -> None:
+    """Real text stats of 2025-06 against the reference of that day: 97 ``koboldcpp/<author>/<model>``
+    names match a reference model; PocketDoc's engine has 1,509 monthly requests under that spelling."""
+    names = [name for name in _json("reference/at_capture/2025-06/text/db.json") if "/" in name]
+    names = [n for n in names if not n.startswith(("koboldcpp/", "aphrodite/"))]
+    snapshot = _snapshot("text", stats="horde_api/stats_models_text.json")
+    merged = merge_category(names, snapshot, include_workers=False, include_backend_variations=True)
+    model = merged["PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"]
+    assert model.usage_stats.month >= 1509
+    koboldcpp = (model.backend_variations or {})["koboldcpp"]
+    assert koboldcpp.usage_month == model.usage_stats.month
+    matcher = ModelMatcher(names, HordeIndex.from_snapshot(snapshot))
+    by_full_spelling = [
+        match.key
+        for name in names
+        for match in matcher.matches(name)
+        if match.spelling == f"koboldcpp/{name}"
+    ]
+    assert len(by_full_spelling) >= 90  # 90 exact keys, more with quantisation suffixes
