@@ -21,7 +21,9 @@ def whole_or_fraction(value: float) -> int | float:
 
 
 #: ``queued`` and ``queued_jobs``: held as floats (sums over spellings), written as the Horde writes them.
-HordeQuantity = Annotated[float, PlainSerializer(whole_or_fraction, return_type=int | float, when_used="json")]
+HordeQuantity = Annotated[
+    float, PlainSerializer(whole_or_fraction, return_type=int | float, when_used="json")
+]
 
 #: Deterministic backend order (D23).
 BACKEND_ORDER: tuple[Backend, ...] = ("canonical", "aphrodite", "koboldcpp")

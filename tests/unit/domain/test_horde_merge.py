@@ -377,3 +377,34 @@ def test_merge_matched_is_merge_category() -> None:
     assert merge_matched(matcher, include_workers=True, include_backend_variations=True) == _merge(
         ["test_model"], _ORACLE, workers=True, variations=True
     )
+
+
+def test_workers_in_maintenance_are_reported_apart_not_counted() -> None:
+    """Our rule (contract: workers in maintenance): a worker in maintenance serves nothing, so it is
+    not in ``worker_count``; ``maintenance_worker_count`` says how many ``/v2/workers`` lists besides."""
+    horde = snapshot(
+        "image",
+        statuses=[status("A", 2)],
+        month={"A": 5},
+        workers=[
+            worker("w1", ["A"], model_type="image"),
+            worker("w2", ["A"], model_type="image", maintenance=True),
+            worker("w3", ["A"], model_type="image", maintenance=True, online=False),
+        ],
+    )
+    merged = merge_category(["A"], horde, include_workers=True, include_backend_variations=False)["A"]
+    assert (merged.worker_count, merged.maintenance_worker_count) == (1, 1)
+    assert list(merged.worker_summaries or {}) == ["w1"]
+
+
+def test_queued_and_jobs_are_written_as_integers_when_whole() -> None:
+    """Upstream wire format: ``queued``/``queued_jobs`` are integers; a real fraction stays (D22)."""
+    horde = snapshot(
+        statuses=[status("A", 1, jobs=7.0, queued=1502.0), status("B", 1, jobs=0.5, queued=3.25)]
+    )
+    merged = merge_category(["A", "B"], horde, include_workers=False, include_backend_variations=True)
+    a = merged["A"].model_dump(mode="json")
+    assert (a["queued_jobs"], a["queued"]) == (7, 1502) and isinstance(a["queued"], int)
+    assert a["backend_variations"]["canonical"]["queued"] == 1502
+    b = merged["B"].model_dump(mode="json")
+    assert (b["queued_jobs"], b["queued"]) == (0.5, 3.25)

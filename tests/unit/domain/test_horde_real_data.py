@@ -230,3 +230,18 @@ def test_d12_koboldcpp_author_spelling_counts_on_the_2025_06_capture() -> None:
         if match.spelling == f"koboldcpp/{name}"
     ]
     assert len(by_full_spelling) >= 90  # 90 exact keys, more with quantisation suffixes
+
+
+def test_maintenance_workers_are_reported_apart_on_real_workers() -> None:
+    """Real ``/v2/workers`` (2023-07): all five workers in maintenance list ``Deliberate`` (read off the
+    file). They serve nothing, so they are not in ``worker_count`` but in ``maintenance_worker_count``."""
+    listed = [
+        w for w in _json("horde_api/workers.json") if w["type"] == "image" and "Deliberate" in w["models"]
+    ]
+    resting = [w for w in listed if w["online"] and w.get("maintenance_mode")]
+    assert len(resting) == 5
+    horde = _snapshot("image", status="horde_api/status_models_image.json", workers="horde_api/workers.json")
+    merged = merge_category(["Deliberate"], horde, include_workers=True, include_backend_variations=False)
+    deliberate = merged["Deliberate"]
+    assert deliberate.maintenance_worker_count == 5
+    assert deliberate.worker_count == len([w for w in listed if w["online"]]) - 5
