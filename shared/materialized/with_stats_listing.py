@@ -62,7 +62,8 @@ def _csv_row(name: str, stats: CombinedModelStatistics) -> str:
     usage = stats.usage_stats
     csv.writer(buffer, lineterminator="\n").writerow(
         [name, stats.worker_count, stats.thread_count, stats.worker_count_source,
-         _blank(_whole(stats.queued_jobs)), _blank(_whole(stats.queued)), _blank(stats.performance), _blank(stats.eta),
+         _blank(_whole(stats.queued_jobs)), _blank(_whole(stats.queued)),
+         _blank(stats.performance), _blank(stats.eta),
          usage.day, usage.month, usage.total]
     )  # fmt: skip
     return buffer.getvalue()

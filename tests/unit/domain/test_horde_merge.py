@@ -237,7 +237,7 @@ def test_d12_koboldcpp_full_name_counts_in_usage_workers_threads_and_variations(
     merged = merge_category([name], snapshot, include_workers=True, include_backend_variations=True)[name]
     assert merged.usage_stats == UsageStats(day=7, month=1510, total=9000)
     assert (merged.worker_count, merged.thread_count) == (2, 3)
-    assert merged.queued_jobs == 1 and merged.queued == 10
+    assert (merged.queued_jobs, merged.queued) == (1, 10)
     variations = merged.backend_variations or {}
     assert list(variations) == ["koboldcpp"]
     assert (variations["koboldcpp"].usage_month, variations["koboldcpp"].worker_count) == (1510, 2)
@@ -404,7 +404,8 @@ def test_queued_and_jobs_are_written_as_integers_when_whole() -> None:
     )
     merged = merge_category(["A", "B"], horde, include_workers=False, include_backend_variations=True)
     a = merged["A"].model_dump(mode="json")
-    assert (a["queued_jobs"], a["queued"]) == (7, 1502) and isinstance(a["queued"], int)
+    assert (a["queued_jobs"], a["queued"]) == (7, 1502)
+    assert isinstance(a["queued"], int)
     assert a["backend_variations"]["canonical"]["queued"] == 1502
     b = merged["B"].model_dump(mode="json")
     assert (b["queued_jobs"], b["queued"]) == (0.5, 3.25)
