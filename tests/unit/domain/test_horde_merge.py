@@ -115,7 +115,8 @@ def test_worker_count_is_the_same_with_or_without_include_workers_d15() -> None:
 
 
 def test_empty_worker_summaries_are_an_empty_dict_d19() -> None:
-    # Upstream: `{}` never comes out of the merger (null instead) and worker_count falls back to status.
+    """D19: with a workers snapshot and none serving the model, ``worker_summaries`` is ``{}`` and
+    ``worker_count`` is 0 from the workers (upstream: null, and a fallback to the status count)."""
     snap = snapshot("text", statuses=[status("m", 5)], workers=[worker("w1", ["other"])])
     merged = _merge(["m"], snap, workers=True)["m"]
     assert merged.worker_summaries == {}
