@@ -1,6 +1,6 @@
 """Merge a Horde snapshot into per-model runtime statistics (upstream §4.2, amended).
 
-Amendments (decisions.md): usage is the sum over the model's own spellings only and does not
+Amendments (docs/contract.md): usage is the sum over the model's own spellings only and does not
 depend on ``include_backend_variations`` (D12, D43); usage is 0/0/0, never null, when unused
 (D13); ``worker_count`` counts distinct workers over all spellings, ``thread_count`` the status
 threads (D45, D18); ``worker_summaries`` may be ``{}`` (D19); status numbers are aggregated

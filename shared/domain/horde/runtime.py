@@ -1,7 +1,7 @@
 """Per-model runtime statistics: the result of merging a Horde snapshot into the reference.
 
 Field names follow upstream ``CombinedModelStatistics`` (§3.6) with the amendments of
-decisions.md: usage is never null (D13), ``worker_count`` counts distinct workers and
+docs/contract.md: usage is never null (D13), ``worker_count`` counts distinct workers and
 ``thread_count`` the status threads (D45), ``worker_count_source`` says which one was used.
 """
 

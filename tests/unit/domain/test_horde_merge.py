@@ -1,4 +1,4 @@
-"""Merge oracles of upstream §3.6, §4.2, §2.4 and §4.15, adapted to the amended model (decisions.md).
+"""Merge oracles of upstream §3.6, §4.2, §2.4 and §4.15, adapted to the amended model (docs/contract.md).
 
 Where an expectation differs from upstream, the comment names the defect (D-number) it fixes.
 """
