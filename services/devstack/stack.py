@@ -27,6 +27,7 @@ from services.devstack.capture import CaptureError, load_capture
 from services.devstack.ports import free_port
 from services.devstack.processes import ServiceProcess
 from services.devstack.redis_server import ping, start_redis_server
+from shared.domain.categories import ModelCategory
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "data"
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--gateway-port", type=int, default=int(os.environ.get("HORDE_HTTP_PORT", "8080")))
     args = parser.parse_args(argv)
+    example = "image_generation"
     if args.data is not None:
         args.offline = True
         try:
@@ -120,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"capture not usable: {error}", file=sys.stderr)
             return 2
         args.data = capture.folder
+        example = next(
+            (
+                c.value
+                for c in (ModelCategory.IMAGE_GENERATION, ModelCategory.TEXT_GENERATION)
+                if c in capture.references
+            ),
+            example,
+        )
         print(f"capture {capture.folder}: text reference from {capture.text_source or '-'}")
     workdir = Path(tempfile.mkdtemp(prefix="hma-stack-"))
     background: list[subprocess.Popen[bytes]] = []
@@ -175,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kafka {bootstrap} | redis {redis_url} | logs in {workdir}")
         for service in services:
             print(f"  {service.name:<18} {service.base_url}  (ready)")
-        print(
-            f"gateway: curl {services[-1].base_url}/model_references/statistics/image_generation/with-stats"
-        )
+        print(f"gateway: curl {services[-1].base_url}/model_references/statistics/{example}/with-stats")
         stop = False
 
         def request_stop(*_: object) -> None:
