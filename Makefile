@@ -16,9 +16,10 @@ setup:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
-## run: the whole stack on this machine (embedded broker, local Redis, four services; OFFLINE=1 = recorded data).
+## run: the whole stack on this machine (embedded broker, local Redis, four services; OFFLINE=1 = recorded data;
+## DATA=<capture folder> = one recorded day, see README "Your own data").
 run: setup
-	@$(PY) -m services.devstack.stack $(if $(filter 1,$(OFFLINE)),--offline,)
+	@$(PY) -m services.devstack.stack $(if $(filter 1,$(OFFLINE)),--offline,) $(if $(DATA),--data "$(DATA)",)
 
 ## test: the whole suite against a real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL override),
 ## without the chaos scenarios (`make chaos`).

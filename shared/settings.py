@@ -175,8 +175,8 @@ class ReferenceSettings(BaseModel):
     categories: list[ModelCategory] = Field(default_factory=lambda: list(WATCHED_CATEGORIES))
     """Categories fetched from ``github`` and ``v2_api`` (a ``folder`` publishes whatever files it holds)."""
     folder_layout: Literal["auto", "legacy", "v2"] = "auto"
-    """Folder layout: ``legacy`` = ``image/*.json`` + ``text/db.json``; ``v2`` = ``<category>.json``;
-    ``auto`` = legacy when ``image/`` or ``text/`` exists."""
+    """Folder layout: ``legacy`` = ``image/*.json`` + ``text/models.csv`` (else ``text/db.json``);
+    ``v2`` = ``<category>.json``; ``auto`` = legacy when ``image/`` or ``text/`` exists."""
     v2_use_last_updated: bool = True
     """Ask the v2 API's ``metadata/{category}/last_updated`` first and skip unchanged categories."""
     http_timeout_seconds: float = 30.0

@@ -79,6 +79,8 @@ def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
         "stats_hash": inputs.stats.content_hash if inputs.stats else "",
         "workers_hash": inputs.workers.content_hash if inputs.workers else "",
         "view_schema": str(VIEW_SCHEMA_VERSION),
+        # The gateway answers 404 for a category whose reference in force has no models (D17).
+        "reference_models": str(len(reference.records)) if reference else "",
     }
 
 

@@ -4,6 +4,11 @@ Starts the embedded Kafka-compatible broker and a local redis-server (unless
 ``HORDE_KAFKA__BOOTSTRAP_SERVERS`` / ``HORDE_REDIS__URL`` point elsewhere), optionally the AI
 Horde stand-in (``--offline``), then the four services as separate processes, waits until all
 are ready and keeps running until Ctrl-C / SIGTERM, when it stops everything in reverse order.
+
+``--data <folder>`` (``make run OFFLINE=1 DATA=<folder>``) serves one's own capture: its
+``reference/`` is what the watcher reads and the stand-in judges "known" models by, its
+``horde_api/`` what the stand-in answers (layout: :mod:`services.devstack.capture`). The folder is
+checked first; a missing or unreadable file stops the start with an error naming it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from services.devstack.broker import probe, start_tansu, stop_process
+from services.devstack.capture import CaptureError, load_capture
 from services.devstack.ports import free_port
 from services.devstack.processes import ServiceProcess
 from services.devstack.redis_server import ping, start_redis_server
+from shared.domain.categories import ModelCategory
 from shared.settings import LiveHordeApiSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,8 +55,30 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+def offline_reference(data: Path | None) -> Path:
+    """The reference folder of an offline run: the capture's, else ``HORDE_REFERENCE__FOLDER`` when
+    set (never silently overridden), else the recorded fixtures."""
+    if data is not None:
+        return data / "reference"
+    return Path(os.environ.get("HORDE_REFERENCE__FOLDER") or FIXTURES / "reference")
+
+
+def standin_env(data: Path | None) -> dict[str, str]:
+    """The stand-in serves the capture's answers and judges "known" by the same reference."""
+    env = {"HORDE_STANDIN__REFERENCE_DIR": str(offline_reference(data))}
+    if data is not None:
+        env["HORDE_STANDIN__DATA_DIR"] = str(data / "horde_api")
+    return env
+
+
 def service_env(
-    *, bootstrap: str, redis_url: str, embedded_broker: bool, horde_url: str | None, offline: bool
+    *,
+    bootstrap: str,
+    redis_url: str,
+    embedded_broker: bool,
+    horde_url: str | None,
+    offline: bool,
+    data: Path | None = None,
 ) -> dict[str, str]:
     """Environment shared by the four services of a local stack."""
     env = {
@@ -67,7 +96,7 @@ def service_env(
     if horde_url is not None:
         env["HORDE_HORDE_API__BASE_URL"] = horde_url
     if offline:
-        env |= {"HORDE_REFERENCE__SOURCE": "folder", "HORDE_REFERENCE__FOLDER": str(FIXTURES / "reference")}
+        env |= {"HORDE_REFERENCE__SOURCE": "folder", "HORDE_REFERENCE__FOLDER": str(offline_reference(data))}
     return env
 
 
@@ -79,8 +108,32 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("OFFLINE") == "1",
         help="serve the recorded AI Horde data from the local stand-in (or OFFLINE=1)",
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="a capture folder (reference/ + horde_api/) to serve offline (make run DATA=<folder>)",
+    )
     parser.add_argument("--gateway-port", type=int, default=int(os.environ.get("HORDE_HTTP_PORT", "8080")))
     args = parser.parse_args(argv)
+    example = "image_generation"
+    if args.data is not None:
+        args.offline = True
+        try:
+            capture = load_capture(args.data.resolve())
+        except CaptureError as error:
+            print(f"capture not usable: {error}", file=sys.stderr)
+            return 2
+        args.data = capture.folder
+        example = next(
+            (
+                c.value
+                for c in (ModelCategory.IMAGE_GENERATION, ModelCategory.TEXT_GENERATION)
+                if c in capture.references
+            ),
+            example,
+        )
+        print(f"capture {capture.folder}: text reference from {capture.text_source or '-'}")
     if not args.offline:
         # The live poller would refuse too, but only after the broker and Redis have started.
         try:
@@ -113,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 "horde-standin",
                 "services.horde_standin",
                 _port(8090),
-                {},
+                standin_env(args.data),
                 log_path=workdir / "horde-standin.log",
             )
             standin.start()
@@ -126,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             embedded_broker=embedded,
             horde_url=horde_url,
             offline=args.offline,
+            data=args.data,
         )
         for name, module, port in (
             ("reference-watcher", "services.reference_watcher", _port(8082)),
@@ -141,9 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kafka {bootstrap} | redis {redis_url} | logs in {workdir}")
         for service in services:
             print(f"  {service.name:<18} {service.base_url}  (ready)")
-        print(
-            f"gateway: curl {services[-1].base_url}/model_references/statistics/image_generation/with-stats"
-        )
+        print(f"gateway: curl {services[-1].base_url}/model_references/statistics/{example}/with-stats")
         stop = False
 
         def request_stop(*_: object) -> None:

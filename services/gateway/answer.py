@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from services.gateway.answer_cache import ANSWER_BASIS, AnswerBasis
 from services.gateway.cache import ViewCache
 from services.gateway.encoding import Body, encode
-from services.gateway.errors import not_materialised
+from services.gateway.errors import no_models, not_materialised
 from services.gateway.freshness import Provenance, provenance, stale_from
 from services.gateway.pointers import PointerCache
 from shared.domain.categories import ModelCategory
@@ -71,13 +71,24 @@ def not_modified(if_none_match: str | None, tag: str) -> bool:
     return False
 
 
+def has_no_models(current: CurrentGeneration) -> bool:
+    """The generation was computed from a reference in force without models (D17).
+
+    Generations written before the field existed lack it and count as having models.
+    """
+    return current.basis.get("reference_models") == "0"
+
+
 async def current_of(pointers: PointerCache, category: ModelCategory) -> CurrentGeneration:
-    """The category's pointer, or 503 before its first generation."""
+    """The category's pointer; 404 when its reference has no models (D17), 503 before its first
+    generation (only a category the reference watcher has not reported yet has none)."""
     current = await pointers.get(category)
     if current is None:
         raise not_materialised(
             f"No data has been computed for {category} yet; the analytics workers are starting."
         )
+    if has_no_models(current):
+        raise no_models(category.value)
     return current
 
 

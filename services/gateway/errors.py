@@ -54,6 +54,11 @@ def not_materialised(detail: str, retry_after: int = 5) -> GatewayError:
     )
 
 
+def no_models(category: str) -> GatewayError:
+    """404 for a valid category whose reference in force has no models (D17, upstream's wording)."""
+    return GatewayError(404, ErrorBody(detail=f"Category '{category}' not found or has no models"))
+
+
 def store_unavailable(retry_after: int = 1) -> GatewayError:
     """503 while Redis does not answer (a restart, a failover): nothing is wrong with the request."""
     return GatewayError(
@@ -69,7 +74,7 @@ def store_unavailable(retry_after: int = 1) -> GatewayError:
 #: OpenAPI ``responses`` entries of the error codes, by code.
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "A parameter value outside its closed set, or a category without AI Horde runtime data",
-    404: "Unknown category (the body lists the valid ones) or unknown model",
+    404: "Unknown category (listing the valid ones), a category without models (D17), or unknown model",
     414: "Query string longer than the configured limit",
     422: "A parameter of the wrong type or out of range",
     429: "Too many concurrent event streams",

@@ -30,6 +30,7 @@ POINTER_FIELDS = (
     "status_at_ms",
     "stats_at_ms",
     "workers_at_ms",
+    "reference_models",
 )
 
 

@@ -36,6 +36,11 @@ def bad_request(message: str) -> ApiResult:
     return ApiResult({"message": message, "rc": "BadRequest"}, status=400)
 
 
+def not_recorded(name: str) -> ApiResult:
+    """404 for a response the capture does not hold: never an empty payload served as data."""
+    return ApiResult({"message": f"{name} is not recorded in this capture", "rc": "NotRecorded"}, status=404)
+
+
 def _invalid_argument(name: str, message: str) -> ApiResult:
     """flask-restx reqparse's answer to an argument it cannot convert."""
     return ApiResult({"errors": {name: message}, "message": "Input payload validation failed"}, status=400)
@@ -73,6 +78,8 @@ def status_models(state: StandinState, params: Mapping[str, str]) -> ApiResult:
     if isinstance(max_count, ApiResult):
         return max_count
     payload = state.payload(f"status_models_{model_type}")
+    if not payload.recorded:
+        return not_recorded(f"status_models_{model_type}")
     entries = payload.data if isinstance(payload.data, list) else []
     names = [e.get("name", "") for e in entries if isinstance(e, dict)]
     allowed = model_state_filter(names, model_type, model_state, state.scenario.known_models)
@@ -91,6 +98,8 @@ def status_models(state: StandinState, params: Mapping[str, str]) -> ApiResult:
 
 def _stats(state: StandinState, model_type: str, model_state: str) -> ApiResult:
     payload = state.payload(f"stats_models_{model_type}")
+    if not payload.recorded:
+        return not_recorded(f"stats_models_{model_type}")
     data = payload.data
     if model_state == "all" or not isinstance(data, dict):
         return ApiResult(data, payload.raw)
@@ -126,6 +135,8 @@ def workers(state: StandinState, params: Mapping[str, str]) -> ApiResult:
         return _invalid_argument("type", message)
     name = (params.get("name") or "").lower() or None
     payload = state.payload("workers")
+    if not payload.recorded:
+        return not_recorded("workers")
     entries = payload.data if isinstance(payload.data, list) else []
 
     def keep(worker: Any) -> bool:

@@ -24,6 +24,10 @@ PAYLOAD_KEYS: tuple[str, ...] = (
 )
 """Payload names; on disk each is ``<name>.json`` inside a frame folder."""
 
+#: Suffix of a marker file ``<name>.not-recorded``: the capture has no such response, and the
+#: stand-in answers 404 for it instead of serving an empty payload as if it were data.
+NOT_RECORDED_SUFFIX = ".not-recorded"
+
 _EMPTY: dict[str, Any] = {
     "status_models_image": [],
     "status_models_text": [],
@@ -42,10 +46,14 @@ class Payload:
 
     data: Any
     raw: bytes
+    #: False for a payload the capture marks as not recorded (see :data:`NOT_RECORDED_SUFFIX`).
+    recorded: bool = True
 
     @classmethod
     def from_value(cls, value: Any) -> Payload:
         """Bytes/str are taken as the recorded body; anything else is encoded like flask-restx."""
+        if value is NOT_RECORDED:
+            return cls(None, b"", recorded=False)
         if isinstance(value, bytes | bytearray):
             return cls(json.loads(value), bytes(value))
         if isinstance(value, str):
@@ -65,18 +73,28 @@ def _key(name: str) -> str:
     return key
 
 
-def read_frame_dir(path: str | Path) -> dict[str, bytes]:
-    """The raw payload files present in one frame folder (absent files are simply left out)."""
+#: Value of a payload marked ``<name>.not-recorded`` in a frame folder.
+NOT_RECORDED: Any = object()
+
+
+def read_frame_dir(path: str | Path) -> dict[str, Any]:
+    """The raw payload files present in one frame folder (absent files are simply left out), and
+    :data:`NOT_RECORDED` for each ``<name>.not-recorded`` marker."""
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"frame folder not found: {folder}")
-    files = {key: folder / f"{key}.json" for key in PAYLOAD_KEYS}
-    return {key: path.read_bytes() for key, path in files.items() if path.is_file()}
+    found: dict[str, Any] = {}
+    for key in PAYLOAD_KEYS:
+        if (folder / f"{key}.json").is_file():
+            found[key] = (folder / f"{key}.json").read_bytes()
+        elif (folder / f"{key}{NOT_RECORDED_SUFFIX}").is_file():
+            found[key] = NOT_RECORDED
+    return found
 
 
 def load_frame(path: str | Path) -> dict[str, Any]:
     """A frame folder parsed into plain JSON values, ready to copy and edit in tests."""
-    return {key: json.loads(raw) for key, raw in read_frame_dir(path).items()}
+    return {key: json.loads(raw) for key, raw in read_frame_dir(path).items() if raw is not NOT_RECORDED}
 
 
 def set_model_counts(frame: Mapping[str, Any], model_type: str, counts: Mapping[str, int]) -> dict[str, Any]:

@@ -74,6 +74,7 @@ async def open_watcher(
             settings.reference,
             partitions=state.partitions,
             published=state.snapshots,
+            announce_absent=True,
         )
 
 

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 _TEXT = ModelCategory.TEXT_GENERATION
 
 
+#: Text reference files in order of preference: the maintained ``models.csv``, else ``db.json``.
+TEXT_PREFERENCE: tuple[ReferenceFormat, ...] = ("csv", "legacy")
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """The current bytes of one category; ``not_modified`` when the server confirmed our copy."""
@@ -93,8 +97,9 @@ class FolderSource:
         if self._effective_layout() == "legacy":
             for category in ModelCategory:
                 if category is _TEXT:
-                    # db.json first: it is what the AI Horde reads; models.csv is its source.
-                    paths = ((fmt, self.folder / "text" / name) for fmt, name in LEGACY_TEXT_FILES.items())
+                    # models.csv first: maintainers edit it; db.json is generated from it with
+                    # defaults and generated tags merged in (contract: text reference source).
+                    paths = ((fmt, self.folder / "text" / LEGACY_TEXT_FILES[fmt]) for fmt in TEXT_PREFERENCE)
                     hit = next(((fmt, path) for fmt, path in paths if path.is_file()), None)
                     if hit is not None:
                         found.append((category, hit[0], hit[1]))
@@ -174,7 +179,8 @@ class GithubSource:
     """The public legacy files on GitHub (raw URLs), fetched with ``If-None-Match``.
 
     raw.githubusercontent.com answers 304 to a matching ETag, so an unchanged reference costs a
-    few hundred bytes per poll instead of the 1 MB text ``db.json``.
+    few hundred bytes per poll. Text is read from ``models.csv`` (the maintained source); only when
+    the repository answers 404 for it is the generated ``db.json`` read instead.
     """
 
     name = "github"
@@ -190,20 +196,36 @@ class GithubSource:
     ) -> None:
         self.client = client
         self.policy = policy or HttpPolicy()
-        self.urls: list[tuple[ModelCategory, str]] = []
+        #: Per category, its candidate files in order of preference.
+        self.urls: list[tuple[ModelCategory, tuple[tuple[ReferenceFormat, str], ...]]] = []
         for category in categories:
             if category is _TEXT:
-                self.urls.append((category, f"{text_base_url.rstrip('/')}/{LEGACY_TEXT_FILES['legacy']}"))
+                base = text_base_url.rstrip("/")
+                self.urls.append(
+                    (category, tuple((f, f"{base}/{LEGACY_TEXT_FILES[f]}") for f in TEXT_PREFERENCE))
+                )
             elif category in LEGACY_IMAGE_FILES:
-                self.urls.append((category, f"{image_base_url.rstrip('/')}/{LEGACY_IMAGE_FILES[category]}"))
+                url = f"{image_base_url.rstrip('/')}/{LEGACY_IMAGE_FILES[category]}"
+                self.urls.append((category, (("legacy", url),)))
             else:
                 log.warning("category has no legacy GitHub file; not watched", extra={"category": category})
         self._cache: dict[str, tuple[str, bytes]] = {}
 
     async def fetch(self) -> list[FetchResult]:
-        return [await self._fetch_one(category, url) for category, url in self.urls]
+        results: list[FetchResult] = []
+        for category, candidates in self.urls:
+            result: FetchResult | None = None
+            for fmt, url in candidates:
+                result = await self._fetch_one(category, fmt, url)
+                # Only "this file does not exist" moves on to the next candidate; any other failure
+                # keeps the previous version rather than silently switching files.
+                if not (isinstance(result, FetchFailed) and result.error == "HTTP 404"):
+                    break
+            if result is not None:
+                results.append(result)
+        return results
 
-    async def _fetch_one(self, category: ModelCategory, url: str) -> FetchResult:
+    async def _fetch_one(self, category: ModelCategory, fmt: ReferenceFormat, url: str) -> FetchResult:
         cached = self._cache.get(url)
         headers = {"If-None-Match": cached[0]} if cached else None
         try:
@@ -211,13 +233,13 @@ class GithubSource:
         except Exception as exc:
             return FetchFailed(category, url, _describe(exc))
         if response.status_code == 304 and cached is not None:
-            return Fetched(category, "legacy", cached[1], url, not_modified=True)
+            return Fetched(category, fmt, cached[1], url, not_modified=True)
         if response.status_code != 200:
             return FetchFailed(category, url, f"HTTP {response.status_code}")
         etag = response.headers.get("ETag")
         if etag:
             self._cache[url] = (etag, response.content)
-        return Fetched(category, "legacy", response.content, url)
+        return Fetched(category, fmt, response.content, url)
 
 
 class V2ApiSource:

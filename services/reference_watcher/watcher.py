@@ -75,6 +75,7 @@ class ReferenceWatcher:
         partitions: int,
         published: dict[ModelCategory, ReferenceSnapshot] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        announce_absent: bool = False,
     ) -> None:
         self.source = source
         self.publisher = publisher
@@ -85,6 +86,8 @@ class ReferenceWatcher:
         #: Version of a held mass-removal change per category.
         self.held: dict[ModelCategory, str] = {}
         self._clock = clock
+        #: Publish "no models" for categories the source does not offer (the service does, D17).
+        self.announce_absent = announce_absent
         # Digest of the last payload fully handled per category: identical bytes are not re-parsed.
         self._handled: dict[ModelCategory, str] = {}
         self._missing: set[ModelCategory] = set()
@@ -127,9 +130,35 @@ class ReferenceWatcher:
                 continue
             if event is not None:
                 published.append(event)
+        if self.announce_absent:
+            published.extend(await self._publish_absent({result.category for result in results}))
         return published
 
+    async def _publish_absent(self, offered: set[ModelCategory]) -> list[ReferenceCategoryChanged]:
+        """Publish "no models" once for each category the source does not offer and that never had
+        a published state (``video_generation``, ``ti``, a folder without ``clip.json``), so the
+        gateway answers 404 for it at once instead of waiting for data that never comes (D17).
+
+        A category that had models and disappears keeps its last version (see ``_report_missing``);
+        a failed fetch is "offered" and never counts as absent.
+        """
+        events: list[ReferenceCategoryChanged] = []
+        for category in ModelCategory:
+            if category in offered or category in self.published:
+                continue
+            snapshot = ReferenceSnapshot(category=category, version=records_version(()))
+            try:
+                event = await self._decide(Fetched(category, "legacy", b"", "absent"), snapshot)
+            except Exception:
+                log.exception("publishing an absent category failed", extra={"category": category.value})
+                continue
+            if event is not None:
+                events.append(event)
+        return events
+
     def _report_missing(self, present: set[ModelCategory]) -> None:
+        empty = {category for category, snapshot in self.published.items() if not snapshot.records}
+        present = present | empty  # an absent category published as empty is not "missing"
         for category in sorted(set(self.published) - present - self._missing):
             log.warning(
                 "category no longer offered by the source; keeping its last version",

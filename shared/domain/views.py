@@ -31,7 +31,9 @@ from shared.domain.text_names import get_base_model_name, group_key
 from shared.domain.trusted import copy_trusted
 
 #: Bumped whenever the rendered bytes change for the same inputs (part of every generation id).
-VIEW_SCHEMA_VERSION = 1
+#: 2: maintenance_worker_count, whole queued/queued_jobs as integers, text baseline "", base names
+#: keep their own characters, koboldcpp/<author>/<model> counted (issue 12).
+VIEW_SCHEMA_VERSION = 2
 
 WITH_STATS_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
 RISK_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True))

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.domain.horde.runtime import CombinedModelStatistics
+from shared.domain.horde.runtime import CombinedModelStatistics, whole_or_fraction
 from shared.domain.horde.spellings import backend_spellings
 from shared.materialized.selection import search_matches, select, stable_order
 
@@ -49,6 +49,10 @@ def _column(name: str, stats: CombinedModelStatistics) -> object | None:
     return value
 
 
+def _whole(value: float | None) -> int | float | None:
+    return None if value is None else whole_or_fraction(value)
+
+
 def _blank(value: object | None) -> object:
     return "" if value is None else value
 
@@ -58,7 +62,8 @@ def _csv_row(name: str, stats: CombinedModelStatistics) -> str:
     usage = stats.usage_stats
     csv.writer(buffer, lineterminator="\n").writerow(
         [name, stats.worker_count, stats.thread_count, stats.worker_count_source,
-         _blank(stats.queued_jobs), _blank(stats.queued), _blank(stats.performance), _blank(stats.eta),
+         _blank(_whole(stats.queued_jobs)), _blank(_whole(stats.queued)),
+         _blank(stats.performance), _blank(stats.eta),
          usage.day, usage.month, usage.total]
     )  # fmt: skip
     return buffer.getvalue()

@@ -30,6 +30,12 @@ from tests.unit.domain.test_reference_diff import IMAGE_ADDED, IMAGE_REMOVED, NO
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 REFERENCE = Path(__file__).parents[1] / "fixtures" / "data" / "reference"
+ABSENT = {
+    ModelCategory.CONTROLNET_ANNOTATOR,
+    ModelCategory.VIDEO_GENERATION,
+    ModelCategory.AUDIO_GENERATION,
+    ModelCategory.TI,
+}
 IMAGE = ModelCategory.IMAGE_GENERATION
 TEXT = ModelCategory.TEXT_GENERATION
 PARTITIONS = 4
@@ -100,7 +106,10 @@ async def test_reference_watcher_publishes_diffs_and_survives_restarts(
         assert watcher.published == {}
         assert watcher.partitions == PARTITIONS
         first = await watcher.poll_once()
-        assert len(first) == 11
+        # 11 files, and the 4 categories the folder lacks published once as empty (D17).
+        assert len(first) == 15
+        empty = {e.category for e in first if not e.records}
+        assert empty == {*ABSENT, ModelCategory.LORA}  # lora.json is []
         assert all(
             e.added == tuple(r.name for r in e.records) and not e.removed and not e.modified for e in first
         )
@@ -120,9 +129,9 @@ async def test_reference_watcher_publishes_diffs_and_survives_restarts(
     assert (len(text.added), len(text.removed), len(text.modified)) == (8, 0, 8)
     assert image.previous_version == by_category[IMAGE].version
 
-    # 3. On the topic: 13 records, keyed and partitioned by category, with CloudEvents headers.
-    records = await _read_all(kafka, spec, expected=13)
-    assert len(records) == 13
+    # 3. On the topic: 17 records, keyed and partitioned by category, with CloudEvents headers.
+    records = await _read_all(kafka, spec, expected=17)
+    assert len(records) == 17
     for record in records:
         event = ReferenceCategoryChanged.model_validate_json(record.value)
         assert record.key == event.category.value.encode()
@@ -156,7 +165,7 @@ async def test_reference_watcher_publishes_diffs_and_survives_restarts(
         assert restarted.published[IMAGE].version == image.version
 
     state = await read_published_state(settings.kafka, spec, timeout_seconds=30)
-    assert state.records_read == 13
+    assert state.records_read == 17
 
 
 async def test_service_serves_probes_publishes_and_stops_on_sigterm(
@@ -184,7 +193,7 @@ async def test_service_serves_probes_publishes_and_stops_on_sigterm(
             await asyncio.wait_for(ready(), timeout=30)
             assert (await client.get(f"{base}/healthz")).status_code == 200
             assert "hma_reference_changes_published_total" in (await client.get(f"{base}/metrics")).text
-        assert len(await _read_all(kafka, spec, expected=11)) == 11
+        assert len(await _read_all(kafka, spec, expected=15)) == 15  # 11 files + 4 absent (D17)
     except BaseException:
         service.cancel()
         with contextlib.suppress(BaseException):

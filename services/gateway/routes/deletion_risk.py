@@ -89,11 +89,13 @@ async def deletion_risk_listing(
     format: FormatQuery = Format.JSON,
 ) -> Response:
     """Deletion-risk analysis of every model of image or text generation, filtered and paged."""
+    # Check order (D11, D17): unknown category 404, then its kind (D16), then the closed parameter
+    # sets, all before any I/O; "has no models" (404) and "not yet" (503) need the pointer.
+    chosen, view = _view(category, group_text_models, include_backend_variations)
     if preset and preset not in VALID_PRESETS:
         raise bad_value("preset", preset, VALID_PRESETS)
     if sort_by and sort_by not in VALID_SORT_FIELDS:
         raise bad_value("sort_by", sort_by, VALID_SORT_FIELDS)
-    chosen, view = _view(category, group_text_models, include_backend_variations)
     terms = normalise_search(search)
     query = RiskQuery(
         preset=preset or None, search=terms or None, sort_by=sort_by or None,

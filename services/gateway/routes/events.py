@@ -17,8 +17,8 @@ from fastapi.responses import Response, StreamingResponse
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
-from services.gateway.answer import gateway_of
-from services.gateway.errors import ErrorBody, GatewayError, error_responses
+from services.gateway.answer import gateway_of, has_no_models
+from services.gateway.errors import ErrorBody, GatewayError, error_responses, no_models
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import provenance
 from services.gateway.middleware import HEAD_MARK
@@ -145,6 +145,8 @@ async def deletion_risk_events(
         after, note = await resume_point(gateway.redis, key, last_event_id or resume_after)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         current = await gateway.pointers.get(chosen)
+        if current is not None and has_no_models(current):
+            raise no_models(chosen.value)  # D17: nothing to stream, now or later
         if current is not None:
             stale_after = gateway.settings.analytics.stale_after_seconds
             headers |= provenance(current, "deletion-risk", stale_after_seconds=stale_after).headers

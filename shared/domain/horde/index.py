@@ -37,6 +37,15 @@ def worker_is_counted(worker: HordeWorker, model_type: HordeModelType) -> bool:
     return worker.type == model_type and worker.online and not worker.maintenance_mode
 
 
+def worker_in_maintenance(worker: HordeWorker, model_type: HordeModelType) -> bool:
+    """An online worker of ``model_type`` in maintenance: it lists the model but serves nothing.
+
+    Left out of ``worker_count`` (our rule, not upstream's: ``/v2/workers`` lists it) and reported
+    apart as ``maintenance_worker_count`` so the difference is visible.
+    """
+    return worker.type == model_type and worker.online and worker.maintenance_mode
+
+
 @lru_cache(maxsize=NAME_MEMO_SIZE)
 def _match_candidates(key: str, model_type: HordeModelType) -> tuple[str, ...]:
     """Keys a Horde name may be a spelling of, most specific first (memoised).
@@ -82,6 +91,8 @@ class HordeIndex:
     usage: Mapping[str, Usage]
     #: Counted workers (see :func:`worker_is_counted`) per model key, deduplicated by id.
     workers: Mapping[str, tuple[HordeWorker, ...]]
+    #: Online workers in maintenance per model key (see :func:`worker_in_maintenance`), by id.
+    maintenance: Mapping[str, tuple[HordeWorker, ...]]
     #: False when the snapshot has no workers payload yet (worker_count falls back to threads).
     has_workers: bool
     candidates: Mapping[str, tuple[str, ...]]
@@ -106,13 +117,18 @@ class HordeIndex:
         usage: dict[str, Usage] = {key: (day, month, total) for key, (day, month, total) in sums.items()}
 
         workers: dict[str, dict[str, HordeWorker]] = {}
+        maintenance: dict[str, dict[str, HordeWorker]] = {}
         for worker in snapshot.workers or ():
-            if not worker_is_counted(worker, snapshot.model_type):
+            if worker_is_counted(worker, snapshot.model_type):
+                into = workers
+            elif worker_in_maintenance(worker, snapshot.model_type):
+                into = maintenance
+            else:
                 continue
             for model in worker.models:
-                workers.setdefault(normalize_horde_name(model), {}).setdefault(worker.id, worker)
+                into.setdefault(normalize_horde_name(model), {}).setdefault(worker.id, worker)
 
-        keys = (statuses.keys() | usage.keys() | workers.keys()) - {""}
+        keys = (statuses.keys() | usage.keys() | workers.keys() | maintenance.keys()) - {""}
         return cls(
             model_type=snapshot.model_type,
             statuses={
@@ -121,6 +137,7 @@ class HordeIndex:
             },
             usage=usage,
             workers={key: tuple(value.values()) for key, value in workers.items()},
+            maintenance={key: tuple(value.values()) for key, value in maintenance.items()},
             has_workers=snapshot.workers is not None,
             candidates={key: _match_candidates(key, snapshot.model_type) for key in keys},
         )

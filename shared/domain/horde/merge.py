@@ -1,6 +1,6 @@
 """Merge a Horde snapshot into per-model runtime statistics (upstream §4.2, amended).
 
-Amendments (decisions.md): usage is the sum over the model's own spellings only and does not
+Amendments (docs/contract.md): usage is the sum over the model's own spellings only and does not
 depend on ``include_backend_variations`` (D12, D43); usage is 0/0/0, never null, when unused
 (D13); ``worker_count`` counts distinct workers over all spellings, ``thread_count`` the status
 threads (D45, D18); ``worker_summaries`` may be ``{}`` (D19); status numbers are aggregated
@@ -41,6 +41,8 @@ class _Aggregate(NamedTuple):
     statuses: tuple[tuple[str, HordeModelStatus], ...]
     thread_count: int
     workers: Mapping[str, HordeWorker]
+    #: Distinct online workers in maintenance listing one of the names (not in ``workers``).
+    maintenance: int
     #: The aggregate of ``statuses`` (:func:`_aggregate_status`), None without statuses.
     status: _StatusAggregate | None
 
@@ -67,7 +69,7 @@ def _aggregate_status(statuses: Sequence[HordeModelStatus]) -> _StatusAggregate 
     )
 
 
-_EMPTY = _Aggregate(usage=(0, 0, 0), statuses=(), thread_count=0, workers={}, status=None)
+_EMPTY = _Aggregate(usage=(0, 0, 0), statuses=(), thread_count=0, workers={}, maintenance=0, status=None)
 _NO_USAGE = UsageStats()
 
 
@@ -78,6 +80,7 @@ def _aggregate(matches: Sequence[MatchedName], index: HordeIndex) -> _Aggregate:
     day = month = total = 0
     statuses: list[tuple[str, HordeModelStatus]] = []
     workers: dict[str, HordeWorker] = {}
+    resting: set[str] = set()
     for match in matches:
         key = match.key
         usage = usage_of.get(key)
@@ -90,13 +93,17 @@ def _aggregate(matches: Sequence[MatchedName], index: HordeIndex) -> _Aggregate:
         if key_workers:
             for worker in key_workers:
                 workers.setdefault(worker.id, worker)
+        key_resting = index.maintenance.get(key)
+        if key_resting:
+            resting.update(worker.id for worker in key_resting)
     if not statuses:
-        return _Aggregate((day, month, total), (), 0, workers, None)
+        return _Aggregate((day, month, total), (), 0, workers, len(resting), None)
     return _Aggregate(
         usage=(day, month, total),
         statuses=tuple(statuses),
         thread_count=sum(status.count for _, status in statuses),
         workers=workers,
+        maintenance=len(resting),
         status=_aggregate_status([status for _, status in statuses]),
     )
 
@@ -233,6 +240,7 @@ def _merge_one(
             "worker_count": _worker_count(aggregate, index),
             "thread_count": aggregate.thread_count,
             "worker_count_source": "workers" if index.has_workers else "status",
+            "maintenance_worker_count": aggregate.maintenance,
         },
     )
 

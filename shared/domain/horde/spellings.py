@@ -55,14 +55,17 @@ _MESSY_SLASH: Final = re.compile(r"\s/|/\s|//")
 def backend_spellings(canonical: str) -> tuple[tuple[Backend, str], ...]:
     """The Horde spellings of a text reference name, in the order canonical, aphrodite, koboldcpp.
 
-    koboldcpp drops the author (the part up to the first ``/``); aphrodite keeps it (§1.3).
-    An exact duplicate spelling is listed once, under the first backend that produces it.
+    koboldcpp usually drops the author (the part up to the first ``/``, §1.3), but real workers
+    also report ``koboldcpp/<author>/<model>`` (97 such names in the 2025-06 text stats match a
+    reference model), so both koboldcpp spellings belong to the model (D12); aphrodite keeps the
+    author. An exact duplicate spelling is listed once, under the first backend that produces it.
     """
     model_part = canonical.split("/", 1)[1] if "/" in canonical else canonical
     candidates: tuple[tuple[Backend, str], ...] = (
         ("canonical", canonical),
         ("aphrodite", f"aphrodite/{canonical}"),
         ("koboldcpp", f"koboldcpp/{model_part}"),
+        ("koboldcpp", f"koboldcpp/{canonical}"),
     )
     seen: set[str] = set()
     result: list[tuple[Backend, str]] = []

@@ -140,7 +140,7 @@ def build_risk_info(
             "usage_trend": usage_trend(usage.day, usage.month, usage.total),
             "cost_benefit_score": cost_benefit,
             "size_gb": size_gb,
-            "baseline": record.baseline if kind != "generic" else None,
+            "baseline": _baseline(record, kind),
             "nsfw": record.nsfw if kind != "generic" else None,
             "has_description": not missing_description,
             "download_count": len(record.downloads),
@@ -152,6 +152,14 @@ def build_risk_info(
             "has_warning": verdict.has_warning,
         },
     )
+
+
+def _baseline(record: ReferenceRecord, kind: str) -> str | None:
+    """Image: the baseline or null; text: the raw cell, so an empty one stays ``""`` as upstream
+    writes it (clients compare strings); other categories: null (upstream §4.4)."""
+    if kind == "text":
+        return record.baseline or ""
+    return record.baseline if kind != "generic" else None
 
 
 def analyze_category(

@@ -9,8 +9,10 @@ on the exact base names upstream produced. Two upstream defects are fixed on pur
   contain ``_`` (``Q4_K_M``, ``Q5_1``) are still matched whole because the longer patterns are
   tried first. Every quantization/format token is removed (upstream removed only the first), so
   ``X-Q4_K_M-GGUF`` has base ``X``; ``quant`` keeps upstream's choice of the primary token and
-  ``quants`` lists all of them. A run of mixed separators left in the base (``Impish_QWEN_-1M``)
-  collapses to its first character (``Impish_QWEN_1M``); upstream kept mixed runs.
+  ``quants`` lists all of them. The base name keeps the name's own characters: only runs of one
+  repeated separator collapse (``--`` → ``-``), as upstream; a mixed run left by a removal stays
+  (``Impish_QWEN_14B-1M`` → ``Impish_QWEN_-1M``). Families are found by ``group_key``, which
+  ignores separators and case, so the display name never has to be rewritten to group.
 * D39: a date's ``position`` is measured in the original name (upstream mixed the shortened
   working string with the original). Rule: the number of token separators (``-``, ``_``, space)
   before the date in the original name, i.e. the index of its first token in
@@ -69,9 +71,8 @@ _DATE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![A-Za-z0-9])[0-9]{4}(?![A-Za-z0-9])"),  # YYMM / MMDD codes
 )
 
-# Runs of separators collapse to their first character. Upstream collapsed only runs of one character
-# and kept mixed runs; with `_` now a separator (D40) removals leave `_-` runs (`Impish_QWEN_-1M`).
-_SEPARATOR_RUN = re.compile(r"([-_ .])[-_ .]+")
+# Runs of one repeated separator collapse to one (upstream §4.9 step 7); mixed runs are the name's own.
+_SEPARATOR_RUN = re.compile(r"([-_ .])\1+")
 _EDGE_SEPARATORS = "-_ ."
 _POSITION_SEPARATORS = frozenset("-_ ")
 

@@ -1,4 +1,4 @@
-"""Merge oracles of upstream §3.6, §4.2, §2.4 and §4.15, adapted to the amended model (decisions.md).
+"""Merge oracles of upstream §3.6, §4.2, §2.4 and §4.15, adapted to the amended model (docs/contract.md).
 
 Where an expectation differs from upstream, the comment names the defect (D-number) it fixes.
 """
@@ -9,7 +9,7 @@ import pytest
 
 from shared.domain.horde.index import HordeIndex, ModelMatcher
 from shared.domain.horde.merge import category_total_month_usage, merge_category, merge_matched
-from shared.domain.horde.payloads import HordeSnapshot
+from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeSnapshot, HordeWorker
 from shared.domain.horde.runtime import CombinedModelStatistics, UsageStats
 from tests.unit.domain.horde_builders import snapshot, status, worker
 
@@ -115,7 +115,8 @@ def test_worker_count_is_the_same_with_or_without_include_workers_d15() -> None:
 
 
 def test_empty_worker_summaries_are_an_empty_dict_d19() -> None:
-    # Upstream: `{}` never comes out of the merger (null instead) and worker_count falls back to status.
+    """D19: with a workers snapshot and none serving the model, ``worker_summaries`` is ``{}`` and
+    ``worker_count`` is 0 from the workers (upstream: null, and a fallback to the status count)."""
     snap = snapshot("text", statuses=[status("m", 5)], workers=[worker("w1", ["other"])])
     merged = _merge(["m"], snap, workers=True)["m"]
     assert merged.worker_summaries == {}
@@ -216,6 +217,31 @@ def test_the_three_backend_spellings_count() -> None:
     # spelling belongs to `NeverSleep/Lumimaid-v0.2-8B`, and the author-less name does not have it.
     assert _month(["Lumimaid-v0.2-8B"], month) == {"Lumimaid-v0.2-8B": 4000}
     assert _month(["NeverSleep/Lumimaid-v0.2-8B"], month) == {"NeverSleep/Lumimaid-v0.2-8B": 5000}
+
+
+def test_d12_koboldcpp_full_name_counts_in_usage_workers_threads_and_variations() -> None:
+    full = "koboldcpp/PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"
+    short = "koboldcpp/Dans-PersonalityEngine-V1.1.0-12b"
+    snapshot = HordeSnapshot(
+        model_type="text",
+        status=(
+            HordeModelStatus(name=full, count=2, jobs=1, queued=10, performance=5.0, eta=3),
+            HordeModelStatus(name=short, count=1, jobs=0, queued=0, performance=2.0, eta=0),
+        ),
+        stats=HordeModelStats(day={full: 7}, month={full: 1509, short: 1}, total={full: 9000}),
+        workers=(
+            HordeWorker(id="w1", name="a", type="text", online=True, models=(full,)),
+            HordeWorker(id="w2", name="b", type="text", online=True, models=(short,)),
+        ),
+    )
+    name = "PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"
+    merged = merge_category([name], snapshot, include_workers=True, include_backend_variations=True)[name]
+    assert merged.usage_stats == UsageStats(day=7, month=1510, total=9000)
+    assert (merged.worker_count, merged.thread_count) == (2, 3)
+    assert (merged.queued_jobs, merged.queued) == (1, 10)
+    variations = merged.backend_variations or {}
+    assert list(variations) == ["koboldcpp"]
+    assert (variations["koboldcpp"].usage_month, variations["koboldcpp"].worker_count) == (1510, 2)
 
 
 def test_other_sizes_of_the_family_do_not_count_d12() -> None:
@@ -352,3 +378,35 @@ def test_merge_matched_is_merge_category() -> None:
     assert merge_matched(matcher, include_workers=True, include_backend_variations=True) == _merge(
         ["test_model"], _ORACLE, workers=True, variations=True
     )
+
+
+def test_workers_in_maintenance_are_reported_apart_not_counted() -> None:
+    """Our rule (contract: workers in maintenance): a worker in maintenance serves nothing, so it is
+    not in ``worker_count``; ``maintenance_worker_count`` says how many ``/v2/workers`` lists besides."""
+    horde = snapshot(
+        "image",
+        statuses=[status("A", 2)],
+        month={"A": 5},
+        workers=[
+            worker("w1", ["A"], model_type="image"),
+            worker("w2", ["A"], model_type="image", maintenance=True),
+            worker("w3", ["A"], model_type="image", maintenance=True, online=False),
+        ],
+    )
+    merged = merge_category(["A"], horde, include_workers=True, include_backend_variations=False)["A"]
+    assert (merged.worker_count, merged.maintenance_worker_count) == (1, 1)
+    assert list(merged.worker_summaries or {}) == ["w1"]
+
+
+def test_queued_and_jobs_are_written_as_integers_when_whole() -> None:
+    """Upstream wire format: ``queued``/``queued_jobs`` are integers; a real fraction stays (D22)."""
+    horde = snapshot(
+        statuses=[status("A", 1, jobs=7.0, queued=1502.0), status("B", 1, jobs=0.5, queued=3.25)]
+    )
+    merged = merge_category(["A", "B"], horde, include_workers=False, include_backend_variations=True)
+    a = merged["A"].model_dump(mode="json")
+    assert (a["queued_jobs"], a["queued"]) == (7, 1502)
+    assert isinstance(a["queued"], int)
+    assert a["backend_variations"]["canonical"]["queued"] == 1502
+    b = merged["B"].model_dump(mode="json")
+    assert (b["queued_jobs"], b["queued"]) == (0.5, 3.25)

@@ -209,3 +209,39 @@ def test_real_2025_06_text_stats_fimbulvetr() -> None:
     assert (fimbulvetr.day, fimbulvetr.month) == (3749, 91587)
     assert snap.stats is not None
     assert category_total_month_usage(merged) <= sum(snap.stats.month.values())
+
+
+def test_d12_koboldcpp_author_spelling_counts_on_the_2025_06_capture() -> None:
+    """Real text stats of 2025-06 against the reference of that day: 97 ``koboldcpp/<author>/<model>``
+    names match a reference model; PocketDoc's engine has 1,509 monthly requests under that spelling."""
+    names = [name for name in _json("reference/at_capture/2025-06/text/db.json") if "/" in name]
+    names = [n for n in names if not n.startswith(("koboldcpp/", "aphrodite/"))]
+    snapshot = _snapshot("text", stats="horde_api/stats_models_text.json")
+    merged = merge_category(names, snapshot, include_workers=False, include_backend_variations=True)
+    model = merged["PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"]
+    assert model.usage_stats.month >= 1509
+    koboldcpp = (model.backend_variations or {})["koboldcpp"]
+    assert koboldcpp.usage_month == model.usage_stats.month
+    matcher = ModelMatcher(names, HordeIndex.from_snapshot(snapshot))
+    by_full_spelling = [
+        match.key
+        for name in names
+        for match in matcher.matches(name)
+        if match.spelling == f"koboldcpp/{name}"
+    ]
+    assert len(by_full_spelling) >= 90  # 90 exact keys, more with quantisation suffixes
+
+
+def test_maintenance_workers_are_reported_apart_on_real_workers() -> None:
+    """Real ``/v2/workers`` (2023-07): all five workers in maintenance list ``Deliberate`` (read off the
+    file). They serve nothing, so they are not in ``worker_count`` but in ``maintenance_worker_count``."""
+    listed = [
+        w for w in _json("horde_api/workers.json") if w["type"] == "image" and "Deliberate" in w["models"]
+    ]
+    resting = [w for w in listed if w["online"] and w.get("maintenance_mode")]
+    assert len(resting) == 5
+    horde = _snapshot("image", status="horde_api/status_models_image.json", workers="horde_api/workers.json")
+    merged = merge_category(["Deliberate"], horde, include_workers=True, include_backend_variations=False)
+    deliberate = merged["Deliberate"]
+    assert deliberate.maintenance_worker_count == 5
+    assert deliberate.worker_count == len([w for w in listed if w["online"]]) - 5

@@ -23,6 +23,14 @@ def test_backend_spellings_with_author_drop_it_for_koboldcpp_only() -> None:
         ("canonical", "ReadyArt/Broken-Tutu-24B"),
         ("aphrodite", "aphrodite/ReadyArt/Broken-Tutu-24B"),
         ("koboldcpp", "koboldcpp/Broken-Tutu-24B"),
+        ("koboldcpp", "koboldcpp/ReadyArt/Broken-Tutu-24B"),
+    )
+
+
+def test_d12_koboldcpp_with_the_full_canonical_name_is_a_spelling_of_the_model() -> None:
+    # Real workers report `koboldcpp/PocketDoc/Dans-PersonalityEngine-V1.1.0-12b` (2025-06 text stats).
+    assert ("koboldcpp", "koboldcpp/PocketDoc/Dans-PersonalityEngine-V1.1.0-12b") in backend_spellings(
+        "PocketDoc/Dans-PersonalityEngine-V1.1.0-12b"
     )
 
 
@@ -43,6 +51,7 @@ def test_backend_spellings_are_deduplicated() -> None:
     assert backend_spellings("koboldcpp/X") == (
         ("canonical", "koboldcpp/X"),
         ("aphrodite", "aphrodite/koboldcpp/X"),
+        ("koboldcpp", "koboldcpp/koboldcpp/X"),
     )
 
 

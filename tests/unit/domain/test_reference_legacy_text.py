@@ -15,6 +15,9 @@ from shared.domain.reference.legacy_text import (
     parse_text_db,
 )
 from shared.domain.reference.validation import InvalidField, ReferenceFormatError
+from shared.domain.risk.analysis import analyze_category
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.domain.statistics import compute_category_statistics
 
 DATA = Path(__file__).parents[2] / "fixtures" / "data" / "reference"
 TEXT = ModelCategory.TEXT_GENERATION
@@ -232,3 +235,18 @@ def test_unusable_csv_raises(text: str | bytes) -> None:
 def test_csv_accepts_bytes_with_bom() -> None:
     snapshot = parse_models_csv(("\ufeff" + CSV_HEADER + "M,7,,,,,,,,\n").encode(), version="v")
     assert snapshot.names() == ["M"]
+
+
+def test_text_url_is_the_download_location_contract_decision() -> None:
+    """Contract, "text download location": the original reports no text downloads; a text record's
+    ``url`` counts as its one download here, in statistics and in deletion risk (host flags stay off, D36)."""
+    text = ModelCategory.TEXT_GENERATION
+    snapshot = parse_models_csv(
+        CSV_HEADER + "Org/M-7B,7,,https://huggingface.co/Org/M-7B,,,,,,\n", version="v"
+    )
+    statistics = compute_category_statistics(snapshot.records, text, computed_at=0)
+    assert statistics.download_stats.total_models_with_downloads == 1
+    assert statistics.download_stats.hosts == {"huggingface.co": 1}
+    (entry,) = analyze_category(snapshot.records, {}, text, RiskThresholds())
+    assert (entry.download_count, entry.download_hosts) == (1, ("huggingface.co",))
+    assert not entry.deletion_risk_flags.no_download_urls

@@ -222,3 +222,17 @@ def test_analysis_does_not_mutate_inputs() -> None:  # D1
     before = (list(records), dict(merged))
     analyze_category(records, merged, IMAGE, DEFAULTS)
     assert (records, merged) == before
+
+
+def test_empty_text_baseline_stays_an_empty_string_on_the_wire() -> None:
+    """Upstream wire format: a text record's baseline is the raw cell, so an empty one is ``""``, not
+    null (clients compare strings); image keeps null for a missing baseline, generic categories null."""
+    text = ModelCategory.TEXT_GENERATION
+    records = [
+        ReferenceRecord(name="a/B-7B", category=text),
+        ReferenceRecord(name="a/C-7B", category=text, baseline="x"),
+    ]
+    entries = {e.name: e for e in analyze_category(records, {}, text, RiskThresholds())}
+    assert entries["a/B-7B"].baseline == ""
+    assert entries["a/B-7B"].deletion_risk_flags.missing_baseline
+    assert entries["a/C-7B"].baseline == "x"

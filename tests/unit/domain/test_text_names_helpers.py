@@ -160,10 +160,10 @@ def test_group_key_folds_case_and_separators() -> None:
 
 
 def test_d40_underscore_and_dash_spellings_share_a_group_while_bases_keep_separators() -> None:
-    # D40 / decisions.md says `Llama_3_8B_Instruct → base Llama-3`. Reconciled with the upstream T
-    # oracles (`Angelic_Eclipse_12B → Angelic_Eclipse`): the base name keeps the name's own separators
-    # (`Llama_3`), and grouping goes through the separator- and case-insensitive `group_key`, so both
-    # spellings land in one group, displayed with its first member's base name.
+    # D40, the contract: the base name keeps the name's own separators (`Llama_3_8B_Instruct` → `Llama_3`,
+    # as the upstream oracle `Angelic_Eclipse_12B` → `Angelic_Eclipse`), and families are grouped by the
+    # separator- and case-insensitive `group_key`, so both spellings land in one group, displayed with
+    # its first member's base name.
     assert get_base_model_name("Llama_3_8B_Instruct") == "Llama_3"
     assert group_key("Llama_3_8B_Instruct") == group_key("Llama-3-8B") == "llama-3"
     groups = group_text_models_by_base(["Llama_3_8B_Instruct", "Llama-3-8B", "llama-3-70b-Q4_K_M"])

@@ -124,10 +124,13 @@ def test_d40_underscore_separates_variant_and_quant_tokens(
     assert (parsed.base_name, parsed.variant, parsed.quant) == (base, variant, quant)
 
 
-def test_d40_mixed_separator_runs_collapse_to_their_first_character() -> None:
-    # D40 consequence: removing `_`-delimited tokens leaves `_-` runs; upstream kept them verbatim.
-    assert parse_text_model_name("Impish_QWEN_14B-1M").base_name == "Impish_QWEN_1M"
-    assert parse_text_model_name("Phi-3.5-mini-instruct_Uncensored").base_name == "Phi-3.5-mini-Uncensored"
+def test_d40_base_names_keep_the_names_own_characters() -> None:
+    # D40: a mixed run of separators left by a removal stays as the name has it (upstream §4.9 step 7
+    # collapses only runs of one repeated separator); grouping ignores separators anyway.
+    assert parse_text_model_name("Impish_QWEN_14B-1M").base_name == "Impish_QWEN_-1M"
+    assert parse_text_model_name("Phi-3.5-mini-instruct_Uncensored").base_name == "Phi-3.5-mini-_Uncensored"
+    assert parse_text_model_name("X--7B").base_name == "X"
+    assert parse_text_model_name("A__B-7B").base_name == "A_B"
 
 
 def test_variant_words_inside_longer_words_are_not_variants() -> None:

@@ -164,6 +164,8 @@ async def test_an_unchanged_snapshot_is_still_confirmed_by_a_fresh_health_event(
 
 @pytest.mark.parametrize("fault", ["truncated_json", "wrong_types", "empty", "status"])
 async def test_bad_answers_are_never_published_and_recovery_is_reported(fault: str) -> None:
+    """D20: a failed or malformed AI Horde answer never becomes "zero workers" or "zero usage": nothing
+    is published, the last good snapshot stays in force and health events say how old it is."""
     time = FakeTime()
     app = standin_app(time)
     client = make_client(time, httpx.ASGITransport(app))

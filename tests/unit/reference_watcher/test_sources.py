@@ -51,11 +51,19 @@ async def test_folder_legacy_layout(tmp_path: Path) -> None:
     assert found[C.IMAGE_GENERATION].origin.endswith("image/stable_diffusion.json")
     assert found[C.IMAGE_GENERATION].payload == (REFERENCE / "image" / "stable_diffusion.json").read_bytes()
     text = found[C.TEXT_GENERATION]
-    assert (text.format, Path(text.origin).name) == ("legacy", "db.json")
+    # Contract, text reference source: models.csv (what maintainers edit) wins over db.json.
+    assert (text.format, Path(text.origin).name) == ("csv", "models.csv")
 
 
-async def test_folder_text_falls_back_to_models_csv(tmp_path: Path) -> None:
+async def test_folder_text_reads_models_csv_and_falls_back_to_db_json(tmp_path: Path) -> None:
+    """Contract, text reference source: ``models.csv`` when present, ``db.json`` only without it."""
     (tmp_path / "text").mkdir()
+    shutil.copy(REFERENCE / "text" / "db.json", tmp_path / "text")
+    found = _fetched(await FolderSource(tmp_path).fetch())
+    assert (found[C.TEXT_GENERATION].format, Path(found[C.TEXT_GENERATION].origin).name) == (
+        "legacy",
+        "db.json",
+    )
     shutil.copy(REFERENCE / "text" / "models.csv", tmp_path / "text")
     found = _fetched(await FolderSource(tmp_path).fetch())
     assert list(found) == [C.TEXT_GENERATION]
@@ -120,6 +128,8 @@ async def test_github_uses_etags_and_treats_304_as_unchanged() -> None:
 
 
 async def test_github_text_url_and_errors_per_category() -> None:
+    """Contract, text reference source: without ``models.csv`` (404) the generated ``db.json`` is read."""
+
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("db.json"):
             return httpx.Response(200, content=b"{}")
@@ -129,10 +139,33 @@ async def test_github_text_url_and_errors_per_category() -> None:
         results = await _github(client, [C.TEXT_GENERATION, C.ESRGAN]).fetch()
     ok, failed = results
     assert isinstance(ok, Fetched)
-    assert ok.origin == "https://txt.example/main/db.json"
+    assert (ok.origin, ok.format) == ("https://txt.example/main/db.json", "legacy")
     assert isinstance(failed, FetchFailed)
     assert failed.error == "HTTP 404"
     assert failed.category is C.ESRGAN
+
+
+async def test_github_text_reads_models_csv_first() -> None:
+    """Contract, text reference source: ``models.csv`` is what maintainers edit; ``db.json`` is not read
+    when it exists, and a server error on it keeps the previous version instead of switching files."""
+    seen: list[str] = []
+    csv_status = 200
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("models.csv"):
+            return httpx.Response(csv_status, content=b"name,parameters_bn\nA/B-7B,7\n")
+        return httpx.Response(200, content=b"{}")
+
+    async with _client(handler) as client:
+        result = (await _github(client, [C.TEXT_GENERATION]).fetch())[0]
+        assert isinstance(result, Fetched)
+        assert (result.format, result.origin) == ("csv", "https://txt.example/main/models.csv")
+        assert seen == ["/main/models.csv"]
+        csv_status = 500
+        failed = (await _github(client, [C.TEXT_GENERATION]).fetch())[0]
+    assert isinstance(failed, FetchFailed)
+    assert not any(path.endswith("db.json") for path in seen)
 
 
 async def test_github_retries_server_errors_then_gives_up() -> None:
