@@ -20,6 +20,7 @@ from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
 from services.poller.polling import Poller
 from services.poller.publishing import PollerTopics, broker_publisher
+from shared import tracing
 from shared.kafka import ensure_topics, make_broker
 from shared.leader import LeaderLease, NotLeaderError, lead, lease_headers
 from shared.logging import configure_logging
@@ -129,4 +130,5 @@ def main() -> None:
     """Console script ``horde-poller``: read settings from the environment and run."""
     settings = Settings()
     configure_logging(SERVICE, settings.log_level, json_lines=settings.log_json)
+    tracing.configure(SERVICE)
     raise SystemExit(run_process(serve(settings)))
