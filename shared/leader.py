@@ -5,8 +5,9 @@ Two replicas can run; only the one holding the lease polls and publishes, the ot
 runs it, a lease is three short Lua scripts, and a takeover needs no consumer-group rebalance.
 
 * **Acquire**: ``SET NX PX`` semantics in a script that also ``INCR``s a counter that never
-  expires: each leadership term gets a larger **fencing token**.
-* **Renew**: compare-and-extend (the value must still be ours), every renew interval.
+  expires (seeded from Redis's clock in ms when missing): each term gets a larger **fencing token**.
+* **Renew**: compare-and-extend (the value must still be ours), every renew interval; a key that
+  vanished (FLUSHDB, Redis restarted empty) while our deadline runs is taken again, new token.
 * **Local deadline**: the holder trusts its lease until ``sent + lease`` by its own monotonic
   clock, where ``sent`` is when it *sent* the acquire/renew; Redis started the expiry later, so
   the holder always stops believing before a successor can acquire. A paused (SIGSTOP) leader
@@ -40,20 +41,26 @@ log = logging.getLogger(__name__)
 #: Kafka header carrying the publishing leader's fencing token (decimal).
 TOKEN_HEADER = "hma_leader_token"
 
-_ACQUIRE = """
+#: Acquire (ARGV[3] empty) or renew (ARGV[3] = our value): extend our own lease; take a free one
+#: with the next token; refuse one held by another. The token counter starts from Redis's clock in
+#: milliseconds when it is missing, so tokens keep growing even after a FLUSHDB or an empty restart.
+_CLAIM = """
 local current = redis.call('GET', KEYS[1])
-if current and string.sub(current, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. '|' then
+if current then
+  if current == ARGV[3] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(string.match(current, '|(%d+)$'))
+  end
   return false
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('SET', KEYS[2], string.format('%d', ms))
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
 return token
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -103,29 +110,35 @@ class LeaderLease:
         """Local check only (no I/O): a term is on and its deadline has not passed."""
         return self.token is not None and self.clock() < self.valid_until
 
-    async def try_acquire(self) -> bool:
-        """Take the lease if it is free (a new term with a new token); ``False`` if another holds it."""
+    async def _claim(self, ours: str) -> bool:
         sent = self.clock()
         token = await self.redis.eval(
-            _ACQUIRE, 2, self._key, self.keys.leader_token(self.service), self.holder, self._lease_ms
+            _CLAIM, 2, self._key, self.keys.leader_token(self.service), self.holder, self._lease_ms, ours
         )
         if token is None:
             self.token = None
             return False
+        if ours and int(token) != self.token:
+            log.warning(
+                "leader lease vanished from Redis (flushed or restarted); taken again",
+                extra={"service": self.service, "token": int(token)},
+            )
         self.token, self.valid_until = int(token), sent + self.settings.lease_seconds
         return True
 
+    async def try_acquire(self) -> bool:
+        """Take the lease if it is free (a new term with a new token); ``False`` if another holds it."""
+        return await self._claim("")
+
     async def renew(self) -> bool:
-        """Extend our lease; ``False`` (and the term ends) when it is no longer ours."""
-        if self.token is None:
-            return False
-        sent = self.clock()
-        extended = await self.redis.eval(_RENEW, 1, self._key, self._value, self._lease_ms)
-        if not extended:
+        """Extend our lease; ``False`` (and the term ends) when another replica holds it or our own
+        deadline has passed. If the key vanished while our deadline still runs (FLUSHDB, Redis
+        restarted empty), nobody else can have led meanwhile: take it again with a new token and
+        go on, so the work is not restarted."""
+        if not self.held():
             self.token = None
             return False
-        self.valid_until = sent + self.settings.lease_seconds
-        return True
+        return await self._claim(self._value)
 
     async def confirm(self) -> int:
         """The fence before a publish: our term is on locally and in Redis; returns its token."""

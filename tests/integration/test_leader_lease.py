@@ -83,6 +83,26 @@ async def test_a_holder_whose_lease_was_taken_is_fenced(redis: Redis, unique: st
         await a.confirm()  # ... but the fence asks Redis
 
 
+async def test_a_flushed_lease_is_taken_again_by_its_holder_with_a_larger_token(
+    redis: Redis, unique: str
+) -> None:
+    """FLUSHDB (or Redis restarted empty) removes the lease and the token counter: the holder,
+    still within its deadline, takes the lease again on renewal (its work goes on), and the new
+    token is larger than every earlier one because the counter restarts from Redis's clock."""
+    a, b = lease_for(redis, unique, "a"), lease_for(redis, unique, "b")
+    assert await a.try_acquire()
+    first = a.token
+    assert first is not None
+    keys = RedisKeys(unique)
+    await asyncio.sleep(0.01)  # the reseeded counter counts from a later millisecond
+    await redis.delete(keys.leader_lease("poller"), keys.leader_token("poller"))
+    assert await a.renew()
+    assert a.token is not None
+    assert a.token > first
+    assert await a.confirm() == a.token
+    assert not await b.try_acquire()
+
+
 async def test_lead_runs_the_work_only_while_leading_and_releases_on_stop(redis: Redis, unique: str) -> None:
     settings = LeaderSettings(lease_seconds=1.0, renew_interval_seconds=0.2)
     keys = RedisKeys(unique)
