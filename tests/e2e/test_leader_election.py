@@ -25,10 +25,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.devstack.ports import free_port
 from services.devstack.processes import ServiceProcess, start_standin
-from shared.kafka import drain_to_end
+from shared.kafka import drain_to_end, topic_partitions
 from shared.leader import TOKEN_HEADER
 from shared.redis_keys import RedisKeys
-from shared.settings import LeaderSettings
+from shared.settings import KafkaSettings, LeaderSettings
 from shared.topics import HORDE_SOURCE_HEALTH, REFERENCE_CHANGED
 from tests.support.events import DATA, SYNTHETIC
 from tests.support.kafka_broker import KafkaInfo
@@ -77,15 +77,11 @@ def requests_by(standin: ServiceProcess) -> list[tuple[float, str]]:
 
 
 async def _records(bootstrap: str, topic: str) -> list[Any]:
+    numbers = await topic_partitions(KafkaSettings(bootstrap_servers=bootstrap), topic)
+    partitions = [TopicPartition(topic, p) for p in numbers]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer.client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
