@@ -339,6 +339,7 @@ def test_two_watchers_one_publishes_and_the_standby_takes_over_after_kill(
             "text_generation",
         ]
         clip = next(r for r in published if json.loads(r.value)["category"] == "clip")
-        assert token_of(clip) is not None
-        assert token_of(clip) > held[1]
+        clip_token = token_of(clip)
+        assert clip_token is not None
+        assert clip_token > held[1]
         assert leading(standby, "reference-watcher")

@@ -4,7 +4,9 @@ the local deadline of a paused holder, and the ``lead`` loop handing work over."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -40,9 +42,11 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
-def lease_for(redis: Redis, prefix: str, holder: str, **kwargs: object) -> LeaderLease:
+def lease_for(
+    redis: Redis, prefix: str, holder: str, clock: Callable[[], float] = time.monotonic
+) -> LeaderLease:
     settings = LeaderSettings(lease_seconds=5, renew_interval_seconds=1)
-    return LeaderLease(redis, RedisKeys(prefix), "poller", settings, holder=holder, **kwargs)  # type: ignore[arg-type]
+    return LeaderLease(redis, RedisKeys(prefix), "poller", settings, holder=holder, clock=clock)
 
 
 async def test_one_holder_at_a_time_with_increasing_tokens(redis: Redis, unique: str) -> None:
@@ -110,7 +114,7 @@ async def test_lead_runs_the_work_only_while_leading_and_releases_on_stop(redis:
     b = LeaderLease(redis, keys, "poller", settings, holder="b")
     running: dict[str, int] = {"a": 0, "b": 0}
 
-    def work_of(name: str):  # type: ignore[no-untyped-def]
+    def work_of(name: str) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
         async def work(term_stop: asyncio.Event) -> None:
             running[name] += 1
             try:
