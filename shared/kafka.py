@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import BaseModel
 
+from shared import tracing
 from shared.events.cloudevents import CloudEventAttributes, event_type
 from shared.settings import KafkaSettings
 from shared.topics import ALL_TOPICS, TopicSpec
@@ -277,11 +278,12 @@ async def publish_event(
     attributes = CloudEventAttributes(
         id=event_id, source=SOURCE_PREFIX + producer, type=event_type(spec.name), time=time, subject=subject
     )
-    headers = attributes.to_headers() | dict(extra_headers or {})
-    await broker.publish(
-        event.model_dump_json().encode(),
-        spec.name,
-        key=key,
-        partition=partition,
-        headers=headers,
-    )
+    with tracing.span(f"{spec.name} publish", kind=tracing.SpanKind.PRODUCER):
+        headers = attributes.to_headers() | dict(extra_headers or {}) | tracing.inject()
+        await broker.publish(
+            event.model_dump_json().encode(),
+            spec.name,
+            key=key,
+            partition=partition,
+            headers=headers,
+        )

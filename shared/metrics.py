@@ -56,6 +56,12 @@ HTTP_REQUESTS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
 )
 
+LEADER = Gauge(
+    "hma_leader",
+    "1 while this replica holds the service's leader lease (it polls and publishes), 0 on standby",
+    ["service"],
+)
+
 
 ANSWERS_CONFIRMED = Gauge(
     "hma_answers_confirmed_timestamp_seconds",

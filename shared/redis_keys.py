@@ -45,3 +45,11 @@ class RedisKeys:
     def views_of_generation(self, category: ModelCategory, generation: str) -> str:
         """Set: names of the views written for one generation."""
         return f"{self.prefix}:v1:views:{category}:{generation}"
+
+    def leader_lease(self, service: str) -> str:
+        """String with expiry: ``<holder>|<token>`` of the replica that may act for ``service``."""
+        return f"{self.prefix}:v1:leader:{service}"
+
+    def leader_token(self, service: str) -> str:
+        """Counter: the fencing token of ``service``'s latest leadership term (never expires)."""
+        return f"{self.prefix}:v1:leader-token:{service}"

@@ -242,6 +242,26 @@ class StandinSettings(BaseModel):
     """Requests per minute per client IP and route before 429, as the real Horde's limiter."""
 
 
+class LeaderSettings(BaseModel):
+    """Leader election of the single-writer services (poller, reference watcher) through a Redis lease."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    enabled: bool = True
+    """Only the replica holding the lease polls and publishes (off: every replica acts, no Redis needed)."""
+    lease_seconds: float = Field(default=10.0, gt=0)
+    """Lease duration: a standby takes over at most this long (plus one renew interval) after the
+    leader dies; a paused leader stops acting once this long has passed since its last renewal."""
+    renew_interval_seconds: float = Field(default=3.0, gt=0)
+    """How often the leader extends its lease and a standby tries to take it (well below the lease)."""
+
+    @model_validator(mode="after")
+    def _renew_within_lease(self) -> LeaderSettings:
+        if self.renew_interval_seconds >= self.lease_seconds:
+            raise ValueError("leader.renew_interval_seconds must be below leader.lease_seconds")
+        return self
+
+
 class Settings(BaseSettings):
     """All settings; each service reads the groups it needs. Env: ``HORDE_<GROUP>__<FIELD>``."""
 
@@ -279,3 +299,5 @@ class Settings(BaseSettings):
     """HTTP gateway."""
     standin: StandinSettings = Field(default_factory=StandinSettings)
     """AI Horde stand-in."""
+    leader: LeaderSettings = Field(default_factory=LeaderSettings)
+    """Leader election of the poller and the reference watcher."""

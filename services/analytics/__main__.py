@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from services.analytics.app import run
+from shared import tracing
 from shared.logging import configure_logging
 from shared.runtime import run_process
 from shared.settings import Settings
@@ -13,6 +14,7 @@ from shared.settings import Settings
 def main() -> None:
     settings = Settings()
     configure_logging("analytics", settings.log_level, json_lines=settings.log_json)
+    tracing.configure("analytics")
     sys.exit(run_process(run(settings)))
 
 

@@ -31,6 +31,7 @@ from services.analytics.inputs import InputTopics, PoisonRecordError, decode_rec
 from services.analytics.recompute import Generation, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
 from services.analytics.state import AnalyticsState
+from shared import tracing
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
@@ -109,6 +110,8 @@ class AnalyticsWorker:
         self.revoking = False
         #: Incremented by every revocation and assignment: a result computed before is dropped.
         self.epoch = 0
+        #: Trace contexts of the records behind each pending recompute (tracing: shared/tracing.py).
+        self.traces = tracing.PendingTraces()
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -201,6 +204,7 @@ class AnalyticsWorker:
             changed = self.state.apply(event, offset=record.offset)
             if changed is not None:
                 self.dirty.add(changed)
+                self.traces.note(changed, record.headers)
         await self._update_progress({TopicPartition(r.topic, r.partition) for r in records})
         self.wakeup.set()
 
@@ -278,7 +282,8 @@ class AnalyticsWorker:
                 continue
             self.dirty.discard(category)
             try:
-                await self.materialise(category)
+                with self.traces.span(category, f"recompute {category.value}"):
+                    await self.materialise(category)
             except Exception:
                 log.exception("recompute of %s failed; will retry", category)
                 self.dirty.add(category)
@@ -357,7 +362,10 @@ class AnalyticsWorker:
     async def _write(
         self, category: ModelCategory, generation: Generation, started: float, epoch: int
     ) -> None:
-        outcome = await self.store.write(category, generation.generation, generation.views, generation.basis)
+        with tracing.span("redis write generation", attributes={"category": category.value}):
+            outcome = await self.store.write(
+                category, generation.generation, generation.views, generation.basis
+            )
         if outcome == "older":
             # A newer generation is current: remember it, so verification does not retry forever.
             current = await self.store.current(category)

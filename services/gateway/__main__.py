@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from services.gateway.app import create_app
+from shared import tracing
 from shared.logging import configure_logging
 from shared.runtime import run_process, run_service
 from shared.settings import Settings
@@ -15,11 +16,12 @@ from shared.settings import Settings
 def main() -> None:
     settings = Settings()
     configure_logging("gateway", settings.log_level, json_lines=settings.log_json)
+    tracing.configure("gateway")
 
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()
 
-    app = create_app(settings)
+    app = tracing.instrument_asgi(create_app(settings))  # unwrapped while tracing is off
     sys.exit(
         run_process(
             run_service(

@@ -2,28 +2,53 @@
 
 Everything is created in ``serve`` (never at import time) and closed in reverse order, so a
 SIGTERM stops the loops, closes the connection pool and flushes the producer before exit 0.
+With leader election (``HORDE_LEADER__ENABLED``, the default) only the replica holding the lease
+polls: each term starts a fresh :class:`Poller`, every publish is fenced, and every HTTP request
+towards the AI Horde is refused once the lease has lapsed (a resumed, paused leader sends none).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 import httpx
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
 from services.poller.polling import Poller
 from services.poller.publishing import PollerTopics, broker_publisher
+from shared import tracing
 from shared.kafka import ensure_topics, make_broker
+from shared.leader import LeaderLease, NotLeaderError, lead, lease_headers
 from shared.logging import configure_logging
-from shared.runtime import ops_app, run_process, run_service
+from shared.redis_keys import RedisKeys
+from shared.runtime import ReadinessCheck, ops_app, run_process, run_service
 from shared.settings import LiveHordeApiSettings, Settings
 
 log = logging.getLogger(__name__)
 
 SERVICE = "poller"
+
+
+class LeaderGatedTransport(httpx.AsyncBaseTransport):
+    """Sends a request only while ``may_send()`` (the lease is held by this replica's clock)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, may_send: Callable[[], bool]) -> None:
+        self._inner = inner
+        self._may_send = may_send
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self._may_send():
+            raise NotLeaderError(f"{SERVICE}: not the leader; {request.url.path} not sent")
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 async def serve(
@@ -41,15 +66,45 @@ async def serve(
         if created:
             log.info("created topics", extra={"topics": created})
     broker = make_broker(settings.kafka, client_id="horde-poller")
+    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    lease = (
+        LeaderLease(redis, RedisKeys(settings.redis.key_prefix), SERVICE, settings.leader)
+        if settings.leader.enabled
+        else None
+    )
+    if lease is not None:
+        transport = LeaderGatedTransport(transport or httpx.AsyncHTTPTransport(), lease.held)
     client = HordeApiClient(api, RequestBudget(api.max_requests_per_minute), transport=transport)
+    fence = (lambda: lease_headers(lease)) if lease is not None else None
+
+    def new_poller() -> Poller:
+        return Poller(
+            client,
+            broker_publisher(broker, fence),
+            api,
+            partitions=settings.kafka.topic_partitions,
+            topics=topics,
+        )
+
     try:
         await broker.start()
-        poller = Poller(
-            client, broker_publisher(broker), api, partitions=settings.kafka.topic_partitions, topics=topics
-        )
+        poller = new_poller()
 
         async def kafka_ready() -> bool:
             return await broker.ping(timeout=2.0)
+
+        async def redis_ready() -> bool:
+            return bool(await redis.ping())
+
+        async def main(stop: asyncio.Event) -> None:
+            if lease is None:
+                await poller.run(stop)
+            else:
+                await lead(lease, stop, lambda term_stop: new_poller().run(term_stop))
+
+        checks: dict[str, ReadinessCheck] = {"kafka": kafka_ready}
+        if lease is not None:
+            checks["redis"] = redis_ready
 
         log.info(
             "poller starting",
@@ -58,20 +113,22 @@ async def serve(
                 "model_types": api.model_types,
                 "max_requests_per_minute": api.max_requests_per_minute,
                 "schedules": [f"{e}/{t} every {i:g}s" for e, t, i in poller.schedules()],
+                "leader_election": settings.leader.enabled,
             },
         )
         return await run_service(
             SERVICE,
-            ops_app({"kafka": kafka_ready}),
+            ops_app(checks),
             host=settings.http_host,
             port=settings.http_port,
             ops_port=settings.ops_port,
             api=False,
-            main=poller.run,
+            main=main,
         )
     finally:
         await client.aclose()
         await broker.stop()
+        await redis.aclose()
 
 
 def main() -> None:
@@ -84,4 +141,5 @@ def main() -> None:
         log.error("invalid settings: %s", exc.errors()[0]["msg"])
         print(f"horde-poller: invalid settings: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    tracing.configure(SERVICE)
     raise SystemExit(run_process(serve(settings)))

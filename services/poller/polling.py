@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from services.poller.client import Endpoint, HordeApiClient, describe
 from services.poller.publishing import EventPublisher, PollerTopics
+from shared import tracing
 from shared.domain.categories import HordeModelType
 from shared.events.horde import (
     HordeStatsCaptured,
@@ -97,6 +98,7 @@ class Poller:
     def _source(self, endpoint: Endpoint, model_type: HordeModelType) -> _SourceState:
         return self._state.setdefault((endpoint, model_type), _SourceState())
 
+    @tracing.traced(lambda _, endpoint, model_type: f"poll {endpoint} {model_type}")
     async def poll_once(self, endpoint: Endpoint, model_type: HordeModelType) -> PollOutcome:
         """Fetch one source; publish its snapshot if the content changed; report health every time.
 

@@ -6,6 +6,7 @@ unique topics on the shared broker; the publisher is a callable so unit tests ne
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -67,8 +68,13 @@ class EventPublisher(Protocol):
     ) -> None: ...
 
 
-def broker_publisher(broker: KafkaBroker) -> EventPublisher:
-    """An :class:`EventPublisher` over a started faststream broker (CloudEvents headers, acks=all)."""
+#: Runs before each publish: raises when this replica may not publish, else returns extra headers.
+Fence = Callable[[], Awaitable[Mapping[str, str]]]
+
+
+def broker_publisher(broker: KafkaBroker, fence: Fence | None = None) -> EventPublisher:
+    """An :class:`EventPublisher` over a started faststream broker (CloudEvents headers, acks=all);
+    with a ``fence`` (leader election) every publish is checked first and carries its headers."""
 
     async def publish(
         spec: TopicSpec,
@@ -80,6 +86,7 @@ def broker_publisher(broker: KafkaBroker) -> EventPublisher:
         time: datetime,
         subject: str,
     ) -> None:
+        extra = await fence() if fence is not None else None
         await publish_event(
             broker,
             spec,
@@ -90,6 +97,7 @@ def broker_publisher(broker: KafkaBroker) -> EventPublisher:
             time=time,
             producer=PRODUCER,
             subject=subject,
+            extra_headers=extra,
         )
         EVENTS_PUBLISHED.labels(spec.name).inc()
 

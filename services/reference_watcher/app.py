@@ -1,19 +1,21 @@
 """Composition root of the reference watcher: source, Kafka, ops endpoints, lifecycle.
 
-Run one replica: the watcher is the single writer of the reference topic, and two replicas
-would publish each change twice (harmless for consumers, which keep the latest state per
-category, but noisy).
+The watcher is the single writer of the reference topic. Two replicas can run with leader
+election (``HORDE_LEADER__ENABLED``, the default): only the lease holder polls and publishes
+(fenced), and each leadership term rebuilds the published state from the topic first, so a
+standby that takes over continues from what the previous leader published.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
 
 from services.reference_watcher.publisher import PRODUCER, KafkaEventPublisher
 from services.reference_watcher.sources import (
@@ -26,7 +28,9 @@ from services.reference_watcher.sources import (
 from services.reference_watcher.state import read_published_state
 from services.reference_watcher.watcher import ReferenceWatcher
 from shared.kafka import ensure_topics, make_broker
-from shared.runtime import ops_app, run_service
+from shared.leader import LeaderLease, lead, lease_headers
+from shared.redis_keys import RedisKeys
+from shared.runtime import ReadinessCheck, ops_app, run_service
 from shared.settings import ReferenceSettings, Settings
 from shared.topics import REFERENCE_CHANGED, TopicSpec
 
@@ -53,6 +57,30 @@ def build_source(settings: ReferenceSettings, client: httpx.AsyncClient) -> Refe
     )
 
 
+async def rebuild_watcher(
+    settings: Settings,
+    source: ReferenceSource,
+    broker: KafkaBroker,
+    *,
+    spec: TopicSpec = REFERENCE_CHANGED,
+    fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+) -> ReferenceWatcher:
+    """Create the topic if allowed and rebuild the published state from it (the broker publishes)."""
+    if settings.kafka.create_topics:
+        await ensure_topics(settings.kafka, (spec,))
+    state = await read_published_state(
+        settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
+    )
+    return ReferenceWatcher(
+        source,
+        KafkaEventPublisher(broker, spec, fence),
+        settings.reference,
+        partitions=state.partitions,
+        published=state.snapshots,
+        announce_absent=True,
+    )
+
+
 @asynccontextmanager
 async def open_watcher(
     settings: Settings,
@@ -62,20 +90,9 @@ async def open_watcher(
     spec: TopicSpec = REFERENCE_CHANGED,
 ) -> AsyncIterator[ReferenceWatcher]:
     """Create the topic if allowed, rebuild the published state from it, connect the producer."""
-    if settings.kafka.create_topics:
-        await ensure_topics(settings.kafka, (spec,))
-    state = await read_published_state(
-        settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
-    )
+    watcher = await rebuild_watcher(settings, source, broker, spec=spec)
     async with broker:
-        yield ReferenceWatcher(
-            source,
-            KafkaEventPublisher(broker, spec),
-            settings.reference,
-            partitions=state.partitions,
-            published=state.snapshots,
-            announce_absent=True,
-        )
+        yield watcher
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -88,29 +105,57 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
-    """Run until SIGTERM; ``/readyz`` is ready once the state is rebuilt and Kafka answers."""
+    """Run until SIGTERM; ``/readyz`` is ready once Kafka answers and, without leader election,
+    the state is rebuilt (a standby is ready too: it is healthy, it only does not publish)."""
     spec = spec or REFERENCE_CHANGED.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=PRODUCER)
+    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    lease = (
+        LeaderLease(redis, RedisKeys(settings.redis.key_prefix), PRODUCER, settings.leader)
+        if settings.leader.enabled
+        else None
+    )
     started = False
 
     async def kafka_ready() -> bool:
         return started and await broker.ping(timeout=1.0)
 
+    async def redis_ready() -> bool:
+        return bool(await redis.ping())
+
     async with http_client(settings) as client:
         source = build_source(settings.reference, client)
 
+        async def term(term_stop: asyncio.Event) -> None:
+            assert lease is not None
+            watcher = await rebuild_watcher(
+                settings, source, broker, spec=spec, fence=lambda: lease_headers(lease)
+            )
+            await watcher.run(term_stop)
+
         async def main(stop: asyncio.Event) -> None:
             nonlocal started
-            async with open_watcher(settings, source, broker, spec=spec) as watcher:
+            if lease is None:
+                async with open_watcher(settings, source, broker, spec=spec) as watcher:
+                    started = True
+                    await watcher.run(stop)
+                return
+            async with broker:
                 started = True
-                await watcher.run(stop)
+                await lead(lease, stop, term)
 
-        return await run_service(
-            PRODUCER,
-            ops_app({"kafka": kafka_ready}),
-            host=settings.http_host,
-            port=settings.http_port,
-            ops_port=settings.ops_port,
-            api=False,
-            main=main,
-        )
+        checks: dict[str, ReadinessCheck] = {"kafka": kafka_ready}
+        if lease is not None:
+            checks["redis"] = redis_ready
+        try:
+            return await run_service(
+                PRODUCER,
+                ops_app(checks),
+                host=settings.http_host,
+                port=settings.http_port,
+                ops_port=settings.ops_port,
+                api=False,
+                main=main,
+            )
+        finally:
+            await redis.aclose()

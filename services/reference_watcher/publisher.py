@@ -6,6 +6,8 @@ its published state forward (and single-record batches keep offsets exact on eve
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+
 from faststream.kafka import KafkaBroker
 
 from shared.events.reference import ReferenceCategoryChanged
@@ -18,13 +20,22 @@ PRODUCER = "reference-watcher"
 
 
 class KafkaEventPublisher:
-    """Publishes reference events to ``spec`` with CloudEvents headers."""
+    """Publishes reference events to ``spec`` with CloudEvents headers; a ``fence`` (leader
+    election) runs before each publish, raising when this replica may not publish, and returns
+    headers every record carries (the fencing token)."""
 
-    def __init__(self, broker: KafkaBroker, spec: TopicSpec) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        spec: TopicSpec,
+        fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> None:
         self.broker = broker
         self.spec = spec
+        self.fence = fence
 
     async def publish(self, event: ReferenceCategoryChanged, *, event_id: str, partition: int) -> None:
+        extra = await self.fence() if self.fence is not None else None
         await publish_event(
             self.broker,
             self.spec,
@@ -35,5 +46,6 @@ class KafkaEventPublisher:
             time=event.detected_at,
             producer=PRODUCER,
             subject=event.category.value,
+            extra_headers=extra,
         )
         EVENTS_PUBLISHED.labels(self.spec.name).inc()

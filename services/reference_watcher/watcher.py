@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from services.reference_watcher.sources import Fetched, FetchFailed, ReferenceSource
+from shared import tracing
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.diff import diff_references, removal_share
 from shared.domain.reference.parse import parse_reference
@@ -102,6 +103,7 @@ class ReferenceWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.poll_interval_seconds)
 
+    @tracing.traced(lambda _: "reference poll")
     async def poll_once(self) -> list[ReferenceCategoryChanged]:
         """Fetch every category once; returns the events published by this poll."""
         results = await self.source.fetch()

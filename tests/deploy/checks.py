@@ -44,9 +44,10 @@ SERVICES = {
     "gateway": "gateway",
     "horde_standin": "horde-standin",
 }
+#: Single writers that run two replicas behind a leader lease (shared/leader.py).
 SINGLETONS = {"poller", "reference_watcher"}
 KAFKA_USERS = {"poller", "reference_watcher", "analytics"}
-REDIS_USERS = {"analytics", "gateway"}
+REDIS_USERS = {"analytics", "gateway", "poller", "reference_watcher"}
 INTERNET_USERS = {"poller", "reference_watcher"}
 #: Kubernetes versions whose schemas (shipped by kubernetes-validate) every object must satisfy.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
@@ -483,12 +484,13 @@ def _check_scaling(apps: dict[str, Any], by_kind: dict[str, list[dict[str, Any]]
     problems = []
     for module in SINGLETONS & set(apps):
         deployment = apps[module][0]
-        if deployment["spec"].get("replicas", 1) != 1:
-            problems.append(
-                f"Deployment/{deployment['metadata']['name']}: singleton producer needs replicas 1"
-            )
-        if deployment["spec"].get("strategy", {}).get("type") != "Recreate":
-            problems.append(f"Deployment/{deployment['metadata']['name']}: singleton needs strategy Recreate")
+        name = deployment["metadata"]["name"]
+        if deployment["spec"].get("replicas", 1) != 2:
+            problems.append(f"Deployment/{name}: a leader and a standby need replicas 2")
+        strategy = deployment["spec"].get("strategy", {})
+        rolling = strategy.get("rollingUpdate", {})
+        if strategy.get("type") != "RollingUpdate" or rolling.get("maxUnavailable") != 0:
+            problems.append(f"Deployment/{name}: needs strategy RollingUpdate with maxUnavailable 0")
     if "analytics" in apps:
         deployment, _, env = apps["analytics"]
         partitions = int(env.get("HORDE_KAFKA__TOPIC_PARTITIONS", KafkaSettings().topic_partitions))

@@ -82,7 +82,8 @@ def k8s_copy(tmp_path: Path) -> Path:
             "selector",
         ),
         ("base/gateway.yaml", "readinessProbe:", "readinesProbe:", "readinesProbe"),
-        ("base/reference-watcher.yaml", "replicas: 1", "replicas: 2", "singleton"),
+        ("base/reference-watcher.yaml", "replicas: 2", "replicas: 3", "a leader and a standby"),
+        ("base/poller.yaml", "maxUnavailable: 0", "maxUnavailable: 1", "maxUnavailable 0"),
         ("base/analytics.yaml", "replicas: 2", "replicas: 9", "partition count"),
         ("base/poller.yaml", "services.poller", "services.pollr", "names no service module"),
         (

@@ -31,7 +31,7 @@ from services.poller.publishing import PollerTopics, broker_publisher
 from shared.events.cloudevents import CloudEventAttributes
 from shared.events.horde import HordeStatusCaptured, SourceHealthReported
 from shared.kafka import ensure_topics, make_broker
-from shared.settings import HordeApiSettings, KafkaSettings, Settings
+from shared.settings import HordeApiSettings, KafkaSettings, RedisSettings, Settings
 from shared.topics import TopicSpec, partition_for_model_type
 from tests.support.kafka_broker import KafkaInfo
 from tests.unit.poller.support import BASE_URL, SYNTHETIC
@@ -217,7 +217,7 @@ def free_port() -> int:
 
 
 async def test_service_serves_probes_polls_and_exits_cleanly_on_sigterm(
-    kafka: KafkaInfo, unique: str
+    kafka: KafkaInfo, redis_url: str, unique: str
 ) -> None:
     topics = unique_topics(unique)
     transport, _ = standin()
@@ -226,6 +226,7 @@ async def test_service_serves_probes_polls_and_exits_cleanly_on_sigterm(
         http_host="127.0.0.1",
         http_port=port,
         kafka=kafka_settings(kafka),
+        redis=RedisSettings(url=redis_url, key_prefix=f"poller{unique}"),
         horde_api=HordeApiSettings(base_url=BASE_URL, contact="it@example.org"),
     )
     service = asyncio.create_task(serve(settings, topics=topics, transport=transport))
@@ -236,7 +237,8 @@ async def test_service_serves_probes_polls_and_exits_cleanly_on_sigterm(
             ready = await http.get("/readyz")
             metrics = await http.get("/metrics")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"kafka": True}
+        assert ready.json()["checks"] == {"kafka": True, "redis": True}
+        assert 'hma_leader{service="poller"} 1.0' in metrics.text
         assert 'hma_snapshots_published_total{endpoint="workers",model_type="text"}' in metrics.text
         os.kill(os.getpid(), signal.SIGTERM)
         assert await asyncio.wait_for(service, timeout=15) == 0

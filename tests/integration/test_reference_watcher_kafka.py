@@ -22,7 +22,7 @@ from shared.domain.categories import ModelCategory
 from shared.events.cloudevents import CloudEventAttributes
 from shared.events.reference import ReferenceCategoryChanged
 from shared.kafka import make_broker
-from shared.settings import KafkaSettings, ReferenceSettings, Settings
+from shared.settings import KafkaSettings, RedisSettings, ReferenceSettings, Settings
 from shared.topics import TopicSpec, partition_for
 from tests.support.kafka_broker import KafkaInfo
 from tests.unit.domain.test_reference_diff import IMAGE_ADDED, IMAGE_REMOVED, NOVA_FIELDS
@@ -169,11 +169,15 @@ async def test_reference_watcher_publishes_diffs_and_survives_restarts(
 
 
 async def test_service_serves_probes_publishes_and_stops_on_sigterm(
-    kafka: KafkaInfo, unique: str, tmp_path: Path
+    kafka: KafkaInfo, redis_url: str, unique: str, tmp_path: Path
 ) -> None:
     spec = TopicSpec(f"test.reference.svc.{unique}", compacted=True, description="test")
     folder = _previous_folder(tmp_path / "reference")
-    address = {"http_host": "127.0.0.1", "http_port": free_port()}
+    address = {
+        "http_host": "127.0.0.1",
+        "http_port": free_port(),
+        "redis": RedisSettings(url=redis_url, key_prefix=f"watcher{unique}"),
+    }
     settings = _settings(kafka, folder).model_copy(update=address)
     service = asyncio.create_task(serve(settings, spec=spec))
     base = f"http://127.0.0.1:{settings.http_port}"
@@ -192,7 +196,9 @@ async def test_service_serves_probes_publishes_and_stops_on_sigterm(
 
             await asyncio.wait_for(ready(), timeout=30)
             assert (await client.get(f"{base}/healthz")).status_code == 200
-            assert "hma_reference_changes_published_total" in (await client.get(f"{base}/metrics")).text
+            metrics = (await client.get(f"{base}/metrics")).text
+            assert "hma_reference_changes_published_total" in metrics
+            assert 'hma_leader{service="reference-watcher"}' in metrics
         assert len(await _read_all(kafka, spec, expected=15)) == 15  # 11 files + 4 absent (D17)
     except BaseException:
         service.cancel()
