@@ -174,6 +174,9 @@ class AnalyticsSettings(BaseModel):
     verify_interval_seconds: float = 5.0
     """How often a worker checks that Redis still holds the generations it wrote (and rewrites them
     after a FLUSHDB or a Redis restart without persistence)."""
+    max_future_seconds: float = 60.0
+    """Clock skew tolerated on an input's time (``captured_at``, ``checked_at``): a record dated
+    further ahead of its arrival is rejected to the dead-letter topic and logged as an error."""
 
 
 class GatewaySettings(BaseModel):

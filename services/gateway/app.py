@@ -35,7 +35,7 @@ from shared.store.generations import GenerationStore
 
 EXPOSED_HEADERS = [
     "ETag", "Last-Modified", "X-Generation", "X-Computed-At", "X-Data-Stale", "X-Reference-Version",
-    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At",
+    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At", "X-Horde-Moved-On",
     "X-Missing-Sources", "Retry-After",
 ]  # fmt: skip
 
