@@ -26,7 +26,7 @@ from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
-from services.gateway.routes import deletion_risk, events, statistics, with_stats
+from services.gateway.routes import deletion_risk, events, heartbeat, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
 from shared.metrics import render_metrics
 from shared.redis_keys import RedisKeys
@@ -35,8 +35,8 @@ from shared.store.generations import GenerationStore
 
 EXPOSED_HEADERS = [
     "ETag", "Last-Modified", "X-Generation", "X-Computed-At", "X-Data-Stale", "X-Reference-Version",
-    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At", "X-Horde-Moved-On",
-    "X-Missing-Sources", "Retry-After",
+    "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At",
+    "X-Missing-Sources", "Retry-After", "X-Horde-Moved-On",
 ]  # fmt: skip
 
 DESCRIPTION = """Read-only statistics and deletion risk of the AI Horde model reference.
@@ -134,6 +134,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.add_fast_lane(route for router in routers for route in router.routes)
+    app.include_router(heartbeat.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

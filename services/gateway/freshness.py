@@ -101,13 +101,15 @@ def _too_old_after(current: CurrentGeneration, sources: tuple[str, ...], stale_a
     status_at = _seconds(basis.get("status_at_ms"))
     if not sources or status_at is None:
         return math.inf
-    confirmed = _seconds(basis.get("status_confirmed_at_ms"))
-    # A snapshot published long ago is still current if a later poll found the same content.
+    # A snapshot published long ago is still current if a later poll found the same content; if
+    # the AI Horde moved on, what we serve was true until then (or until its own capture).
+    confirmed = _seconds(basis.get("status_confirmed_at_ms") or basis.get("status_moved_at_ms"))
     until = max(status_at, confirmed or 0) + stale_after_seconds
     for source in sources:
+        if source == "horde_status":
+            continue
         moved = _seconds(basis.get(f"{_ENDPOINT[source]}_moved_at_ms"))
         if moved is not None:
-            # The AI Horde moved on: what we serve was true until then (or until its own capture).
             served_at = _seconds(basis.get(_BASIS_FIELD[source])) or 0
             until = min(until, max(served_at, moved) + stale_after_seconds)
     return until

@@ -17,10 +17,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from shared.domain.categories import ModelCategory
 from shared.store.generations import CurrentGeneration, GenerationStore
@@ -40,7 +40,7 @@ POINTER_FIELDS = (
     "workers_hash",
 )
 #: AI Horde endpoints whose polls can confirm (or contradict) what a generation was built from.
-ENDPOINTS = ("status", "stats", "workers")
+ENDPOINTS: tuple[Literal["status", "stats", "workers"], ...] = ("status", "stats", "workers")
 
 
 async def read_pointer(store: GenerationStore, category: ModelCategory) -> CurrentGeneration | None:
@@ -53,7 +53,7 @@ async def read_pointer(store: GenerationStore, category: ModelCategory) -> Curre
         return None
     decoded = [v.decode() if isinstance(v, bytes) else v for v in values]
     basis = {k: v for k, v in zip(POINTER_FIELDS[1:], decoded[1:], strict=True) if v is not None}
-    polls = {endpoint: _poll_of(raw) for endpoint, raw in zip(ENDPOINTS, health, strict=True)}
+    polls: dict[str, Poll | None] = {e: _poll_of(raw) for e, raw in zip(ENDPOINTS, health, strict=True)}
     basis.update(confirmation_fields(basis, polls))
     return CurrentGeneration(str(decoded[0]), basis)
 
@@ -68,7 +68,7 @@ class Poll:
     content_changed_ms: int | None
 
 
-def confirmation_fields(basis: dict[str, str], polls: dict[str, Poll | None]) -> dict[str, str]:
+def confirmation_fields(basis: dict[str, str], polls: Mapping[str, Poll | None]) -> dict[str, str]:
     """Basis fields saying how far the polls confirm the content a generation was built from.
 
     A poll confirms the served input only if it saw the same content hash (a version-1 health

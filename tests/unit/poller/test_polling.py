@@ -304,9 +304,7 @@ async def test_health_carries_the_content_hash_it_saw_and_when_that_content_appe
     assert (failed.ok, failed.content_hash) == (False, second_snapshot.content_hash), "a failure keeps it"
     for health in (first, unchanged, moved, failed):
         assert health.next_attempt_at is not None
-        assert health.next_attempt_at - health.checked_at == timedelta(
-            seconds=poller.interval("status")
-        )
+        assert health.next_attempt_at - health.checked_at == timedelta(seconds=poller.interval("status"))
 
 
 def test_a_version_1_health_record_is_still_read() -> None:
