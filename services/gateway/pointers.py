@@ -121,6 +121,8 @@ class PointerCache:
         self.clock = clock
         self.live = False
         self._entries: dict[ModelCategory, tuple[float, CurrentGeneration | None]] = {}
+        #: Categories this process has served a pointer of: a missing one was lost, not yet to come.
+        self.seen: set[ModelCategory] = set()
 
     async def get(self, category: ModelCategory) -> CurrentGeneration | None:
         """The category's pointer (from memory while subscribed and fresh, else from Redis)."""
@@ -130,6 +132,8 @@ class PointerCache:
                 return cached[1]
         read_at = self.clock()
         pointer = await read_pointer(self.store, category)
+        if pointer is not None:
+            self.seen.add(category)
         if self.live:
             previous = self._entries.get(category)
             if previous is not None and previous[1] == pointer:

@@ -161,3 +161,25 @@ async def test_heartbeat_has_the_original_shape_and_every_source(
 async def test_heartbeat_before_any_poll_is_not_degraded(client: httpx.AsyncClient) -> None:
     body = (await client.get("/heartbeat")).json()
     assert body["ai_horde"] == {"degraded": False, "consecutive_failures": 0, "seconds_until_retry": None}
+
+
+async def test_lost_views_get_a_clear_503_and_readiness_stays(
+    client: httpx.AsyncClient, served: tuple[Settings, GenerationStore, dict[str, str]]
+) -> None:
+    """Issue 13: after Redis comes back empty the gateway said "the workers are starting"; it now
+    says the views are being rewritten, and stays ready (Redis answers: the 503 is the answer)."""
+    _, store, _ = served
+    assert (await client.get(WITH_STATS)).status_code == 200
+    text = await client.get("/model_references/statistics/text_generation/with-stats")
+    assert text.status_code == 503
+    assert "have not finished their first computation" in text.json()["detail"]
+    await store.redis.delete(store.keys.current(IMAGE))
+    await store.announce(IMAGE)
+    deadline = asyncio.get_running_loop().time() + 15
+    while (answer := await client.get(WITH_STATS)).status_code == 200:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    assert answer.status_code == 503
+    assert "being rewritten" in answer.json()["detail"]
+    assert int(answer.headers["retry-after"]) > 0
+    assert (await client.get("/readyz")).status_code == 200
