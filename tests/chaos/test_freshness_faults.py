@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -163,3 +165,40 @@ def test_a_future_dated_snapshot_is_rejected_and_later_snapshots_apply(
         assert int(snapshot_at) <= time.time() + 1, "no answer reports a time in the future"
         assert not stack.crashed(), stack.crashed()
     record("future_snapshot.rejected", 1, "record", str(errors[0].get("message"))[:100])
+
+
+def _probe(url: str) -> str:
+    try:
+        return str(httpx.get(url, timeout=3).status_code)
+    except httpx.HTTPError as error:
+        return type(error).__name__
+
+
+def test_readiness_and_503_wording_while_workers_rewrite_lost_views(
+    kafka: KafkaInfo, unique: str, tmp_path: Path
+) -> None:
+    """Issue 13: after Redis came back empty the gateway said "the analytics workers are starting"
+    for up to 6 s and ``/readyz`` flapped. Redis answers all along here (FLUSHDB): every probe must
+    stay ready, and a 503 meanwhile must say the views are being rewritten."""
+    url, server = start_redis_server()
+    try:
+        with running_stack(tmp_path, kafka_env=kafka.env(), redis_url=url, unique=unique) as stack:
+            redis.Redis.from_url(url).flushdb()
+            probes: dict[str, Counter[str]] = {name: Counter() for name in stack.services}
+            details: Counter[str] = Counter()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                for name, service in stack.services.items():
+                    probes[name][_probe(service.base_url + "/readyz")] += 1
+                answer = stack.get(IMAGE_WITH_STATS)
+                if answer.status_code == 503:
+                    details[answer.json()["detail"][:60]] += 1
+                time.sleep(0.1)
+            stack.wait_for_frame(0, within=60)
+    finally:
+        stop_process(server)
+    record("redis_flush.readyz", sum(sum(c.values()) for c in probes.values()), "probes",
+           "; ".join(f"{n} {dict(c)}" for n, c in probes.items()))  # fmt: skip
+    record("redis_flush.gateway_503", sum(details.values()), "answers", str(dict(details))[:200])
+    assert all(set(c) == {"200"} for c in probes.values()), probes
+    assert all("being rewritten" in d for d in details), details
