@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
@@ -62,7 +64,11 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = redis or Redis.from_url(
-            settings.redis.url, password=settings.redis.password.get_secret_value() or None
+            settings.redis.url,
+            password=settings.redis.password.get_secret_value() or None,
+            # After a Redis restart every pooled connection is dead: retry once on a new one, so
+            # neither /readyz nor an answer fails once per stale connection (readiness flapped).
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         )
         store = GenerationStore(
             client,

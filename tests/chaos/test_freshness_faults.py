@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -178,22 +179,19 @@ def test_readiness_and_503_wording_while_workers_rewrite_lost_views(
     kafka: KafkaInfo, unique: str, tmp_path: Path
 ) -> None:
     """Issue 13: after Redis came back empty the gateway said "the analytics workers are starting"
-    for up to 6 s and ``/readyz`` flapped. Redis answers all along here (FLUSHDB): every probe must
-    stay ready, and a 503 meanwhile must say the views are being rewritten."""
+    for up to 6 s and ``/readyz`` flapped. After a FLUSHDB (Redis answers all along) every probe
+    must stay ready and a 503 meanwhile must say the views are being rewritten; after a restart,
+    once a service is ready again it must stay ready (no flapping) while the views are rewritten."""
     url, server = start_redis_server()
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
     try:
         with running_stack(tmp_path, kafka_env=kafka.env(), redis_url=url, unique=unique) as stack:
             redis.Redis.from_url(url).flushdb()
-            probes: dict[str, Counter[str]] = {name: Counter() for name in stack.services}
-            details: Counter[str] = Counter()
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                for name, service in stack.services.items():
-                    probes[name][_probe(service.base_url + "/readyz")] += 1
-                answer = stack.get(IMAGE_WITH_STATS)
-                if answer.status_code == 503:
-                    details[answer.json()["detail"][:60]] += 1
-                time.sleep(0.1)
+            probes, details = _watch(stack, seconds=15)
+            stack.wait_for_frame(0, within=60)
+            stop_process(server)
+            _, server = start_redis_server(port)
+            after_restart, restart_details = _watch(stack, seconds=20, sequence=True)
             stack.wait_for_frame(0, within=60)
     finally:
         stop_process(server)
@@ -202,3 +200,34 @@ def test_readiness_and_503_wording_while_workers_rewrite_lost_views(
     record("redis_flush.gateway_503", sum(details.values()), "answers", str(dict(details))[:200])
     assert all(set(c) == {"200"} for c in probes.values()), probes
     assert all("being rewritten" in d for d in details), details
+    flapped = {
+        name: seen for name, seen in after_restart.items()
+        if "200" in seen and any(code != "200" for code in seen[seen.index("200") :])
+    }  # fmt: skip
+    record("redis_restart.readyz_flaps", len(flapped), "services", str(restart_details)[:200])
+    assert not flapped, flapped
+
+
+def _watch(
+    stack: ChaosStack, *, seconds: float, sequence: bool = False
+) -> tuple[dict[str, Any], Counter[str]]:
+    """Every service's ``/readyz`` answers (counts, or the sequence) and the 503 details of the
+    image answer, every 0.1 s for ``seconds``."""
+    seen: dict[str, Any] = {name: [] if sequence else Counter() for name in stack.services}
+    details: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name, service in stack.services.items():
+            code = _probe(service.base_url + "/readyz")
+            if sequence:
+                seen[name].append(code)
+            else:
+                seen[name][code] += 1
+        try:
+            answer = stack.get(IMAGE_WITH_STATS)
+        except httpx.HTTPError:
+            continue
+        if answer.status_code == 503:
+            details[answer.json()["detail"][:60]] += 1
+        time.sleep(0.1)
+    return seen, details
