@@ -4,7 +4,7 @@
    AI Horde (stand-in) moves on from frame 0 to frame 4 and the poller keeps polling. The gateway
    keeps serving frame 0, but it must say so: ``X-Data-Stale: true`` within the stale limit of
    the move (a poll confirms an answer only when it saw the same content), and fresh frame 4
-   again once the limit is lifted.
+   again once the limit is lifted. Then the same with a stuck worker (SIGSTOP, then SIGCONT).
 2. One status snapshot dated a day ahead, published on the status topic: rejected to the
    dead-letter topic with its reason and an ERROR log line, and later real snapshots still reach
    the gateway, whose answers never report a time in the future.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -92,6 +93,25 @@ def test_answers_turn_stale_while_redis_is_full_and_fresh_once_it_is_not(
             wait_until(lambda: image_answer(stack)[:2] == (4, "false"), within=60,
                        what="fresh frame 4 once Redis accepts writes", stack=stack)  # fmt: skip
             recovered_after = time.monotonic() - lifted_at
+
+            # A stuck worker (SIGSTOP) while the poller keeps polling and the Horde moves on.
+            worker = stack.services["analytics-1"].process
+            assert worker is not None
+            worker.send_signal(signal.SIGSTOP)
+            try:
+                stuck_at = time.monotonic()
+                stack.set_frame(2)
+                stuck = wait_until(
+                    lambda: image_answer(stack)[1] == "true" and image_answer(stack),
+                    within=STALE_AFTER + SLACK + 30, what="the stuck worker's answer to turn stale",
+                    stack=stack,
+                )  # fmt: skip
+                stuck_stale_after = time.monotonic() - stuck_at
+                assert stuck[0] == 4, f"still frame 4 (the worker is stopped), yet {stuck}"
+            finally:
+                worker.send_signal(signal.SIGCONT)
+            wait_until(lambda: image_answer(stack)[:2] == (2, "false"), within=120,
+                       what="fresh frame 2 once the worker runs again", stack=stack)  # fmt: skip
             assert not stack.crashed(), stack.crashed()
     finally:
         client.close()
@@ -101,7 +121,10 @@ def test_answers_turn_stale_while_redis_is_full_and_fresh_once_it_is_not(
         f"stale limit {STALE_AFTER:g} s; before issue 13: fresh for 44 s and more",
     )  # fmt: skip
     record("freshness.fresh_after_redis_limit_lifted", recovered_after, "s", "frame 4 served, not stale")
+    record("freshness.stale_after_horde_moved_on_worker_stuck", stuck_stale_after, "s",
+           f"stale limit {STALE_AFTER:g} s (SIGSTOP)")  # fmt: skip
     assert stale_after <= STALE_AFTER + SLACK, f"stale only after {stale_after:.1f} s"
+    assert stuck_stale_after <= STALE_AFTER + SLACK, f"stale only after {stuck_stale_after:.1f} s"
 
 
 async def _publish_future_snapshot(bootstrap: str, stack: ChaosStack) -> datetime:
