@@ -341,7 +341,7 @@ class SnapshotProbe:
     async def run(self, index: int, count: int) -> Sample:
         """Publish, wait for Redis and the gateway (concurrently, bounded), then pause."""
         self.probe_entry["count"] = count
-        # captured_at must grow (the worker ignores older snapshots): 1 ms steps at least.
+        # captured_at grows (1 ms steps at least), as a real poller's would; the worker orders by offset.
         moment = max(datetime.now(UTC), self.last_moment + timedelta(milliseconds=1))
         self.last_moment = moment
         event = status_event(self.entries, "image", moment)

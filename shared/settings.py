@@ -200,10 +200,14 @@ class AnalyticsSettings(BaseModel):
     """How long a poll waits to fill a batch; the consumer also sleeps this long after an empty poll,
     so it bounds the latency from a snapshot to its generation (bursts still coalesce per batch)."""
     stale_after_seconds: float = 600.0
-    """A Horde snapshot older than this marks answers stale."""
+    """Answers turn stale this long after the Horde content they show was last confirmed by a poll
+    that saw the same content (or after the AI Horde moved on to other content)."""
     verify_interval_seconds: float = 5.0
     """How often a worker checks that Redis still holds the generations it wrote (and rewrites them
     after a FLUSHDB or a Redis restart without persistence)."""
+    max_future_seconds: float = 60.0
+    """Clock skew tolerated on an input's time (``captured_at``, ``checked_at``): a record dated
+    further ahead of its arrival is rejected to the dead-letter topic and logged as an error."""
 
 
 class GatewaySettings(BaseModel):

@@ -86,6 +86,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         broker=broker,
         consumer_name=socket.gethostname(),
         verify_interval_seconds=settings.analytics.verify_interval_seconds,
+        max_future_seconds=settings.analytics.max_future_seconds,
     )
     build_subscriber(broker, worker, settings)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,6 +27,10 @@ from shared.topics import (
 
 class PoisonRecordError(ValueError):
     """A record that can never be processed: it goes to the dead-letter topic."""
+
+
+class FutureTimestampError(PoisonRecordError):
+    """A record dated further in the future than the tolerated clock skew."""
 
 
 @dataclass(frozen=True)
@@ -92,3 +97,40 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
         | SourceHealthReported,
     )
     return event
+
+
+def check_not_future(event: InputEvent, *, received_at: datetime, tolerance_seconds: float) -> None:
+    """Raise ``FutureTimestampError`` if a time of ``event`` lies more than ``tolerance_seconds``
+    after ``received_at`` (the earlier of the record's Kafka timestamp and now: a record dated
+    ahead of its own write is rejected on every replay, not only while its date is ahead).
+
+    A future time would freeze its input (every later, real record would look older) and report
+    a snapshot time that has not happened; it never reaches an answer.
+    """
+    if isinstance(event, ReferenceCategoryChanged):
+        return  # ordered by offset; ``detected_at`` is clamped where it is reported
+    times = (
+        {"checked_at": event.checked_at, "last_success_at": event.last_success_at,
+         "content_changed_at": event.content_changed_at}
+        if isinstance(event, SourceHealthReported)
+        else {"captured_at": event.captured_at}
+    )  # fmt: skip
+    for name, moment in times.items():
+        if moment is None:
+            continue
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        ahead = (aware - received_at).total_seconds()
+        if ahead > tolerance_seconds:
+            raise FutureTimestampError(
+                f"{type(event).__name__}.{name} {aware.isoformat()} is {ahead:.0f} s ahead of its "
+                f"arrival ({received_at.isoformat()}), beyond the tolerated clock skew of "
+                f"{tolerance_seconds:g} s (HORDE_ANALYTICS__MAX_FUTURE_SECONDS); a future time would "
+                "make every later record look older"
+            )
+
+
+def arrival_time(record_timestamp_ms: int | None, now: datetime) -> datetime:
+    """The earlier of now and the record's Kafka timestamp (when the broker has one)."""
+    if record_timestamp_ms is None or record_timestamp_ms <= 0:
+        return now
+    return min(now, datetime.fromtimestamp(record_timestamp_ms / 1000, UTC))

@@ -46,8 +46,10 @@ class Generation:
     risk_models: tuple[ModelDeletionRiskInfo, ...] | None
 
 
-def _ms(moment: datetime | None) -> str:
-    return str(int(moment.timestamp() * 1000)) if moment else "0"
+def _ms(moment: datetime | None, *, not_after: int) -> str:
+    """Unix ms of ``moment`` ("0": none), never later than ``not_after`` (Unix seconds): a time
+    within the tolerated clock skew ahead of us is reported as now, never as the future."""
+    return str(min(int(moment.timestamp() * 1000), not_after * 1000)) if moment else "0"
 
 
 def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds) -> str:
@@ -67,14 +69,19 @@ def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: R
 def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
     """What a generation is based on; also the freshness fields the gateway reports."""
     reference = inputs.reference
+    now = computed_at
     return {
         "computed_at": str(computed_at),
         "reference_version": reference.version if reference else "",
-        "reference_detected_at_ms": _ms(reference.detected_at if reference else None),
+        "reference_detected_at_ms": _ms(reference.detected_at if reference else None, not_after=now),
         "reference_seq": str(inputs.reference_seq),
-        "status_at_ms": _ms(inputs.status.captured_at if inputs.status else None),
-        "stats_at_ms": _ms(inputs.stats.captured_at if inputs.stats else None),
-        "workers_at_ms": _ms(inputs.workers.captured_at if inputs.workers else None),
+        "status_at_ms": _ms(inputs.status.captured_at if inputs.status else None, not_after=now),
+        "stats_at_ms": _ms(inputs.stats.captured_at if inputs.stats else None, not_after=now),
+        "workers_at_ms": _ms(inputs.workers.captured_at if inputs.workers else None, not_after=now),
+        # Offsets of the input records: the store orders generations by these, never by clocks.
+        "status_seq": str(inputs.status_seq),
+        "stats_seq": str(inputs.stats_seq),
+        "workers_seq": str(inputs.workers_seq),
         "status_hash": inputs.status.content_hash if inputs.status else "",
         "stats_hash": inputs.stats.content_hash if inputs.stats else "",
         "workers_hash": inputs.workers.content_hash if inputs.workers else "",

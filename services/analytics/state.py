@@ -1,7 +1,9 @@
 """The in-memory inputs of the categories this worker owns, rebuilt from Kafka on assignment.
 
 Only the newest event of each input is kept; an older or identical event (a replay, a duplicate,
-a late record after a rebalance) changes nothing, which keeps recomputes idempotent.
+a late record after a rebalance) changes nothing, which keeps recomputes idempotent. "Newer" is
+the record's offset in its partition (every event of one input lands on one partition), never
+the producer's clock: one record with a wrong ``captured_at`` cannot make later ones "older".
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ class CategoryInputs:
     status: HordeStatusCaptured | None = None
     stats: HordeStatsCaptured | None = None
     workers: HordeWorkersCaptured | None = None
+    #: Offset of the record each Horde input was taken from (-1: none yet): orders them.
+    status_seq: int = -1
+    stats_seq: int = -1
+    workers_seq: int = -1
     #: Latest poll outcome per AI Horde endpoint (status, stats, workers) of the model type.
     health: dict[str, SourceHealthReported] = field(default_factory=dict)
+    #: Offset of the health record held per endpoint.
+    health_seq: dict[str, int] = field(default_factory=dict)
 
     def reference_snapshot(self) -> ReferenceSnapshot | None:
         """The reference as the domain takes it."""
@@ -73,14 +81,14 @@ class AnalyticsState:
     def inputs(self, category: ModelCategory) -> CategoryInputs:
         return self.categories.setdefault(category, CategoryInputs())
 
-    def apply_health(self, event: SourceHealthReported) -> ModelCategory | None:
+    def apply_health(self, event: SourceHealthReported, *, offset: int) -> ModelCategory | None:
         """Keep the newest poll outcome per endpoint; returns the category whose health changed."""
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
-        held = inputs.health.get(event.endpoint)
-        if held is not None and event.checked_at <= held.checked_at:
+        if offset <= inputs.health_seq.get(event.endpoint, -1):
             return None
         inputs.health[event.endpoint] = event
+        inputs.health_seq[event.endpoint] = offset
         return category
 
     def apply(self, event: InputEvent, *, offset: int) -> ModelCategory | None:
@@ -95,14 +103,16 @@ class AnalyticsState:
             inputs.reference, inputs.reference_seq = event, offset
             return event.category
         if isinstance(event, SourceHealthReported):
-            return self.apply_health(event)
+            return self.apply_health(event, offset=offset)
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
         slot = _SLOTS[type(event)]
         held: HordeEvent | None = getattr(inputs, slot)
-        if held is not None and (
-            event.captured_at <= held.captured_at or event.content_hash == held.content_hash
-        ):
+        seq = f"{slot}_seq"
+        if offset <= getattr(inputs, seq):
+            return None
+        setattr(inputs, seq, offset)
+        if held is not None and event.content_hash == held.content_hash:
             return None
         setattr(inputs, slot, event)
         return category

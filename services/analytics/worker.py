@@ -22,12 +22,19 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
+from services.analytics.inputs import (
+    InputTopics,
+    PoisonRecordError,
+    arrival_time,
+    check_not_future,
+    decode_record,
+)
 from services.analytics.recompute import Generation, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
 from services.analytics.state import AnalyticsState
@@ -85,6 +92,7 @@ class AnalyticsWorker:
         risk: RiskChangePublisher | None = None,
         kafka_settings: KafkaSettings | None = None,
         verify_interval_seconds: float = 5.0,
+        max_future_seconds: float = 60.0,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
@@ -103,6 +111,7 @@ class AnalyticsWorker:
         self.generations_written = 0
         self.loading = False
         self.verify_interval_seconds = verify_interval_seconds
+        self.max_future_seconds = max_future_seconds
         #: Generation each owned category's Redis pointer held after this worker's last write.
         self.pointers: dict[ModelCategory, str] = {}
         #: Held while writing a generation and its risk events, verifying or rebuilding.
@@ -190,14 +199,20 @@ class AnalyticsWorker:
         """Apply a batch (bursts coalesce here), then let the materialiser recompute."""
         if self.loading:
             return
+        now = datetime.now(UTC)
         for record in records:
             try:
                 event = decode_record(self.topics, record.topic, record.value)
+                check_not_future(
+                    event,
+                    received_at=arrival_time(record.timestamp, now),
+                    tolerance_seconds=self.max_future_seconds,
+                )
             except PoisonRecordError as error:
                 await self.dead_letter(record, error)
                 continue
             if isinstance(event, SourceHealthReported):
-                touched = self.state.apply_health(event)
+                touched = self.state.apply_health(event, offset=record.offset)
                 if touched is not None:
                     self.health_dirty.add(touched)
                 continue

@@ -84,12 +84,25 @@ async def current_of(pointers: PointerCache, category: ModelCategory) -> Current
     generation (only a category the reference watcher has not reported yet has none)."""
     current = await pointers.get(category)
     if current is None:
-        raise not_materialised(
-            f"No data has been computed for {category} yet; the analytics workers are starting."
-        )
+        raise not_materialised(missing_pointer_detail(category, lost=category in pointers.seen))
     if has_no_models(current):
         raise no_models(category.value)
     return current
+
+
+def missing_pointer_detail(category: ModelCategory, *, lost: bool) -> str:
+    """What a 503 without a generation says: lost from Redis (being rewritten) or not yet computed."""
+    if lost:
+        return (
+            f"The views of {category} are being rewritten: Redis no longer holds them (flushed or "
+            "restarted without persistence) and the analytics workers restore them from Kafka within "
+            "seconds. Nothing is wrong with the request; retry after the Retry-After delay."
+        )
+    return (
+        f"No views of {category} have been written yet: the analytics workers have not finished "
+        "their first computation of this category (they are starting or replaying Kafka, or "
+        "Redis was emptied before this gateway saw the views). Retry after the Retry-After delay."
+    )
 
 
 async def serve(request: Request, category: ModelCategory, view: str, query: str, build: Build) -> Response:

@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
@@ -26,7 +28,7 @@ from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
-from services.gateway.routes import deletion_risk, events, statistics, with_stats
+from services.gateway.routes import deletion_risk, events, heartbeat, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
 from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
@@ -36,7 +38,7 @@ from shared.store.generations import GenerationStore
 EXPOSED_HEADERS = [
     "ETag", "Last-Modified", "X-Generation", "X-Computed-At", "X-Data-Stale", "X-Reference-Version",
     "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At",
-    "X-Missing-Sources", "Retry-After",
+    "X-Missing-Sources", "Retry-After", "X-Horde-Moved-On",
 ]  # fmt: skip
 
 DESCRIPTION = """Read-only statistics and deletion risk of the AI Horde model reference.
@@ -62,7 +64,11 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = redis or Redis.from_url(
-            settings.redis.url, password=settings.redis.password.get_secret_value() or None
+            settings.redis.url,
+            password=settings.redis.password.get_secret_value() or None,
+            # After a Redis restart every pooled connection is dead: retry once on a new one, so
+            # neither /readyz nor an answer fails once per stale connection (readiness flapped).
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         )
         store = GenerationStore(
             client,
@@ -134,6 +140,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.add_fast_lane(route for router in routers for route in router.routes)
+    app.include_router(heartbeat.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -26,6 +26,7 @@ _BASIS_FIELD = {
     "horde_stats": "stats_at_ms",
     "horde_workers": "workers_at_ms",
 }
+_ENDPOINT = {"horde_status": "status", "horde_stats": "stats", "horde_workers": "workers"}
 
 
 class Freshness(BaseModel):
@@ -46,7 +47,9 @@ class Freshness(BaseModel):
     horde_workers_at: int | None
     #: Inputs this answer needs that the generation lacks (e.g. ``horde_workers``).
     missing_sources: list[str] = []
-    #: True when the Horde status was last confirmed longer ago than the limit, or an input is missing.
+    #: True when an input is missing, when the served Horde status was last confirmed (by a poll that
+    #: saw the same content) longer ago than the limit, or when an input moved on at the AI Horde
+    #: longer ago than the limit and this answer still shows the old content.
     stale: bool
 
 
@@ -92,12 +95,29 @@ def stale_from(current: CurrentGeneration, view: str, *, stale_after_seconds: fl
 
 
 def _too_old_after(current: CurrentGeneration, sources: tuple[str, ...], stale_after_seconds: float) -> float:
-    status_at = _seconds(current.basis.get("status_at_ms"))
+    """The moment the answer turns stale by age: one stale limit after the served status was last
+    confirmed by a poll that saw it, or after any input it needs moved on at the AI Horde."""
+    basis = current.basis
+    status_at = _seconds(basis.get("status_at_ms"))
     if not sources or status_at is None:
         return math.inf
-    confirmed = _seconds(current.basis.get("status_confirmed_at_ms"))
-    # A snapshot published long ago is still current if a later poll found the same content.
-    return max(status_at, confirmed or 0) + stale_after_seconds
+    # A snapshot published long ago is still current if a later poll found the same content; if
+    # the AI Horde moved on, what we serve was true until then (or until its own capture).
+    confirmed = _seconds(basis.get("status_confirmed_at_ms") or basis.get("status_moved_at_ms"))
+    until = max(status_at, confirmed or 0) + stale_after_seconds
+    for source in sources:
+        if source == "horde_status":
+            continue
+        moved = _seconds(basis.get(f"{_ENDPOINT[source]}_moved_at_ms"))
+        if moved is not None:
+            served_at = _seconds(basis.get(_BASIS_FIELD[source])) or 0
+            until = min(until, max(served_at, moved) + stale_after_seconds)
+    return until
+
+
+def moved_on(current: CurrentGeneration, view: str) -> list[str]:
+    """Inputs of ``view`` whose latest poll saw other content than the generation was built from."""
+    return [s for s in sources_of(view) if f"{_ENDPOINT[s]}_moved_at_ms" in current.basis]
 
 
 @lru_cache(maxsize=512)
@@ -140,6 +160,10 @@ def _render(
     if confirmed is not None:
         # Header only: it moves on every poll, and the body (and its ETag) must not.
         headers["X-Horde-Confirmed-At"] = str(confirmed)
+    moved = [_ENDPOINT[s] for s in sources if f"{_ENDPOINT[s]}_moved_at_ms" in basis]
+    if moved:
+        # Header only as well: the AI Horde has newer content of these inputs than this answer.
+        headers["X-Horde-Moved-On"] = ",".join(moved)
     return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers)
 
 

@@ -1,5 +1,8 @@
 """Category pointers kept in memory and dropped the moment a worker announces a change.
 
+Each pointer also carries what the latest polls said about the content it was built from
+(``confirmation_fields``), so an answer is confirmed only by polls that saw its content.
+
 Reading the pointer hash was the largest cost of a cached answer. The analytics workers publish
 a category's name on a Redis channel whenever its generation or source health changes; while
 this gateway is subscribed it serves pointers from memory (at most ``max_age`` old as a safety
@@ -14,15 +17,17 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 from shared.domain.categories import ModelCategory
 from shared.store.generations import CurrentGeneration, GenerationStore
 
 log = logging.getLogger(__name__)
 
-#: Pointer fields an answer needs (the full basis also holds hashes and sequence numbers).
+#: Pointer fields an answer needs (the full basis also holds sequence numbers).
 POINTER_FIELDS = (
     "generation",
     "computed_at",
@@ -31,35 +36,79 @@ POINTER_FIELDS = (
     "stats_at_ms",
     "workers_at_ms",
     "reference_models",
+    "status_hash",
+    "stats_hash",
+    "workers_hash",
 )
+#: AI Horde endpoints whose polls can confirm (or contradict) what a generation was built from.
+ENDPOINTS: tuple[Literal["status", "stats", "workers"], ...] = ("status", "stats", "workers")
 
 
 async def read_pointer(store: GenerationStore, category: ModelCategory) -> CurrentGeneration | None:
-    """The pointer fields answers use, plus when the Horde status was last confirmed by a poll."""
+    """The pointer fields answers use, plus what the latest polls say about the content served."""
     pipe = store.redis.pipeline(transaction=False)
     pipe.hmget(store.keys.current(category), POINTER_FIELDS)
-    pipe.hget(store.keys.source_health(category), "status")
-    values, status_health = await pipe.execute()
+    pipe.hmget(store.keys.source_health(category), ENDPOINTS)
+    values, health = await pipe.execute()
     if values[0] is None:
         return None
     decoded = [v.decode() if isinstance(v, bytes) else v for v in values]
     basis = {k: v for k, v in zip(POINTER_FIELDS[1:], decoded[1:], strict=True) if v is not None}
-    confirmed = _last_success_ms(status_health)
-    if confirmed is not None:
-        basis["status_confirmed_at_ms"] = str(confirmed)
+    polls: dict[str, Poll | None] = {e: _poll_of(raw) for e, raw in zip(ENDPOINTS, health, strict=True)}
+    basis.update(confirmation_fields(basis, polls))
     return CurrentGeneration(str(decoded[0]), basis)
 
 
-def _last_success_ms(raw: Any) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """What the latest successful poll of one endpoint saw (from its source-health record)."""
+
+    last_success_ms: int | None
+    #: ``None``: a version-1 record, which cannot tell which content it saw.
+    content_hash: str | None
+    content_changed_ms: int | None
+
+
+def confirmation_fields(basis: dict[str, str], polls: Mapping[str, Poll | None]) -> dict[str, str]:
+    """Basis fields saying how far the polls confirm the content a generation was built from.
+
+    A poll confirms the served input only if it saw the same content hash (a version-1 health
+    record without a hash confirms it as before). ``status_confirmed_at_ms``: the last poll that
+    saw the served status. ``<endpoint>_moved_at_ms``: the endpoint's latest poll saw other
+    content, first seen then; the served answer was true until that moment and turns stale one
+    stale limit later, whatever keeps us from catching up (a Redis write failure, a stuck worker).
+    """
+    fields: dict[str, str] = {}
+    for endpoint, poll in polls.items():
+        served = basis.get(f"{endpoint}_hash")
+        if poll is None or poll.last_success_ms is None:
+            continue
+        if poll.content_hash is None or not served or poll.content_hash == served:
+            if endpoint == "status":
+                fields["status_confirmed_at_ms"] = str(poll.last_success_ms)
+            continue
+        fields[f"{endpoint}_moved_at_ms"] = str(poll.content_changed_ms or poll.last_success_ms)
+    return fields
+
+
+def _poll_of(raw: Any) -> Poll | None:
     if not raw:
         return None
     try:
-        from datetime import datetime
-
-        value = json.loads(raw).get("last_success_at")
-        return int(datetime.fromisoformat(value).timestamp() * 1000) if value else None
+        record = json.loads(raw)
+        return Poll(
+            _ms(record.get("last_success_at")),
+            record.get("content_hash") or None,
+            _ms(record.get("content_changed_at")),
+        )
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+def _ms(value: Any) -> int | None:
+    if not value:
+        return None
+    return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
 
 
 class PointerCache:
@@ -73,6 +122,8 @@ class PointerCache:
         self.clock = clock
         self.live = False
         self._entries: dict[ModelCategory, tuple[float, CurrentGeneration | None]] = {}
+        #: Categories this process has served a pointer of: a missing one was lost, not yet to come.
+        self.seen: set[ModelCategory] = set()
 
     async def get(self, category: ModelCategory) -> CurrentGeneration | None:
         """The category's pointer (from memory while subscribed and fresh, else from Redis)."""
@@ -82,6 +133,8 @@ class PointerCache:
                 return cached[1]
         read_at = self.clock()
         pointer = await read_pointer(self.store, category)
+        if pointer is not None:
+            self.seen.add(category)
         if self.live:
             previous = self._entries.get(category)
             if previous is not None and previous[1] == pointer:

@@ -213,9 +213,9 @@ class HordeApiClient:
     async def _attempt(
         self, endpoint: Endpoint, path: str, params: dict[str, str], headers: dict[str, str]
     ) -> httpx.Response:
-        await self._budget.acquire()
         try:
-            response = await self._http.get(path, params=params, headers=headers)
+            async with self._budget.request():
+                response = await self._http.get(path, params=params, headers=headers)
         except httpx.TransportError as exc:
             POLL_REQUESTS.labels(endpoint, "transport_error").inc()
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc

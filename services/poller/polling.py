@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +52,9 @@ class _SourceState:
     last_hash: str | None = None
     last_success_at: datetime | None = None
     consecutive_failures: int = 0
+    #: Content hash the last successful poll saw, and when that content was first seen.
+    seen_hash: str | None = None
+    seen_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +87,21 @@ class Poller:
 
     def schedules(self) -> list[tuple[Endpoint, HordeModelType, float]]:
         """Every (endpoint, model type, interval) polled; each runs independently."""
+        endpoints: tuple[Endpoint, ...] = ("status", "workers", "stats")
+        return [(e, t, self.interval(e)) for t in self._settings.model_types for e in endpoints]
+
+    def last_hash(self, endpoint: Endpoint, model_type: HordeModelType) -> str | None:
+        """Content hash of the last snapshot published for a source (``None``: none yet)."""
+        return self._source(endpoint, model_type).last_hash
+
+    def interval(self, endpoint: Endpoint) -> float:
+        """Seconds between two polls of ``endpoint``."""
         intervals: dict[Endpoint, float] = {
             "status": self._settings.status_interval_seconds,
             "workers": self._settings.workers_interval_seconds,
             "stats": self._settings.stats_interval_seconds,
         }
-        return [(e, t, intervals[e]) for t in self._settings.model_types for e in intervals]
-
-    def last_hash(self, endpoint: Endpoint, model_type: HordeModelType) -> str | None:
-        """Content hash of the last snapshot published for a source (``None``: none yet)."""
-        return self._source(endpoint, model_type).last_hash
+        return intervals[endpoint]
 
     def _source(self, endpoint: Endpoint, model_type: HordeModelType) -> _SourceState:
         return self._state.setdefault((endpoint, model_type), _SourceState())
@@ -133,12 +141,15 @@ class Poller:
         recovered = state.consecutive_failures > 0
         state.consecutive_failures = 0
         state.last_success_at = snapshot.captured_at
+        if snapshot.digest != state.seen_hash:
+            state.seen_hash, state.seen_since = snapshot.digest, snapshot.captured_at
         POLL_LAST_SUCCESS.labels(endpoint, model_type).set(snapshot.captured_at.timestamp())
         POLL_CONSECUTIVE_FAILURES.labels(endpoint, model_type).set(0)
         if recovered:
             log.info("source recovered", extra={"endpoint": endpoint, "model_type": model_type})
-        # Every success is reported too: an unchanged snapshot is still a confirmed one, and
-        # answers are stale only when confirmations stop (not when the Horde's data is stable).
+        # Every success is reported too, with the hash it saw: an unchanged snapshot confirms the
+        # answers built from that content (and only those), so answers are stale when
+        # confirmations stop or when the Horde moved on and our answers did not.
         await self._publish_health(endpoint, model_type, state, checked_at, ok=True, error=None)
         return outcome
 
@@ -234,6 +245,9 @@ class Poller:
             error=error,
             rate_limit_remaining=rate.remaining,
             rate_limit_limit=rate.limit,
+            content_hash=state.seen_hash,
+            content_changed_at=state.seen_since,
+            next_attempt_at=checked_at + timedelta(seconds=self.interval(endpoint)),
         )
         await self._publish(
             self.topics.health,

@@ -20,6 +20,12 @@ Guards, both of which keep the previously published version in force:
   whenever the source changes again. It is published when an operator adds that id to
   ``HORDE_REFERENCE__CONFIRMED_VERSIONS`` and restarts the watcher (settings are read at start;
   the first poll then publishes it), and dropped when the source reverts to the published version.
+
+The removal share is measured against the last **confirmed** state of the category, not the last
+published one: the state at start, a version an operator confirmed, or a published change that
+removed none of the confirmed state's models. Removals published without confirmation add up, so
+two successive 15 % removals are 28 % of the confirmed state and the second one is held by a
+20 % guard (each alone passed when compared with its predecessor).
 """
 
 from __future__ import annotations
@@ -86,6 +92,8 @@ class ReferenceWatcher:
         self.published: dict[ModelCategory, ReferenceSnapshot] = dict(published or {})
         #: Version of a held mass-removal change per category.
         self.held: dict[ModelCategory, str] = {}
+        #: Last confirmed state per category: the baseline removals are measured against.
+        self.confirmed: dict[ModelCategory, ReferenceSnapshot] = dict(self.published)
         self._clock = clock
         #: Publish "no models" for categories the source does not offer (the service does, D17).
         self.announce_absent = announce_absent
@@ -223,9 +231,11 @@ class ReferenceWatcher:
                 )
             return None
         diff = diff_references(previous, snapshot)
-        share = removal_share(diff, previous)
+        baseline = self.confirmed.get(category, previous)
+        share = removal_share(diff_references(baseline, snapshot), baseline)
         change_id = event_id(category, version)
-        if share > self.settings.max_removed_share and change_id not in self.settings.confirmed_versions:
+        operator_confirmed = change_id in self.settings.confirmed_versions
+        if share > self.settings.max_removed_share and not operator_confirmed:
             self.held[category] = version
             REFERENCE_REJECTED.labels(category.value, "mass_removal").inc()
             log.error(
@@ -238,6 +248,7 @@ class ReferenceWatcher:
                     "change_id": change_id,
                     "removed": len(diff.removed),
                     "removed_share": round(share, 4),
+                    "confirmed_version": baseline.version if baseline else None,
                     "max_removed_share": self.settings.max_removed_share,
                 },
             )
@@ -258,6 +269,8 @@ class ReferenceWatcher:
         )
         self.published[category] = snapshot
         self.held.pop(category, None)
+        if operator_confirmed or baseline is None or set(baseline.names()) <= set(snapshot.names()):
+            self.confirmed[category] = snapshot
         REFERENCE_CHANGES_PUBLISHED.labels(category.value).inc()
         log.info(
             "reference change published",

@@ -43,11 +43,17 @@ class HordeWorkersCaptured(_Captured):
 
 
 class SourceHealthReported(BaseModel):
-    """Outcome of one poll: lets operators and the gateway see a failing or throttled source."""
+    """Outcome of one poll: lets operators and the gateway see a failing or throttled source.
+
+    Version 2 adds what the poll saw (``content_hash``), since when that content has been the
+    source's (``content_changed_at``) and when the poller tries again (``next_attempt_at``): the
+    gateway counts a poll as confirming an answer only when the answer's input has that hash.
+    Version 1 records (no hash) are still read; they confirm whatever is served, as before.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     endpoint: Literal["status", "stats", "workers"]
     model_type: HordeModelType
     ok: bool
@@ -57,3 +63,9 @@ class SourceHealthReported(BaseModel):
     error: str | None = None
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
+    #: Content hash of the last successful poll's payload (the snapshot events' ``content_hash``).
+    content_hash: str | None = None
+    #: When the poller first saw that content (the source's last content change it observed).
+    content_changed_at: datetime | None = None
+    #: When the poller polls this endpoint again.
+    next_attempt_at: datetime | None = None

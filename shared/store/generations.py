@@ -5,7 +5,9 @@ nothing behind), then one Lua script swaps the category's ``current`` hash to th
 generation, makes its views permanent and gives the superseded generation a TTL. The swap is
 refused when the new basis is older than the current one on any input (a replay or a lagging
 replica can never move a category back in time) and is a no-op when the generation is the
-current one (replays leave Redis unchanged). Readers resolve ``current`` first and read views
+current one (replays leave Redis unchanged). "Older" compares the Kafka offsets of the input
+records (``*_seq``), never the producers' clocks: one record dated in the future must not make
+every later one look older. Readers resolve ``current`` first and read views
 of that generation only, so they see the whole old or the whole new generation, never a mix.
 """
 
@@ -20,8 +22,10 @@ from redis.asyncio import Redis
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
 
-#: Basis fields compared by the swap: a new generation must not be older on any of them.
-MONOTONIC_FIELDS = ("reference_seq", "status_at_ms", "stats_at_ms", "workers_at_ms")
+#: Basis fields compared by the swap: a new generation must not be older on any of them. Each is
+#: the offset of an input record in its partition; a pointer written before these existed lacks
+#: them (read as -1), so the first generation of the new rule always replaces it.
+MONOTONIC_FIELDS = ("reference_seq", "status_seq", "stats_seq", "workers_seq")
 
 _SWAP = """
 local current = KEYS[1]
@@ -89,7 +93,7 @@ class GenerationStore:
         pipe.sadd(views_key, *(self.keys.view(category, generation, name) for name in views))
         pipe.expire(views_key, self.ttl)
         await pipe.execute()
-        monotonic = [(f, basis.get(f, "0")) for f in MONOTONIC_FIELDS]
+        monotonic = [(f, basis.get(f, "-1")) for f in MONOTONIC_FIELDS]
         flat_basis = [item for pair in basis.items() for item in pair]
         args: list[str | int] = [generation, self.ttl, len(monotonic)]
         for name, value in monotonic:

@@ -113,9 +113,8 @@ async def test_replayed_and_duplicate_events_change_nothing(
             store, IMAGE, "with-stats", lambda b: b["stable_diffusion"]["thread_count"] == 5
         )
         before = await store.current(IMAGE)
-        # The same snapshot again (a producer retry), then an older one (a late replay).
+        # The same snapshot again (a producer retry): same content, nothing to write.
         await feed_image(settings, sd_threads=5, at=at)
-        await feed_image(settings, sd_threads=9, at=at - timedelta(minutes=5))
         await asyncio.sleep(3)
         after = await store.current(IMAGE)
     assert before == after
@@ -170,3 +169,40 @@ async def test_malformed_snapshot_is_dead_lettered_and_the_worker_goes_on(
     assert all(r["dlq_source_topic"] == spec.name for r in reasons)
     assert "invalid HordeStatusCaptured" in reasons[0]["dlq_error"]
     assert records[1].value == b"not json at all"
+
+
+async def test_a_future_dated_snapshot_is_dead_lettered_and_later_snapshots_apply(
+    settings: Settings, store: GenerationStore, kafka: KafkaInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13: one snapshot dated a day ahead used to make every later one "older" (dropped,
+    refused by the swap, never stale). Now it is rejected with the reason, logged at ERROR, and
+    the next real snapshot is applied; no answer reports a time in the future. Snapshots are
+    ordered by offset: a later record with an earlier ``captured_at`` is still newer."""
+    spec = HORDE_STATUS_CAPTURED.with_prefix(settings.kafka.topic_prefix)
+    async with running_worker(settings):
+        await start_image(settings)
+        await wait_for_view(store, IMAGE, "with-stats")
+        await feed_image(settings, sd_threads=41, at=datetime.now(UTC) + timedelta(days=1))
+        await feed_image(settings, sd_threads=42)
+        await wait_for_view(store, IMAGE, "with-stats", lambda b: b["stable_diffusion"]["thread_count"] == 42)
+        await feed_image(settings, sd_threads=43, at=datetime.now(UTC) - timedelta(minutes=5))
+        await wait_for_view(store, IMAGE, "with-stats", lambda b: b["stable_diffusion"]["thread_count"] == 43)
+        current = await store.current(IMAGE)
+    assert current is not None
+    assert int(current.basis["status_at_ms"]) <= datetime.now(UTC).timestamp() * 1000
+    rejected = [r for r in caplog.records if r.levelname == "ERROR" and "dead-letter" in r.getMessage()]
+    assert rejected, "the rejection is logged as an error"
+    assert "captured_at" in rejected[0].getMessage()
+    consumer = AIOKafkaConsumer(spec.dead_letter, bootstrap_servers=kafka.bootstrap_servers,
+                                auto_offset_reset="earliest", group_id=None)  # fmt: skip
+    await consumer.start()
+    try:
+        records = []
+        while not records:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 30)
+            records += [r for part in batch.values() for r in part]
+    finally:
+        await consumer.stop()
+    reason = {k: v.decode() for k, v in records[0].headers}
+    assert reason["dlq_error_type"] == "FutureTimestampError"
+    assert "ahead of its arrival" in reason["dlq_error"]

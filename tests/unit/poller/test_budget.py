@@ -66,3 +66,50 @@ async def test_budget_holds_under_a_429_storm_across_all_pollers(retry_after: st
     assert max_in_any_window(sent) <= 5
     assert all(not p.topic.startswith("horde.model") for p in publisher.events)
     assert len(publisher.events) == 3 * 6, "one health event per failed poll"
+
+
+async def test_a_burst_sent_late_never_overlaps_the_next_minute_at_the_server() -> None:
+    """Issue 13: slots taken at once but sent late (waiting for connections) let the server see
+    35 requests in 59.997 s against 30 per minute. A slot now counts until 60 s after its request
+    ended, so the server's count in any 60 s window stays within the budget."""
+    time = FakeTime()
+    budget = RequestBudget(30, clock=time.monotonic, sleep=time.sleep)
+    arrived: list[float] = []
+
+    async def one(delay: float) -> None:
+        async with budget.request():
+            await time.sleep(delay)  # the request waits for a connection, then reaches the server
+            arrived.append(time.now)
+
+    # Every request takes a while to leave (up to 3 s), and they are issued back to back.
+    for index in range(120):
+        await one(0.1 * (index % 31))
+    assert max_in_any_window(arrived) <= 30
+    assert len(arrived) == 120
+
+
+async def test_concurrent_requests_wait_for_one_in_flight_to_end() -> None:
+    time = FakeTime()
+    budget = RequestBudget(2, clock=time.monotonic, sleep=time.sleep)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def slow(name: str) -> None:
+        async with budget.request():
+            order.append(f"{name} sent")
+            await release.wait()
+        order.append(f"{name} done")
+
+    first = asyncio.create_task(slow("a"))
+    second = asyncio.create_task(slow("b"))
+    await asyncio.sleep(0)
+    third = asyncio.create_task(slow("c"))
+    await asyncio.sleep(0.01)
+    assert order == ["a sent", "b sent"], "the third waits while both slots are in flight"
+    assert budget.used() == 2
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, second, third), 5)
+    assert order[-1] == "c done"
+    sent_c = order.index("c sent")
+    assert sent_c > order.index("a done")
+    assert time.now >= 1060, "and then until 60 s after the first one ended"

@@ -276,3 +276,43 @@ async def test_run_polls_each_schedule_independently_and_stops() -> None:
     assert confirmed.count("status") >= 6
     tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("poll-")]
     assert tasks == []
+
+
+async def test_health_carries_the_content_hash_it_saw_and_when_that_content_appeared() -> None:
+    """Issue 13: a poll confirms only the content it saw, so its health event names that content."""
+    time = FakeTime()
+    app = standin_app(time, two_frame_scenario())
+    client = make_client(time, httpx.ASGITransport(app))
+    publisher = RecordingPublisher()
+    poller = make_poller(client, publisher)
+    try:
+        await poller.poll_once("status", "image")
+        await poller.poll_once("status", "image")
+        standin_state(app).set_frame(1)
+        await poller.poll_once("status", "image")
+        standin_state(app).faults.add({"kind": "empty", "endpoint": "status"})
+        await poller.poll_once("status", "image")
+    finally:
+        await client.aclose()
+    first_snapshot, second_snapshot = (p.event for p in publisher.on(STATUS))
+    assert isinstance(first_snapshot, HordeStatusCaptured)
+    assert isinstance(second_snapshot, HordeStatusCaptured)
+    first, unchanged, moved, failed = health_events(publisher)
+    assert all(h.schema_version == 2 for h in (first, unchanged, moved, failed))
+    assert first.content_hash == unchanged.content_hash == first_snapshot.content_hash
+    assert unchanged.content_changed_at == first_snapshot.captured_at, "unchanged content keeps its start"
+    assert moved.content_hash == second_snapshot.content_hash
+    assert moved.content_changed_at == second_snapshot.captured_at
+    assert (failed.ok, failed.content_hash) == (False, second_snapshot.content_hash), "a failure keeps it"
+    for health in (first, unchanged, moved, failed):
+        assert health.next_attempt_at is not None
+        assert health.next_attempt_at - health.checked_at == timedelta(seconds=poller.interval("status"))
+
+
+def test_a_version_1_health_record_is_still_read() -> None:
+    """Old pollers' records (no hash) stay valid input; they carry no content to compare."""
+    old = SourceHealthReported.model_validate_json(
+        '{"schema_version":1,"endpoint":"status","model_type":"image","ok":true,'
+        '"checked_at":"2026-01-01T00:00:00Z","last_success_at":"2026-01-01T00:00:00Z"}'
+    )
+    assert (old.schema_version, old.content_hash, old.next_attempt_at) == (1, None, None)

@@ -219,3 +219,62 @@ async def test_invalid_records_are_counted_and_skipped() -> None:
     (event,) = await watcher.poll_once()
     assert name not in event.added
     assert _rejected(CLIP, "invalid_record") == before + 1
+
+
+async def test_successive_small_removals_add_up_against_the_last_confirmed_state() -> None:
+    """Issue 13: two successive 15 % removals both passed a 20 % guard, each compared with the
+    last published state. Measured against the last confirmed state, the second one is held."""
+    source = FakeSource(image_generation=CURRENT)
+    watcher, publisher = _watcher(source, max_removed_share=0.2)
+    await watcher.poll_once()
+    source.payloads[IMAGE] = _keep_first(CURRENT, 137)  # removes 24 of 161 (14.9 %)
+    (first,) = await watcher.poll_once()
+    assert len(first.removed) == 24
+    source.payloads[IMAGE] = _keep_first(CURRENT, 117)  # 20 more: 14.6 % of 137, 27 % of 161
+    assert await watcher.poll_once() == []
+    assert IMAGE in watcher.held
+    assert len(watcher.published[IMAGE].records) == 137
+    assert len(publisher.sent) == 2
+
+
+async def test_an_addition_after_a_removal_does_not_reset_the_baseline() -> None:
+    data = json.loads(CURRENT)
+    names = list(data)
+    source = FakeSource(image_generation=json.dumps({n: data[n] for n in names[:150]}).encode())
+    watcher, _ = _watcher(source, max_removed_share=0.2)
+    await watcher.poll_once()
+    source.payloads[IMAGE] = json.dumps({n: data[n] for n in names[:130]}).encode()  # -20 (13 %)
+    assert len(await watcher.poll_once()) == 1
+    source.payloads[IMAGE] = json.dumps({n: data[n] for n in [*names[:130], *names[150:]]}).encode()
+    assert len(await watcher.poll_once()) == 1, "additions pass"
+    assert len(watcher.confirmed[IMAGE].records) == 150, "the 20 removed are still missing"
+    kept = [*names[:112], *names[150:]]  # 18 more removed: 38 of the confirmed 150
+    source.payloads[IMAGE] = json.dumps({n: data[n] for n in kept}).encode()
+    assert await watcher.poll_once() == []
+    assert IMAGE in watcher.held
+
+
+async def test_a_change_removing_nothing_confirmed_moves_the_baseline() -> None:
+    source = FakeSource(image_generation=_keep_first(CURRENT, 140))
+    watcher, _ = _watcher(source, max_removed_share=0.2)
+    await watcher.poll_once()
+    source.payloads[IMAGE] = CURRENT  # only additions
+    assert len(await watcher.poll_once()) == 1
+    assert len(watcher.confirmed[IMAGE].records) == 161
+    source.payloads[IMAGE] = _keep_first(CURRENT, 137)  # 24 of 161
+    assert len(await watcher.poll_once()) == 1
+
+
+async def test_an_operator_confirmed_removal_becomes_the_baseline() -> None:
+    shrunk = _keep_first(CURRENT, 100)
+    probe, _ = _watcher(FakeSource(image_generation=shrunk))
+    await probe.poll_once()
+    change_id = event_id(IMAGE, probe.published[IMAGE].version)
+    source = FakeSource(image_generation=CURRENT)
+    watcher, _ = _watcher(source, max_removed_share=0.2, confirmed_versions=[change_id])
+    await watcher.poll_once()
+    source.payloads[IMAGE] = shrunk
+    assert len(await watcher.poll_once()) == 1
+    assert watcher.confirmed[IMAGE].version == probe.published[IMAGE].version
+    source.payloads[IMAGE] = _keep_first(CURRENT, 90)  # 10 % of the confirmed 100
+    assert len(await watcher.poll_once()) == 1

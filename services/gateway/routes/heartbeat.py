@@ -1,0 +1,220 @@
+"""``GET /heartbeat``: what the sources are doing, in the original's shape, extended per source.
+
+The original answers ``{"status": "ok", "ai_horde": {"degraded", "consecutive_failures",
+"seconds_until_retry"}}`` from its circuit breaker. Here the AI Horde part summarises the
+poller's latest health record per endpoint and model type (what the analytics workers keep in
+Redis), and ``sources`` lists each of them, and the reference per category, with its last
+successful poll, last content change, failures, next attempt and whether what is served is what
+the source last said. Read from Redis only, like every answer of the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+
+from services.gateway.answer import gateway_of
+from services.gateway.errors import error_responses
+from services.gateway.pointers import ENDPOINTS
+from shared.domain.categories import RUNTIME_CATEGORIES, HordeModelType, ModelCategory
+
+router = APIRouter(tags=["heartbeat"])
+
+#: Pointer fields the heartbeat reads per category.
+_POINTER = ("generation", "reference_version", "reference_detected_at_ms", *(f"{e}_hash" for e in ENDPOINTS))
+
+
+class AiHordeHeartbeat(BaseModel):
+    """The original's summary: is the AI Horde failing, how often in a row, when do we retry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: True when the latest poll of some AI Horde endpoint failed.
+    degraded: bool
+    #: Most consecutive failed polls of any endpoint (0: all healthy).
+    consecutive_failures: int
+    #: Seconds until a failing endpoint is polled again (0.1 s steps; null when not degraded).
+    seconds_until_retry: float | None
+
+
+class HordeSourceHeartbeat(BaseModel):
+    """One AI Horde endpoint of one model type, as its latest poll reported it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: Literal["status", "stats", "workers"]
+    model_type: HordeModelType
+    category: ModelCategory
+    #: When the latest poll ran, and whether it succeeded (null: never reported).
+    last_checked_at: datetime | None
+    ok: bool | None
+    last_success_at: datetime | None
+    #: When the poller first saw the content its latest successful poll saw.
+    last_content_change_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    #: Content hash the latest successful poll saw, and the one the served generation was built from.
+    source_content_hash: str | None
+    served_content_hash: str | None
+    #: True when they are equal; null when either is unknown (nothing served, an old poller).
+    served_matches_source: bool | None
+
+
+class ReferenceSourceHeartbeat(BaseModel):
+    """The model reference of one category, as far as the served generation tells.
+
+    The reference watcher publishes changes only (no per-poll health record yet), so its poll
+    times and failures are null; ``last_content_change_at`` is when it detected the served version.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    category: ModelCategory
+    served_version: str | None
+    last_content_change_at: datetime | None
+    last_success_at: datetime | None = None
+    consecutive_failures: int | None = None
+    next_attempt_at: datetime | None = None
+    served_matches_source: bool | None = None
+
+
+class HeartbeatSources(BaseModel):
+    """Every source, one entry per AI Horde endpoint and model type, one per reference category."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ai_horde: list[HordeSourceHeartbeat]
+    reference: list[ReferenceSourceHeartbeat]
+
+
+class Heartbeat(BaseModel):
+    """``GET /heartbeat``: the original's ``status`` and ``ai_horde``, plus ``sources``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    #: The gateway answers (Redis unreachable: 503 like every route).
+    status: Literal["ok"] = "ok"
+    ai_horde: AiHordeHeartbeat
+    sources: HeartbeatSources
+
+
+def build_heartbeat(
+    pointers: dict[ModelCategory, dict[str, str]],
+    health: dict[ModelCategory, dict[str, dict[str, Any]]],
+    *,
+    now: float,
+) -> Heartbeat:
+    """The heartbeat from the pointer fields and the health records per category (pure)."""
+    horde = [
+        _horde_source(
+            category, model_type, endpoint, health.get(category, {}).get(endpoint), pointers.get(category)
+        )
+        for category, model_type in RUNTIME_CATEGORIES.items()
+        for endpoint in ENDPOINTS
+    ]
+    failing = [s for s in horde if s.ok is False]
+    retry_in = [(s.next_attempt_at.timestamp() - now) for s in failing if s.next_attempt_at is not None]
+    wait = round(max(0.0, min(retry_in)), 1) if retry_in else None
+    summary = AiHordeHeartbeat(
+        degraded=bool(failing),
+        consecutive_failures=max((s.consecutive_failures for s in horde), default=0),
+        seconds_until_retry=wait or None,
+    )
+    reference = [
+        ReferenceSourceHeartbeat(
+            category=category,
+            served_version=(pointers.get(category) or {}).get("reference_version") or None,
+            last_content_change_at=_from_ms((pointers.get(category) or {}).get("reference_detected_at_ms")),
+        )
+        for category in ModelCategory
+    ]
+    return Heartbeat(ai_horde=summary, sources=HeartbeatSources(ai_horde=horde, reference=reference))
+
+
+def _horde_source(
+    category: ModelCategory,
+    model_type: HordeModelType,
+    endpoint: Literal["status", "stats", "workers"],
+    record: dict[str, Any] | None,
+    pointer: dict[str, str] | None,
+) -> HordeSourceHeartbeat:
+    record = record or {}
+    seen = record.get("content_hash") or None
+    served = (pointer or {}).get(f"{endpoint}_hash") or None
+    return HordeSourceHeartbeat(
+        endpoint=endpoint,
+        model_type=model_type,
+        category=category,
+        last_checked_at=record.get("checked_at"),
+        ok=record.get("ok"),
+        last_success_at=record.get("last_success_at"),
+        last_content_change_at=record.get("content_changed_at"),
+        consecutive_failures=int(record.get("consecutive_failures") or 0),
+        last_error=record.get("error"),
+        next_attempt_at=record.get("next_attempt_at"),
+        source_content_hash=seen,
+        served_content_hash=served,
+        served_matches_source=(seen == served) if seen and served else None,
+    )
+
+
+def _from_ms(value: str | None) -> datetime | None:
+    if not value or value == "0":
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+async def read_heartbeat(request: Request) -> Heartbeat:
+    """Every category's pointer fields and the runtime categories' health records, one round trip."""
+    store = gateway_of(request).store
+    categories = list(ModelCategory)
+    pipe = store.redis.pipeline(transaction=False)
+    for category in categories:
+        pipe.hmget(store.keys.current(category), _POINTER)
+    runtime = list(RUNTIME_CATEGORIES)
+    for category in runtime:
+        pipe.hgetall(store.keys.source_health(category))
+    found = await pipe.execute()
+    pointers: dict[ModelCategory, dict[str, str]] = {}
+    for category, values in zip(categories, found[: len(categories)], strict=True):
+        if values[0] is not None:
+            pointers[category] = {k: _text(v) for k, v in zip(_POINTER, values, strict=True) if v is not None}
+    health: dict[ModelCategory, dict[str, dict[str, Any]]] = {}
+    for category, raw in zip(runtime, found[len(categories) :], strict=True):
+        records: dict[str, dict[str, Any]] = {}
+        for endpoint, value in (raw or {}).items():
+            try:
+                records[_text(endpoint)] = json.loads(value)
+            except ValueError:
+                continue
+        health[category] = records
+    return build_heartbeat(pointers, health, now=time.time())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@router.get(
+    "/heartbeat",
+    response_model=Heartbeat,
+    operation_id="read_heartbeat",
+    summary="What the sources are doing",
+    responses=error_responses(503),
+)
+async def heartbeat(request: Request) -> Response:
+    """The AI Horde summary of the original (``status``, ``ai_horde``), and per source (AI Horde
+    endpoint per model type, reference per category): last successful poll, last content change,
+    consecutive failures, next attempt, and whether what is served matches what the source last said."""
+    found = await read_heartbeat(request)
+    return Response(
+        found.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-cache"}
+    )
