@@ -104,12 +104,12 @@ def test_ingress_publishes_the_api_paths_only(rendered: Rendered) -> None:
         prefix = path["path"].rstrip("/") + "/"
         assert path["pathType"] == "Prefix", path
         assert prefix != "/", path
-        assert any(p.startswith(prefix) for p in api), path
+        assert any((p + "/").startswith(prefix) for p in api), path
         for hidden in (*OPS_PATHS, "/docs", "/openapi.json", "/redoc"):
             assert not (hidden + "/").startswith(prefix), (path, hidden)
         assert path["backend"]["service"]["port"]["name"] == "http"
     prefixes = [p["path"].rstrip("/") + "/" for p in paths]
-    unpublished = [a for a in api if not any(a.startswith(prefix) for prefix in prefixes)]
+    unpublished = [a for a in api if not any((a + "/").startswith(prefix) for prefix in prefixes)]
     assert unpublished == [], "a documented API route the Ingress does not route: add its path"
     service = next(o for o in rendered["overlays/prod"] if o["kind"] == "Service")
     assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"], "the ops port is on no Service"
