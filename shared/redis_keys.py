@@ -45,3 +45,7 @@ class RedisKeys:
     def views_of_generation(self, category: ModelCategory, generation: str) -> str:
         """Set: names of the views written for one generation."""
         return f"{self.prefix}:v1:views:{category}:{generation}"
+
+    def owner(self, category: ModelCategory) -> str:
+        """Integer: the fencing token of the category's latest owner (``shared.store.fencing``)."""
+        return f"{self.prefix}:v1:owner:{category}"

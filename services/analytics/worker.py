@@ -9,7 +9,10 @@ with the end offsets seen at assignment, so a replay never publishes a half-buil
 
 A rebalance interrupts the member between two steps: a recompute still in its thread is dropped,
 a risk publish stops after its current model, and the revocation waits for that step to end
-(``busy``), so the next owner never races a write of the previous one. Every
+(``busy``), so the next owner never races a write of the previous one. A worker that misses
+the rebalance (paused longer than the session timeout) is fenced instead: each assignment takes
+a new token per category (``shared.store.fencing``), and the pointer swap and every risk event
+check it, so the resumed worker's writes are refused once the next owner has been assigned. Every
 ``verify_interval_seconds`` the worker checks that Redis still holds what it wrote (pointer and
 source health) and rewrites what is missing: a FLUSHDB or a restarted Redis without persistence
 heals from the in-memory state, which is Kafka's, without any new input.
@@ -29,7 +32,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
 from services.analytics.recompute import Generation, recompute
-from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
+from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from services.analytics.state import AnalyticsState
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
@@ -39,6 +42,7 @@ from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS, RISK_MODELS
 from shared.settings import KafkaSettings
+from shared.store.fencing import Fence, OwnerFence
 from shared.store.generations import GenerationStore
 from shared.topics import categories_of_partition
 
@@ -100,6 +104,9 @@ class AnalyticsWorker:
         self.revoking = False
         #: Incremented by every revocation and assignment: a result computed before is dropped.
         self.epoch = 0
+        self.owner_fence = OwnerFence(store.redis, store.keys)
+        #: The fencing token this worker's latest assignment took for each owned category.
+        self.fences: dict[ModelCategory, Fence] = {}
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -139,21 +146,50 @@ class AnalyticsWorker:
         self.consumer = consumer
         self._forget_owned()
         targets = await consumer.end_offsets(list(assigned)) if assigned else {}
+        partitions = {tp.partition for tp in assigned}
+        await self._claim({c for p in partitions for c in categories_of_partition(p, self.partitions)})
         if self.risk is not None and self.kafka_settings is not None:
-            partitions = {tp.partition for tp in assigned}
-            self.risk.states = await read_current_states(self.kafka_settings, self.risk.current, partitions)
-            self.risk.last_ids = await read_last_event_ids(self.kafka_settings, self.risk.changed, partitions)
+            published = await read_current_states(self.kafka_settings, self.risk.current, partitions)
+            last = await read_last_changes(self.kafka_settings, self.risk.changed, partitions)
+            self.risk.load(published, last)
             log.info(
                 "published risk states loaded",
                 extra={
                     "models": {c.value: len(v) for c, v in self.risk.states.items()},
-                    "last_ids": sorted(self.risk.last_ids),
+                    "sequences": {c.value: n for c, n in self.risk.sequences.items()},
+                    "pending": {c.value: e.event_id for c, e in self.risk.pending.items()},
                 },
             )
         self.ownership = Ownership(targets=dict(targets))
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:
             await consumer.seek_to_beginning(*assigned)
+
+    async def _claim(self, categories: set[ModelCategory]) -> None:
+        """Take a new fencing token for each category (fences off every earlier owner)."""
+        for category in sorted(categories):
+            try:
+                self.fences[category] = await self.owner_fence.claim(category)
+            except Exception:
+                log.exception(
+                    "taking the fencing token of %s failed; retried before its first write", category
+                )
+        if self.fences:
+            log.info(
+                "fencing tokens taken",
+                extra={"owner_epochs": {c.value: f.token for c, f in self.fences.items()}},
+            )
+
+    async def _fence(self, category: ModelCategory) -> Fence:
+        """This worker's token for ``category`` (taken now if the assignment could not take it)."""
+        fence = self.fences.get(category)
+        if fence is None:
+            fence = self.fences[category] = await self.owner_fence.claim(category)
+        return fence
+
+    async def _holds(self, category: ModelCategory) -> bool:
+        """Whether no worker was assigned ``category`` after this one (a zombie's answer is no)."""
+        return await self.owner_fence.holds(await self._fence(category))
 
     async def on_revoked(self) -> None:
         """Stop writing (a write in flight ends after its current model), then forget everything."""
@@ -170,6 +206,9 @@ class AnalyticsWorker:
         self.dirty.clear()
         self.health_dirty.clear()
         self.pointers.clear()
+        self.fences.clear()
+        if self.risk is not None:
+            self.risk.forget()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
 
     # -- records ---------------------------------------------------------------------------
@@ -317,6 +356,9 @@ class AnalyticsWorker:
             if self.revoking or self.loading:
                 return
             health = self.state.inputs(category).health
+            if health and not await self._holds(category):
+                log.warning("source health not written: another worker owns %s now", category)
+                return
             if health:
                 mapping = {endpoint: event.model_dump_json() for endpoint, event in health.items()}
                 await self.store.redis.hset(self.store.keys.source_health(category), mapping=mapping)  # type: ignore[arg-type]
@@ -342,7 +384,20 @@ class AnalyticsWorker:
     async def _write(
         self, category: ModelCategory, generation: Generation, started: float, epoch: int
     ) -> None:
-        outcome = await self.store.write(category, generation.generation, generation.views, generation.basis)
+        fence = await self._fence(category)
+        outcome = await self.store.write(
+            category, generation.generation, generation.views, generation.basis, fence=fence
+        )
+        if outcome == "fenced":
+            log.warning(
+                "generation refused: another worker owns the category now",
+                extra={
+                    "category": category.value,
+                    "generation": generation.generation,
+                    "owner_epoch": fence.token,
+                },
+            )
+            return
         if outcome == "older":
             # A newer generation is current: remember it, so verification does not retry forever.
             current = await self.store.current(category)
@@ -364,8 +419,9 @@ class AnalyticsWorker:
                 horde_stats_at_ms=int(generation.basis["stats_at_ms"]),
             )
             await self.risk.publish(
-                category, generation.risk_models, basis, keep_going=lambda: self._still_owned(epoch)
-            )
+                category, generation.risk_models, basis, keep_going=lambda: self._still_owned(epoch),
+                owner=lambda _: self.owner_fence.holds(fence), epoch=fence.token,
+            )  # fmt: skip
         log.info(
             "generation %s",
             outcome,

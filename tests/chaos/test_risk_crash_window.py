@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
+from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 from shared.events.risk import RiskBasis
@@ -89,8 +89,10 @@ async def new_owner(
         keys=keys, tombstones=tombstones,
     )  # fmt: skip
     partitions = {partition_for(CATEGORY, settings.topic_partitions)}
-    publisher.states = await read_current_states(settings, current, partitions)
-    publisher.last_ids = await read_last_event_ids(settings, changed, partitions)
+    publisher.load(
+        await read_current_states(settings, current, partitions),
+        await read_last_changes(settings, changed, partitions),
+    )
     current_publishes = 0
     real_publish = broker.publish
 
@@ -129,3 +131,5 @@ async def test_a_change_published_just_before_a_crash_is_not_published_again(
     assert set(ids.values()) == {1}, "every change exactly once"
     assert {key.decode() for key, _, _ in current if key} == {f"{CATEGORY}/model-{n}" for n in range(4)}
     assert published_after_crash == 2, "the next owner published the two changes the dead one had not"
+    assert [json.loads(v)["sequence"] for _, v, _ in changed if v] == [1, 2, 3, 4], "numbered without a gap"
+    assert sorted(json.loads(v)["sequence"] for _, v, _ in current if v) == [1, 2, 3, 4]
