@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -20,12 +23,15 @@ from services.analytics.inputs import InputTopics
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
 from shared.asyncapi import build_document
+from shared.backoff import Backoff
 from shared.kafka import consumer_options, ensure_topics, make_broker, make_producer
 from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
 from shared.topics import ALL_TOPICS, RISK_CHANGED, RISK_CURRENT, TopicSpec
+
+log = logging.getLogger(__name__)
 
 
 async def _undecoded(*_: Any, **__: Any) -> None:
@@ -103,21 +109,60 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         [Route("/docs/asyncapi.json", asyncapi, methods=["GET"])],
     )
 
-    async def main(stop: asyncio.Event) -> None:
+    async def connect() -> None:
+        """Topics, the tombstone producer and the consumer group; a fresh producer per attempt."""
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
-        await tombstones.start()
-        await broker.start()
+        risk.tombstones = make_producer(
+            settings.kafka, client_id=f"analytics-{socket.gethostname()}-tombstones"
+        )
         try:
+            await risk.tombstones.start()
+            await broker.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await risk.tombstones.stop()
+            raise
+
+    async def main(stop: asyncio.Event) -> None:
+        try:
+            if not await start_when_kafka_answers(connect, stop):
+                return
             await worker.materialise_forever(stop)
         finally:
             await broker.stop()
-            await tombstones.stop()
+            await risk.tombstones.stop()
             await redis.aclose()
 
     return await run_service(
         "analytics", http, host=settings.http_host, port=settings.http_port, main=main, stop=stop
     )
+
+
+async def start_when_kafka_answers(
+    connect: Callable[[], Awaitable[None]], stop: asyncio.Event, *, backoff: Backoff | None = None
+) -> bool:
+    """Run ``connect`` until it succeeds, waiting with capped exponential backoff in between:
+    started while Kafka is down, the worker waits (``/readyz`` says not ready) instead of exiting.
+    Returns ``False`` when ``stop`` was set first."""
+    backoff = backoff or Backoff(initial=1.0, cap=15.0)
+    while not stop.is_set():
+        try:
+            await connect()
+        except Exception as error:
+            delay = backoff.next_delay()
+            log.warning(
+                "Kafka not reachable at start; retrying",
+                extra={"error": f"{type(error).__name__}: {error}", "retry_in_seconds": round(delay, 2),
+                       "attempts": backoff.failures},
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            continue
+        if backoff.failures:
+            log.info("Kafka reachable; starting", extra={"attempts": backoff.failures + 1})
+        return True
+    return False
 
 
 def _all_topics(settings: Settings) -> list[TopicSpec]:

@@ -28,19 +28,28 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
 from services.analytics.recompute import Generation, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from services.analytics.state import AnalyticsState
+from shared.backoff import Backoff
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.events.dead_letter import DeadLetterReason
+from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason
 from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
-from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, LAST_GENERATION, RECOMPUTE_SECONDS, RISK_MODELS
+from shared.metrics import (
+    CONSUMER_LAG,
+    DEAD_LETTER_FAILURES,
+    DEAD_LETTERS,
+    LAST_GENERATION,
+    RECOMPUTE_SECONDS,
+    RISK_MODELS,
+)
 from shared.settings import KafkaSettings
 from shared.store.fencing import Fence, OwnerFence
 from shared.store.generations import GenerationStore
@@ -107,6 +116,9 @@ class AnalyticsWorker:
         self.owner_fence = OwnerFence(store.redis, store.keys)
         #: The fencing token this worker's latest assignment took for each owned category.
         self.fences: dict[ModelCategory, Fence] = {}
+        #: Per category with failing writes: its backoff and when the next attempt may run.
+        self.backoffs: dict[ModelCategory, Backoff] = {}
+        self.retry_at: dict[ModelCategory, float] = {}
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -207,6 +219,8 @@ class AnalyticsWorker:
         self.health_dirty.clear()
         self.pointers.clear()
         self.fences.clear()
+        self.backoffs.clear()
+        self.retry_at.clear()
         if self.risk is not None:
             self.risk.forget()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
@@ -249,7 +263,12 @@ class AnalyticsWorker:
                 self.ownership.caught_up.add(tp)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
-        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on."""
+        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on.
+
+        A value too large to publish is truncated (the headers say so, with its size). If the
+        dead-letter publish still fails, that is logged as an error with the record's coordinates
+        (the record itself stays on its topic) and processing goes on.
+        """
         spec = self.topics.spec(record.topic)
         reason = DeadLetterReason(
             source_topic=record.topic,
@@ -259,14 +278,37 @@ class AnalyticsWorker:
             error=str(error),
             consumer=self.consumer_name,
         )
-        log.error(
-            "record rejected to dead-letter topic: %s",
-            error,
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-        )
-        await self.broker.publish(
-            record.value or b"", spec.dead_letter, key=record.key, headers=reason.to_headers()
-        )
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        log.error("record rejected to dead-letter topic: %s", error, extra=where)
+        value = record.value or b""
+        limit = self.kafka_settings.max_message_bytes if self.kafka_settings else TRUNCATED_BYTES
+        keep = min(TRUNCATED_BYTES, limit // 2)
+        if len(value) > limit:
+            reason, value = reason.truncated(value, keep)
+        try:
+            try:
+                await self.broker.publish(
+                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                )
+            except MessageSizeTooLargeError:
+                if reason.original_bytes is not None:
+                    raise
+                reason, value = reason.truncated(value, keep)
+                await self.broker.publish(
+                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                )
+        except Exception as failure:
+            log.error(
+                "dead-letter publish failed; the record stays only on its topic",
+                extra=where | {"dead_letter_topic": spec.dead_letter, "error_type": type(failure).__name__,
+                               "error": str(failure), "value_bytes": len(record.value or b"")},
+            )  # fmt: skip
+            DEAD_LETTER_FAILURES.labels(record.topic).inc()
+            return
+        if reason.original_bytes is not None:
+            log.warning(
+                "dead-lettered value truncated", extra=where | {"original_bytes": reason.original_bytes}
+            )
         DEAD_LETTERS.labels(record.topic).inc()
 
     # -- materialiser ----------------------------------------------------------------------
@@ -274,9 +316,10 @@ class AnalyticsWorker:
         """Recompute dirty categories that are caught up, and verify Redis every few seconds.
 
         Nothing here may end the loop: a failure (Redis or Kafka unavailable) is logged and the
-        work is retried on the next turn.
+        work is retried after a capped exponential backoff (``shared.backoff``).
         """
         verified_at = time.monotonic()
+        failing = Backoff()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
@@ -286,30 +329,58 @@ class AnalyticsWorker:
                     verified_at = time.monotonic()
                     await self.verify_materialised()
                 await self.materialise_ready()
+                failing.reset()
             except Exception:
-                log.exception("materialising failed; will retry")
+                delay = failing.next_delay()
+                log.exception("materialising failed; retrying", extra={"retry_in_seconds": round(delay, 2)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    def _waiting(self, category: ModelCategory) -> bool:
+        """The category's last write failed and its backoff has not elapsed yet."""
+        return self.retry_at.get(category, 0.0) > time.monotonic()
+
+    def _failed(self, category: ModelCategory) -> float:
+        """Note a failed write of ``category``; returns the seconds until its next attempt."""
+        delay = self.backoffs.setdefault(category, Backoff()).next_delay()
+        self.retry_at[category] = time.monotonic() + delay
+        return delay
+
+    def _succeeded(self, category: ModelCategory) -> None:
+        self.backoffs.pop(category, None)
+        self.retry_at.pop(category, None)
 
     async def materialise_ready(self) -> None:
         for category in sorted(self.health_dirty & self.owned_categories()):
             if self.loading or self.revoking:
                 return
-            if self.category_ready(category):
+            if self.category_ready(category) and not self._waiting(category):
                 self.health_dirty.discard(category)
                 try:
                     await self.write_health(category)
+                    self._succeeded(category)
                 except Exception:
-                    log.exception("writing the source health of %s failed; will retry", category)
+                    delay = self._failed(category)
+                    log.exception(
+                        "writing the source health of %s failed; retrying", category,
+                        extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
+                    )  # fmt: skip
                     self.health_dirty.add(category)
         for category in sorted(self.dirty & self.owned_categories()):
             if self.loading or self.revoking:
                 return
-            if not self.category_ready(category):
+            if not self.category_ready(category) or self._waiting(category):
                 continue
             self.dirty.discard(category)
             try:
                 await self.materialise(category)
+                self._succeeded(category)
             except Exception:
-                log.exception("recompute of %s failed; will retry", category)
+                delay = self._failed(category)
+                log.exception(
+                    "recompute of %s failed; retrying", category,
+                    extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
+                )  # fmt: skip
                 self.dirty.add(category)
 
     def _still_owned(self, epoch: int) -> bool:

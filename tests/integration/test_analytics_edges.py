@@ -1,0 +1,112 @@
+"""Analytics at its edges (issue 13): a poison record too large to dead-letter whole is truncated
+with its coordinates kept, and a worker started while Kafka is down waits, not ready, instead of
+exiting."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.devstack.ports import free_port
+from shared.domain.categories import ModelCategory
+from shared.settings import Settings
+from shared.store.generations import GenerationStore
+from shared.topics import HORDE_STATUS_CAPTURED, partition_for
+from tests.support.analytics import publish_input, running_worker, wait_for_view
+from tests.support.events import DATA, reference_event, stats_event, status_event, synthetic
+from tests.support.kafka_broker import KafkaInfo
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+IMAGE = ModelCategory.IMAGE_GENERATION
+LIMIT = 1024 * 1024
+
+
+async def test_a_poison_record_too_large_to_dead_letter_is_truncated_with_its_coordinates(
+    settings: Settings, store: GenerationStore, kafka: KafkaInfo
+) -> None:
+    """Limit shortened to 1 MiB here; ``tests/chaos/test_fenced_writers.py`` sends 20 MB at the
+    production limit."""
+    small = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"max_message_bytes": LIMIT})}
+    )
+    spec = HORDE_STATUS_CAPTURED.with_prefix(settings.kafka.topic_prefix)
+    poison = b'{"schema_version": 1, "entries": "' + b"x" * (3 * LIMIT) + b'"}'
+    async with running_worker(small):
+        await publish_input(small, reference_event(IMAGE, DATA / "reference/image/stable_diffusion.json"))
+        await publish_input(small, stats_event(synthetic("stats_models_image.json")))
+        await publish_input(small, status_event(synthetic("status_models_image.json")))
+        await wait_for_view(store, IMAGE, "with-stats")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers, compression_type="zstd", max_request_size=8 * LIMIT
+        )
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait(
+                spec.name,
+                poison,
+                key=b"image",
+                partition=partition_for(IMAGE, settings.kafka.topic_partitions),
+            )
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            spec.dead_letter, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest",
+            group_id=None, max_partition_fetch_bytes=8 * LIMIT, fetch_max_bytes=16 * LIMIT,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            records = []
+            while not records:
+                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 60)
+                records += [r for part in batch.values() for r in part]
+        finally:
+            await consumer.stop()
+    headers = {k: v.decode() for k, v in records[0].headers}
+    assert headers["dlq_truncated"] == "true"
+    assert headers["dlq_original_bytes"] == str(len(poison))
+    assert (headers["dlq_source_topic"], headers["dlq_source_partition"], headers["dlq_source_offset"]) == (
+        spec.name, str(sent.partition), str(sent.offset))  # fmt: skip
+    assert records[0].value == poison[: LIMIT // 2]
+
+
+async def test_a_worker_started_while_kafka_is_down_waits_not_ready_then_stops_cleanly(
+    settings: Settings,
+) -> None:
+    """Nothing listens on the bootstrap port: the worker keeps retrying with backoff, its
+    ``/readyz`` answers 503, and a stop request ends it with exit code 0 (not 1)."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    port = free_port()
+    down = settings.model_copy(
+        update={
+            "http_port": port,
+            "kafka": settings.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{dead_port}"}),
+        }
+    )
+    from services.analytics.app import run
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(down, stop=stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            answers: list[int] = []
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                try:
+                    answers.append((await client.get("/readyz")).status_code)
+                except httpx.TransportError:
+                    continue
+                if len(answers) >= 5:
+                    break
+            assert not task.done(), "the worker exited while Kafka was down"
+            assert answers
+            assert set(answers) == {503}, answers
+    finally:
+        stop.set()
+    assert await asyncio.wait_for(task, 30) == 0
