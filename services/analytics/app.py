@@ -145,7 +145,7 @@ async def start_when_kafka_answers(
     """Run ``connect`` until it succeeds, waiting with capped exponential backoff in between:
     started while Kafka is down, the worker waits (``/readyz`` says not ready) instead of exiting.
     Returns ``False`` when ``stop`` was set first."""
-    backoff = backoff or Backoff(initial=1.0, cap=15.0)
+    backoff = backoff or Backoff(initial=0.5, cap=5.0)
     while not stop.is_set():
         try:
             await connect()

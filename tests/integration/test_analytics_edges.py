@@ -28,7 +28,7 @@ LIMIT = 1024 * 1024
 async def test_a_poison_record_too_large_to_dead_letter_is_truncated_with_its_coordinates(
     settings: Settings, store: GenerationStore, kafka: KafkaInfo
 ) -> None:
-    """Limit shortened to 1 MiB here; ``tests/chaos/test_fenced_writers.py`` sends 20 MB at the
+    """Limit shortened to 1 MiB here; ``tests/chaos/test_poison_and_late_broker.py`` sends 20 MB at the
     production limit."""
     small = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"max_message_bytes": LIMIT})}
