@@ -10,6 +10,7 @@ import socket
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from services.devstack.ports import free_port
 from shared.domain.categories import ModelCategory
@@ -110,3 +111,35 @@ async def test_a_worker_started_while_kafka_is_down_waits_not_ready_then_stops_c
     finally:
         stop.set()
     assert await asyncio.wait_for(task, 30) == 0
+
+
+async def test_a_failed_dead_letter_publish_is_an_error_with_the_coordinates(
+    settings: Settings, store: GenerationStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The producer refuses even the truncated value (its request limit is below it): the failure
+    is one ERROR record whose fields name the record, and the worker goes on."""
+    from faststream.kafka import KafkaBroker
+
+    from services.analytics.inputs import InputTopics, PoisonRecordError
+    from services.analytics.worker import AnalyticsWorker
+    from shared.domain.risk.thresholds import RiskThresholds
+
+    topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
+    tiny = KafkaBroker(settings.kafka.bootstrap_servers, max_request_size=64 * 1024)
+    worker = AnalyticsWorker(
+        topics=topics, partitions=settings.kafka.topic_partitions, store=store, thresholds=RiskThresholds(),
+        broker=tiny, consumer_name="edge-test", kafka_settings=settings.kafka,
+    )  # fmt: skip
+    record = ConsumerRecord(
+        topics.status.name, 0, 42, 0, 0, b"image", b"x" * (2 * 1024 * 1024), None, 5, 2 * 1024 * 1024, []
+    )
+    async with tiny:
+        with caplog.at_level("ERROR", logger="services.analytics.worker"):
+            await worker.dead_letter(record, PoisonRecordError("not a status snapshot"))
+    failures = [r for r in caplog.records if r.getMessage().startswith("dead-letter publish failed")]
+    assert len(failures) == 1
+    fields = vars(failures[0])
+    assert failures[0].levelname == "ERROR"
+    assert (fields["topic"], fields["partition"], fields["offset"]) == (topics.status.name, 0, 42)
+    assert fields["error_type"] == "MessageSizeTooLargeError"
+    assert fields["dead_letter_topic"] == topics.status.dead_letter
