@@ -143,3 +143,39 @@ async def test_a_failed_dead_letter_publish_is_an_error_with_the_coordinates(
     assert (fields["topic"], fields["partition"], fields["offset"]) == (topics.status.name, 0, 42)
     assert fields["error_type"] == "MessageSizeTooLargeError"
     assert fields["dead_letter_topic"] == topics.status.dead_letter
+
+
+async def test_failing_redis_writes_are_retried_with_growing_delays(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis refuses every connection: each failed recompute of the category is retried after a
+    delay that doubles (0.5 s, 1 s, 2 s, … jittered within [d/2, d]), not about twice a second."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+    closed.close()
+    no_redis = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": dead})})
+
+    def delays() -> list[float]:
+        return [
+            float(vars(r)["retry_in_seconds"])
+            for r in caplog.records
+            if r.getMessage().startswith("recompute of") and vars(r).get("category") == IMAGE.value
+        ]
+
+    with caplog.at_level("ERROR", logger="services.analytics.worker"):
+        async with running_worker(no_redis):
+            await publish_input(
+                no_redis, reference_event(IMAGE, DATA / "reference/image/stable_diffusion.json")
+            )
+            await publish_input(no_redis, stats_event(synthetic("stats_models_image.json")))
+            await publish_input(no_redis, status_event(synthetic("status_models_image.json")))
+            for _ in range(600):
+                if len(delays()) >= 4:
+                    break
+                await asyncio.sleep(0.1)
+    found = delays()
+    assert len(found) >= 4, found
+    for attempt, delay in enumerate(found[:4]):
+        ceiling = 0.5 * 2**attempt
+        assert ceiling / 2 <= delay <= ceiling, found
