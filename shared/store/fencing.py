@@ -11,7 +11,9 @@ is lower, so its pointer swap and its events are refused.
 
 When Redis lost the key (FLUSHDB, restart without persistence) the next writer's token is taken
 as the owner's again: the owner rewrites what Redis lost within seconds, and a zombie would have
-to resume in that same window.
+to resume in that same window. Likewise a worker whose assignment could not reach Redis takes
+its token at its first write. The check and a risk event's send are two steps: a worker paused
+exactly between them sends that one model's events late (consumers drop them by ``sequence``).
 """
 
 from __future__ import annotations
