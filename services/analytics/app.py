@@ -72,15 +72,14 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
     keys = RedisKeys(settings.redis.key_prefix)
     store = GenerationStore(redis, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
-    tombstones = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-tombstones")
+    producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")
     risk = RiskChangePublisher(
-        broker,
         changed=RISK_CHANGED.with_prefix(settings.kafka.topic_prefix),
         current=RISK_CURRENT.with_prefix(settings.kafka.topic_prefix),
         partitions=settings.kafka.topic_partitions,
         redis=redis,
         keys=keys,
-        tombstones=tombstones,
+        producer=producer,
     )
     worker = AnalyticsWorker(
         risk=risk,
@@ -113,15 +112,13 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         """Topics, the tombstone producer and the consumer group; a fresh producer per attempt."""
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
-        risk.tombstones = make_producer(
-            settings.kafka, client_id=f"analytics-{socket.gethostname()}-tombstones"
-        )
+        risk.producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")
         try:
-            await risk.tombstones.start()
+            await risk.producer.start()
             await broker.start()
         except BaseException:
             with contextlib.suppress(Exception):
-                await risk.tombstones.stop()
+                await risk.producer.stop()
             raise
 
     async def main(stop: asyncio.Event) -> None:
@@ -131,7 +128,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
             await worker.materialise_forever(stop)
         finally:
             await broker.stop()
-            await risk.tombstones.stop()
+            await risk.producer.stop()
             await redis.aclose()
 
     return await run_service(

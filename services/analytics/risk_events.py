@@ -12,16 +12,21 @@ change as the last event of its category while the current-state topic still hol
 state: the next owner finds that event at the tail of the history topic, recognises the same
 change of the same generation and writes only the current state, with the event's number and
 id. A publish stops between two models when the worker loses its partitions (``keep_going``).
+
+Every write of a model's events is fenced (``shared.store.fencing``): the owner's token is
+checked right before each record is sent, and the Redis stream entry is added by a script that
+checks it atomically. Records go through a plain producer without linger, so between a check and
+the record leaving the process there is no buffering delay in which a pause could hold it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -31,15 +36,14 @@ from redis.asyncio import Redis
 from shared.domain.categories import ModelCategory, has_runtime_data
 from shared.domain.risk.changes import PublishedChange, changed_models, number_changes
 from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.events.cloudevents import CloudEventAttributes, event_type
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent, RiskBasis, RiskState
-from shared.kafka import SOURCE_PREFIX, drain_to_end, encode_key, kafka_client_options, publish_event
+from shared.kafka import SOURCE_PREFIX, drain_to_end, encode_key, kafka_client_options
 from shared.metrics import EVENTS_PUBLISHED
 from shared.redis_keys import RedisKeys
 from shared.settings import KafkaSettings
+from shared.store.fencing import Fence, OwnerFence
 from shared.topics import TopicSpec, categories_of_partition, partition_for
-
-if TYPE_CHECKING:
-    from faststream.kafka import KafkaBroker
 
 log = logging.getLogger(__name__)
 PRODUCER = "analytics"
@@ -212,25 +216,20 @@ def _apply_current(published: PublishedRisk, key: bytes | None, value: bytes | N
     published.sequences[category] = max(published.sequences.get(category, 0), record.sequence)
 
 
-#: Tells whether this worker still owns a category (the fencing check before each model's writes).
-OwnerCheck = Callable[[ModelCategory], Awaitable[bool]]
 #: Header carrying the publishing owner's fencing token (see ``shared.store.fencing``).
 OWNER_EPOCH_HEADER = "hma_owner_epoch"
-
-
-async def _always_owner(_: ModelCategory) -> bool:
-    return True
 
 
 class RiskChangePublisher:
     """Diffs each new risk state of a category against the published one and publishes changes."""
 
     def __init__(
-        self, broker: KafkaBroker, *, changed: TopicSpec, current: TopicSpec, partitions: int,
-        redis: Redis, keys: RedisKeys, tombstones: AIOKafkaProducer,
+        self, *, changed: TopicSpec, current: TopicSpec, partitions: int, redis: Redis, keys: RedisKeys,
+        producer: AIOKafkaProducer,
     ) -> None:  # fmt: skip
-        self.broker = broker
-        self.tombstones = tombstones
+        #: A plain producer (no linger): changes, current states and tombstones.
+        self.producer = producer
+        self.fences = OwnerFence(redis, keys)
         self.changed = changed
         self.current = current
         self.partitions = partitions
@@ -259,16 +258,44 @@ class RiskChangePublisher:
         self.states, self.sequences, self.pending = {}, {}, {}
 
     async def _publish(
-        self, topic: TopicSpec, event: BaseModel, key: bytes, partition: int, event_id: str,
+        self, topic: TopicSpec, event: BaseModel | None, key: bytes, partition: int, event_id: str,
         now: datetime, subject: str, epoch: int | None,
     ) -> None:  # fmt: skip
         """A change and its current state go out with the same id, key, partition, time, subject
-        and owner epoch."""
-        await publish_event(
-            self.broker, topic, event, key=key, partition=partition, event_id=event_id, time=now,
-            producer=PRODUCER, subject=subject,
-            extra_headers={OWNER_EPOCH_HEADER: str(epoch)} if epoch is not None else None,
+        and owner epoch, as JSON with CloudEvents headers; ``None`` sends a tombstone."""
+        if event is None:
+            await self.producer.send_and_wait(topic.name, None, key=key, partition=partition)
+            return
+        attributes = CloudEventAttributes(
+            id=event_id,
+            source=SOURCE_PREFIX + PRODUCER,
+            type=event_type(topic.name),
+            time=now,
+            subject=subject,
+        )
+        headers = attributes.to_headers() | ({OWNER_EPOCH_HEADER: str(epoch)} if epoch is not None else {})
+        await self.producer.send_and_wait(
+            topic.name, event.model_dump_json().encode(), key=key, partition=partition,
+            headers=[(name, value.encode()) for name, value in headers.items()],
         )  # fmt: skip
+
+    async def _owns(self, category: ModelCategory, fence: Fence | None, count: int) -> bool:
+        """Whether ``fence`` still holds (always without one); logs the refusal."""
+        if fence is None or await self.fences.holds(fence):
+            return True
+        log.warning(
+            "risk publishing refused: another worker owns the category now",
+            extra={"category": category.value, "events": count, "owner_epoch": fence.token},
+        )
+        return False
+
+    async def _stream(self, category: ModelCategory, fence: Fence | None, fields: dict[str, str]) -> bool:
+        """The event on the gateway's Redis stream (atomically fenced); ``False`` when refused."""
+        key = self.keys.risk_events(category)
+        if fence is not None:
+            return await self.fences.xadd(fence, key, fields, maxlen=STREAM_LENGTH)
+        await self.redis.xadd(key, fields, maxlen=STREAM_LENGTH, approximate=True)  # type: ignore[arg-type]
+        return True
 
     async def publish(
         self,
@@ -277,14 +304,13 @@ class RiskChangePublisher:
         basis: RiskBasis,
         *,
         keep_going: Callable[[], bool] = lambda: True,
-        owner: OwnerCheck = _always_owner,
-        epoch: int | None = None,
+        fence: Fence | None = None,
     ) -> int:
         """Publish every change of ``category``; returns how many events were published.
 
-        Stops between two models once ``keep_going`` says no (the partitions are moving) or
-        ``owner`` says this worker no longer holds the category (another owner was assigned it:
-        this one is a resumed zombie). ``epoch`` is the owner's fencing token, sent as a header.
+        Stops between two models once ``keep_going`` says no (the partitions are moving), and
+        before any record once ``fence`` no longer holds (another worker was assigned the
+        category since: this one is a resumed zombie).
         """
         published = self.states.setdefault(category, {})
         previous = {name: state.signature() for name, state in published.items()}
@@ -297,17 +323,12 @@ class RiskChangePublisher:
             {name: state.signature() for name, state in states.items()},
             last_sequence=self.sequences.get(category, 0), pending=self.pending.get(category),
         )  # fmt: skip
+        epoch = fence.token if fence is not None else None
         count = 0
         for change in numbered:
             name = change.model
             if not keep_going():
                 log.info("risk publishing interrupted", extra={"category": category.value, "events": count})
-                break
-            if not await owner(category):
-                log.warning(
-                    "risk publishing refused: another worker owns the category now",
-                    extra={"category": category.value, "events": count, "owner_epoch": epoch},
-                )
                 break
             current = states.get(name)
             event = DeletionRiskChanged(
@@ -320,24 +341,28 @@ class RiskChangePublisher:
                 # Published by the previous owner, which died before recording its current state.
                 self.pending.pop(category, None)
                 log.info("risk change already published", extra={"category": category.value, "model": name})
-            else:
+            elif await self._owns(category, fence, count):
                 await self._publish(self.changed, event, key, partition, event_id, now, subject, epoch)
-            if current is None:
-                await self.tombstones.send_and_wait(self.current.name, None, key=key, partition=partition)
-                published.pop(name, None)
+                count += 1
             else:
+                break
+            if not await self._owns(category, fence, count):
+                break
+            snapshot = None
+            if current is not None:
                 snapshot = DeletionRiskCurrent(
                     category=category, model=name, state=current, basis=basis, sequence=change.sequence
                 )
-                await self._publish(self.current, snapshot, key, partition, event_id, now, subject, epoch)
+            await self._publish(self.current, snapshot, key, partition, event_id, now, subject, epoch)
+            if current is None:
+                published.pop(name, None)
+            else:
                 published[name] = current
             self.sequences[category] = max(self.sequences.get(category, 0), change.sequence)
-            await self.redis.xadd(
-                self.keys.risk_events(category),
-                {"id": event_id, "source": SOURCE_PREFIX + PRODUCER, "data": event.model_dump_json()},
-                maxlen=STREAM_LENGTH, approximate=True,
-            )  # fmt: skip
-            count += 0 if change.already_published else 1
+            fields = {"id": event_id, "source": SOURCE_PREFIX + PRODUCER, "data": event.model_dump_json()}
+            if not await self._stream(category, fence, fields):
+                await self._owns(category, fence, count)  # logs the refusal
+                break
         if count:
             EVENTS_PUBLISHED.labels(self.changed.name).inc(count)
             log.info("risk changes published", extra={"category": category.value, "events": count})

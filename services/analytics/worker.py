@@ -491,7 +491,7 @@ class AnalyticsWorker:
             )
             await self.risk.publish(
                 category, generation.risk_models, basis, keep_going=lambda: self._still_owned(epoch),
-                owner=lambda _: self.owner_fence.holds(fence), epoch=fence.token,
+                fence=fence,
             )  # fmt: skip
         log.info(
             "generation %s",

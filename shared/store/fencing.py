@@ -18,6 +18,7 @@ exactly between them sends that one model's events late (consumers drop them by 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -31,6 +32,15 @@ local held = redis.call('GET', KEYS[1])
 if not held then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
 if held == ARGV[1] then return 1 end
 return 0
+"""
+
+#: XADD to ``KEYS[2]`` (capped near ``ARGV[2]`` entries, fields from ``ARGV[3]``) only while the
+#: token ``ARGV[1]`` holds ``KEYS[1]``: 1 when added, 0 when refused.
+_FENCED_XADD = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+return 1
 """
 
 
@@ -49,6 +59,7 @@ class OwnerFence:
         self.redis = redis
         self.keys = keys
         self._holds = redis.register_script(_HOLDS)
+        self._xadd = redis.register_script(_FENCED_XADD)
 
     async def claim(self, category: ModelCategory) -> Fence:
         """A new token for ``category``: every earlier holder is fenced off from now on."""
@@ -58,3 +69,8 @@ class OwnerFence:
     async def holds(self, fence: Fence) -> bool:
         """Whether ``fence`` is still the newest claim on its category."""
         return bool(int(await self._holds(keys=[fence.key], args=[str(fence.token)])))
+
+    async def xadd(self, fence: Fence, stream: str, fields: Mapping[str, str], *, maxlen: int) -> bool:
+        """Add ``fields`` to ``stream`` only while ``fence`` holds (checked in the same script)."""
+        args = [str(fence.token), str(maxlen), *(item for pair in fields.items() for item in pair)]
+        return bool(int(await self._xadd(keys=[fence.key, stream], args=args)))
