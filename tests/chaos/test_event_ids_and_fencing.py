@@ -6,9 +6,11 @@ drops duplicates by id must still see every change of the marked model.
 
 Scenario SIGSTOP: the owner of text generation is paused (SIGSTOP) while it publishes the first
 ~700 risk events of the category, the other replica takes the category over and publishes, and
-the paused one is resumed (SIGCONT) after 30 s. Nothing it writes after the new owner's writes
-may land: on the history topic the owner epochs (header ``hma_owner_epoch``) and sequences only
-grow, and the category's pointer in Redis never goes back to the paused worker's epoch.
+the paused one is resumed (SIGCONT) after 30 s. Its writes after the new owner's are refused:
+the category's pointer in Redis never goes back to the paused worker's epoch, and on the history
+topic at most the one record it had in flight when paused lands late, with its older epoch
+(header ``hma_owner_epoch``) and a ``sequence`` a consumer drops; what a consumer keeps is one
+sequence without gap and owner epochs that only grow.
 """
 
 from __future__ import annotations
@@ -233,11 +235,21 @@ def test_a_paused_owner_resumed_after_its_successor_writes_nothing(
     record("zombie.resume_to_rejoin", time.monotonic() - resumed_at, "s")
     assert successor_epoch > zombie_epoch
     stamped = [int(h["hma_owner_epoch"]) for _, h in events]
-    late = [(i + 1, a, b) for i, (a, b) in enumerate(itertools.pairwise(stamped)) if a > b]
-    assert not late, f"an older owner's event came later (index, epoch before, epoch): {late}"
     first_new = next(i for i, epoch in enumerate(stamped) if epoch > zombie_epoch)
-    assert zombie_epoch not in stamped[first_new:], "the paused worker published after its successor"
-    sequences = [e["sequence"] for e, _ in events]
-    assert sequences == list(range(1, len(sequences) + 1)), "one sequence, no gap, no repeat"
+    # The one record the paused worker may have had between its last fencing check and the
+    # socket when SIGSTOP landed (see docs/risk-events.md) goes out on SIGCONT; nothing else may.
+    late = [i for i in range(first_new, len(stamped)) if stamped[i] <= zombie_epoch]
+    record("zombie.late_records", len(late), "records", "in flight at SIGSTOP, sent on SIGCONT")
+    assert len(late) <= 1, f"the paused worker published after its successor: {late}"
+    # A consumer following the contract (drop a sequence not above the highest seen) drops it, and
+    # then sees one sequence without gap or repeat, and owner epochs that never go back.
+    kept: list[tuple[int, int]] = []
+    for (event, _), epoch in zip(events, stamped, strict=True):
+        if not kept or event["sequence"] > kept[-1][0]:
+            kept.append((event["sequence"], epoch))
+        else:
+            assert epoch <= zombie_epoch, f"a successor's event was not above the sequence: {event}"
+    assert [n for n, _ in kept] == list(range(1, len(kept) + 1)), "one sequence, no gap, no repeat"
+    assert all(a <= b for (_, a), (_, b) in itertools.pairwise(kept)), "an older owner's event came later"
     assert len({h["ce_id"] for _, h in events}) == len(events)
     assert all(a <= b for a, b in itertools.pairwise(epochs)), f"the pointer went back: {epochs}"
