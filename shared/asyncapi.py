@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
-from shared.events.dead_letter import HEADER_NAMES
+from shared.events.dead_letter import HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
 from shared.events.horde import (
     HordeStatsCaptured,
     HordeStatusCaptured,
@@ -72,7 +72,9 @@ def build_document() -> dict[str, Any]:
             title=spec.dead_letter,
             description=(
                 f"Records of {spec.name} that a consumer could not process, value unchanged; "
-                f"the reason is in the headers {', '.join(HEADER_NAMES)}."
+                f"the reason is in the headers {', '.join(HEADER_NAMES)}. A value too large to "
+                f"publish keeps its first {TRUNCATED_BYTES} bytes, with the headers "
+                f"{', '.join(TRUNCATION_HEADER_NAMES)}."
             ),
         )
     document = AsyncAPI(broker, title="Horde Model Analytics events", version="1", schema_version="3.0.0")

@@ -48,6 +48,9 @@ RISK_MODELS = Gauge(
 )
 CONSUMER_LAG = Gauge("hma_consumer_lag_records", "Records behind the high watermark", ["topic", "partition"])
 DEAD_LETTERS = Counter("hma_dead_letters_total", "Records moved to a dead-letter topic", ["topic"])
+DEAD_LETTER_FAILURES = Counter(
+    "hma_dead_letter_failures_total", "Poison records whose dead-letter publish failed", ["topic"]
+)
 EVENTS_PUBLISHED = Counter("hma_events_published_total", "Events published", ["topic"])
 HTTP_REQUESTS = Histogram(
     "hma_gateway_request_seconds",

@@ -53,3 +53,7 @@ class RedisKeys:
     def leader_token(self, service: str) -> str:
         """Counter: the fencing token of ``service``'s latest leadership term (never expires)."""
         return f"{self.prefix}:v1:leader-token:{service}"
+
+    def owner(self, category: ModelCategory) -> str:
+        """Integer: the fencing token of the category's latest owner (``shared.store.fencing``)."""
+        return f"{self.prefix}:v1:owner:{category}"

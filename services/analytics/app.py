@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -20,12 +23,15 @@ from services.analytics.inputs import InputTopics
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
 from shared.asyncapi import build_document
+from shared.backoff import Backoff
 from shared.kafka import consumer_options, ensure_topics, make_broker, make_producer
 from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
 from shared.topics import ALL_TOPICS, RISK_CHANGED, RISK_CURRENT, TopicSpec
+
+log = logging.getLogger(__name__)
 
 
 async def _undecoded(*_: Any, **__: Any) -> None:
@@ -66,15 +72,14 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
     keys = RedisKeys(settings.redis.key_prefix)
     store = GenerationStore(redis, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
-    tombstones = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-tombstones")
+    producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")
     risk = RiskChangePublisher(
-        broker,
         changed=RISK_CHANGED.with_prefix(settings.kafka.topic_prefix),
         current=RISK_CURRENT.with_prefix(settings.kafka.topic_prefix),
         partitions=settings.kafka.topic_partitions,
         redis=redis,
         keys=keys,
-        tombstones=tombstones,
+        producer=producer,
     )
     worker = AnalyticsWorker(
         risk=risk,
@@ -104,16 +109,27 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         [Route("/docs/asyncapi.json", asyncapi, methods=["GET"])],
     )
 
-    async def main(stop: asyncio.Event) -> None:
+    async def connect() -> None:
+        """Topics, the tombstone producer and the consumer group; a fresh producer per attempt."""
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
-        await tombstones.start()
-        await broker.start()
+        risk.producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")
         try:
+            await risk.producer.start()
+            await broker.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await risk.producer.stop()
+            raise
+
+    async def main(stop: asyncio.Event) -> None:
+        try:
+            if not await start_when_kafka_answers(connect, stop):
+                return
             await worker.materialise_forever(stop)
         finally:
             await broker.stop()
-            await tombstones.stop()
+            await risk.producer.stop()
             await redis.aclose()
 
     return await run_service(
@@ -125,6 +141,32 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         stop=stop,
         ops_port=settings.ops_port,
     )
+
+
+async def start_when_kafka_answers(
+    connect: Callable[[], Awaitable[None]], stop: asyncio.Event, *, backoff: Backoff | None = None
+) -> bool:
+    """Run ``connect`` until it succeeds, waiting with capped exponential backoff in between:
+    started while Kafka is down, the worker waits (``/readyz`` says not ready) instead of exiting.
+    Returns ``False`` when ``stop`` was set first."""
+    backoff = backoff or Backoff(initial=0.5, cap=5.0)
+    while not stop.is_set():
+        try:
+            await connect()
+        except Exception as error:
+            delay = backoff.next_delay()
+            log.warning(
+                "Kafka not reachable at start; retrying",
+                extra={"error": f"{type(error).__name__}: {error}", "retry_in_seconds": round(delay, 2),
+                       "attempts": backoff.failures},
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            continue
+        if backoff.failures:
+            log.info("Kafka reachable; starting", extra={"attempts": backoff.failures + 1})
+        return True
+    return False
 
 
 def _all_topics(settings: Settings) -> list[TopicSpec]:

@@ -9,7 +9,10 @@ with the end offsets seen at assignment, so a replay never publishes a half-buil
 
 A rebalance interrupts the member between two steps: a recompute still in its thread is dropped,
 a risk publish stops after its current model, and the revocation waits for that step to end
-(``busy``), so the next owner never races a write of the previous one. Every
+(``busy``), so the next owner never races a write of the previous one. A worker that misses
+the rebalance (paused longer than the session timeout) is fenced instead: each assignment takes
+a new token per category (``shared.store.fencing``), and the pointer swap and every risk event
+check it, so the resumed worker's writes are refused once the next owner has been assigned. Every
 ``verify_interval_seconds`` the worker checks that Redis still holds what it wrote (pointer and
 source health) and rewrites what is missing: a FLUSHDB or a restarted Redis without persistence
 heals from the in-memory state, which is Kafka's, without any new input.
@@ -26,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 
 from services.analytics.inputs import (
@@ -36,18 +40,20 @@ from services.analytics.inputs import (
     decode_record,
 )
 from services.analytics.recompute import Generation, recompute
-from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
+from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from services.analytics.state import AnalyticsState
 from shared import tracing
+from shared.backoff import Backoff
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.events.dead_letter import DeadLetterReason
+from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason
 from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import (
     CONSUMER_LAG,
     CURRENT_GENERATION,
+    DEAD_LETTER_FAILURES,
     DEAD_LETTERS,
     LAST_GENERATION,
     RECOMPUTE_SECONDS,
@@ -56,6 +62,7 @@ from shared.metrics import (
     note_status_confirmed,
 )
 from shared.settings import KafkaSettings
+from shared.store.fencing import Fence, OwnerFence
 from shared.store.generations import GenerationStore
 from shared.topics import categories_of_partition
 
@@ -121,6 +128,12 @@ class AnalyticsWorker:
         self.epoch = 0
         #: Trace contexts of the records behind each pending recompute (tracing: shared/tracing.py).
         self.traces = tracing.PendingTraces()
+        self.owner_fence = OwnerFence(store.redis, store.keys)
+        #: The fencing token this worker's latest assignment took for each owned category.
+        self.fences: dict[ModelCategory, Fence] = {}
+        #: Per category with failing writes: its backoff and when the next attempt may run.
+        self.backoffs: dict[ModelCategory, Backoff] = {}
+        self.retry_at: dict[ModelCategory, float] = {}
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -160,21 +173,50 @@ class AnalyticsWorker:
         self.consumer = consumer
         self._forget_owned()
         targets = await consumer.end_offsets(list(assigned)) if assigned else {}
+        partitions = {tp.partition for tp in assigned}
+        await self._claim({c for p in partitions for c in categories_of_partition(p, self.partitions)})
         if self.risk is not None and self.kafka_settings is not None:
-            partitions = {tp.partition for tp in assigned}
-            self.risk.states = await read_current_states(self.kafka_settings, self.risk.current, partitions)
-            self.risk.last_ids = await read_last_event_ids(self.kafka_settings, self.risk.changed, partitions)
+            published = await read_current_states(self.kafka_settings, self.risk.current, partitions)
+            last = await read_last_changes(self.kafka_settings, self.risk.changed, partitions)
+            self.risk.load(published, last)
             log.info(
                 "published risk states loaded",
                 extra={
                     "models": {c.value: len(v) for c, v in self.risk.states.items()},
-                    "last_ids": sorted(self.risk.last_ids),
+                    "sequences": {c.value: n for c, n in self.risk.sequences.items()},
+                    "pending": {c.value: e.event_id for c, e in self.risk.pending.items()},
                 },
             )
         self.ownership = Ownership(targets=dict(targets))
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:
             await consumer.seek_to_beginning(*assigned)
+
+    async def _claim(self, categories: set[ModelCategory]) -> None:
+        """Take a new fencing token for each category (fences off every earlier owner)."""
+        for category in sorted(categories):
+            try:
+                self.fences[category] = await self.owner_fence.claim(category)
+            except Exception:
+                log.exception(
+                    "taking the fencing token of %s failed; retried before its first write", category
+                )
+        if self.fences:
+            log.info(
+                "fencing tokens taken",
+                extra={"owner_epochs": {c.value: f.token for c, f in self.fences.items()}},
+            )
+
+    async def _fence(self, category: ModelCategory) -> Fence:
+        """This worker's token for ``category`` (taken now if the assignment could not take it)."""
+        fence = self.fences.get(category)
+        if fence is None:
+            fence = self.fences[category] = await self.owner_fence.claim(category)
+        return fence
+
+    async def _holds(self, category: ModelCategory) -> bool:
+        """Whether no worker was assigned ``category`` after this one (a zombie's answer is no)."""
+        return await self.owner_fence.holds(await self._fence(category))
 
     async def on_revoked(self) -> None:
         """Stop writing (a write in flight ends after its current model), then forget everything."""
@@ -191,6 +233,11 @@ class AnalyticsWorker:
         self.dirty.clear()
         self.health_dirty.clear()
         self.pointers.clear()
+        self.fences.clear()
+        self.backoffs.clear()
+        self.retry_at.clear()
+        if self.risk is not None:
+            self.risk.forget()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
         forget_categories()
 
@@ -239,7 +286,12 @@ class AnalyticsWorker:
                 self.ownership.caught_up.add(tp)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
-        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on."""
+        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on.
+
+        A value too large to publish is truncated (the headers say so, with its size). If the
+        dead-letter publish still fails, that is logged as an error with the record's coordinates
+        (the record itself stays on its topic) and processing goes on.
+        """
         spec = self.topics.spec(record.topic)
         reason = DeadLetterReason(
             source_topic=record.topic,
@@ -249,14 +301,37 @@ class AnalyticsWorker:
             error=str(error),
             consumer=self.consumer_name,
         )
-        log.error(
-            "record rejected to dead-letter topic: %s",
-            error,
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-        )
-        await self.broker.publish(
-            record.value or b"", spec.dead_letter, key=record.key, headers=reason.to_headers()
-        )
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        log.error("record rejected to dead-letter topic: %s", error, extra=where)
+        value = record.value or b""
+        limit = self.kafka_settings.max_message_bytes if self.kafka_settings else TRUNCATED_BYTES
+        keep = min(TRUNCATED_BYTES, limit // 2)
+        if len(value) > limit:
+            reason, value = reason.truncated(value, keep)
+        try:
+            try:
+                await self.broker.publish(
+                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                )
+            except MessageSizeTooLargeError:
+                if reason.original_bytes is not None:
+                    raise
+                reason, value = reason.truncated(value, keep)
+                await self.broker.publish(
+                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                )
+        except Exception as failure:
+            log.error(
+                "dead-letter publish failed; the record stays only on its topic",
+                extra=where | {"dead_letter_topic": spec.dead_letter, "error_type": type(failure).__name__,
+                               "error": str(failure), "value_bytes": len(record.value or b"")},
+            )  # fmt: skip
+            DEAD_LETTER_FAILURES.labels(record.topic).inc()
+            return
+        if reason.original_bytes is not None:
+            log.warning(
+                "dead-lettered value truncated", extra=where | {"original_bytes": reason.original_bytes}
+            )
         DEAD_LETTERS.labels(record.topic).inc()
 
     # -- materialiser ----------------------------------------------------------------------
@@ -264,9 +339,10 @@ class AnalyticsWorker:
         """Recompute dirty categories that are caught up, and verify Redis every few seconds.
 
         Nothing here may end the loop: a failure (Redis or Kafka unavailable) is logged and the
-        work is retried on the next turn.
+        work is retried after a capped exponential backoff (``shared.backoff``).
         """
         verified_at = time.monotonic()
+        failing = Backoff()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
@@ -276,31 +352,59 @@ class AnalyticsWorker:
                     verified_at = time.monotonic()
                     await self.verify_materialised()
                 await self.materialise_ready()
+                failing.reset()
             except Exception:
-                log.exception("materialising failed; will retry")
+                delay = failing.next_delay()
+                log.exception("materialising failed; retrying", extra={"retry_in_seconds": round(delay, 2)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    def _waiting(self, category: ModelCategory) -> bool:
+        """The category's last write failed and its backoff has not elapsed yet."""
+        return self.retry_at.get(category, 0.0) > time.monotonic()
+
+    def _failed(self, category: ModelCategory) -> float:
+        """Note a failed write of ``category``; returns the seconds until its next attempt."""
+        delay = self.backoffs.setdefault(category, Backoff()).next_delay()
+        self.retry_at[category] = time.monotonic() + delay
+        return delay
+
+    def _succeeded(self, category: ModelCategory) -> None:
+        self.backoffs.pop(category, None)
+        self.retry_at.pop(category, None)
 
     async def materialise_ready(self) -> None:
         for category in sorted(self.health_dirty & self.owned_categories()):
             if self.loading or self.revoking:
                 return
-            if self.category_ready(category):
+            if self.category_ready(category) and not self._waiting(category):
                 self.health_dirty.discard(category)
                 try:
                     await self.write_health(category)
+                    self._succeeded(category)
                 except Exception:
-                    log.exception("writing the source health of %s failed; will retry", category)
+                    delay = self._failed(category)
+                    log.exception(
+                        "writing the source health of %s failed; retrying", category,
+                        extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
+                    )  # fmt: skip
                     self.health_dirty.add(category)
         for category in sorted(self.dirty & self.owned_categories()):
             if self.loading or self.revoking:
                 return
-            if not self.category_ready(category):
+            if not self.category_ready(category) or self._waiting(category):
                 continue
             self.dirty.discard(category)
             try:
                 with self.traces.span(category, f"recompute {category.value}"):
                     await self.materialise(category)
+                self._succeeded(category)
             except Exception:
-                log.exception("recompute of %s failed; will retry", category)
+                delay = self._failed(category)
+                log.exception(
+                    "recompute of %s failed; retrying", category,
+                    extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
+                )  # fmt: skip
                 self.dirty.add(category)
 
     def _still_owned(self, epoch: int) -> bool:
@@ -349,6 +453,9 @@ class AnalyticsWorker:
             if self.revoking or self.loading:
                 return
             health = self.state.inputs(category).health
+            if health and not await self._holds(category):
+                log.warning("source health not written: another worker owns %s now", category)
+                return
             if health:
                 status = health.get("status")
                 if status is not None and status.last_success_at is not None:
@@ -377,10 +484,21 @@ class AnalyticsWorker:
     async def _write(
         self, category: ModelCategory, generation: Generation, started: float, epoch: int
     ) -> None:
+        fence = await self._fence(category)
         with tracing.span("redis write generation", attributes={"category": category.value}):
             outcome = await self.store.write(
-                category, generation.generation, generation.views, generation.basis
+                category, generation.generation, generation.views, generation.basis, fence=fence
             )
+        if outcome == "fenced":
+            log.warning(
+                "generation refused: another worker owns the category now",
+                extra={
+                    "category": category.value,
+                    "generation": generation.generation,
+                    "owner_epoch": fence.token,
+                },
+            )
+            return
         if outcome == "older":
             # A newer generation is current: remember it, so verification does not retry forever.
             current = await self.store.current(category)
@@ -404,8 +522,9 @@ class AnalyticsWorker:
                 horde_stats_at_ms=int(generation.basis["stats_at_ms"]),
             )
             await self.risk.publish(
-                category, generation.risk_models, basis, keep_going=lambda: self._still_owned(epoch)
-            )
+                category, generation.risk_models, basis, keep_going=lambda: self._still_owned(epoch),
+                fence=fence,
+            )  # fmt: skip
         log.info(
             "generation %s",
             outcome,

@@ -1,4 +1,6 @@
-"""What travels with a record moved to a dead-letter topic (as headers; the value is kept as is)."""
+"""What travels with a record moved to a dead-letter topic (as headers; the value is kept as is,
+unless it is too large to publish: then its first ``TRUNCATED_BYTES`` are kept and the headers say
+so, with the original size; the original record stays on its topic at the given coordinates)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ HEADER_NAMES = (
     "dlq_error",
     "dlq_consumer",
 )
+#: Headers added only to a dead-lettered record whose value was truncated.
+TRUNCATION_HEADER_NAMES = ("dlq_truncated", "dlq_original_bytes")
+#: How much of a value too large to dead-letter whole is kept.
+TRUNCATED_BYTES = 1024 * 1024
 
 
 class DeadLetterReason(BaseModel):
@@ -26,6 +32,8 @@ class DeadLetterReason(BaseModel):
     error_type: str
     error: str
     consumer: str
+    #: Size of the original value when only its first ``TRUNCATED_BYTES`` are dead-lettered.
+    original_bytes: int | None = None
 
     def to_headers(self) -> dict[str, str]:
         """Headers attached to the dead-lettered record (names in ``HEADER_NAMES`` order)."""
@@ -37,4 +45,11 @@ class DeadLetterReason(BaseModel):
             self.error[:4000],
             self.consumer,
         )
-        return dict(zip(HEADER_NAMES, values, strict=True))
+        headers = dict(zip(HEADER_NAMES, values, strict=True))
+        if self.original_bytes is not None:
+            headers |= dict(zip(TRUNCATION_HEADER_NAMES, ("true", str(self.original_bytes)), strict=True))
+        return headers
+
+    def truncated(self, value: bytes, keep: int = TRUNCATED_BYTES) -> tuple[DeadLetterReason, bytes]:
+        """The reason and value to dead-letter instead of ``value`` when it is too large."""
+        return self.model_copy(update={"original_bytes": len(value)}), value[:keep]

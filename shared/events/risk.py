@@ -3,15 +3,21 @@
 ``DeletionRiskChanged`` goes to the history topic for every change of a model's risk state;
 ``DeletionRiskCurrent`` goes to a compacted topic keyed ``category/model`` (a tombstone when the
 model leaves the reference), so a consumer that starts late rebuilds every model's current risk
-from Kafka alone. Ids are deterministic per (model, generation): a re-delivery after a crash has
-the same id and can be dropped.
+from Kafka alone.
+
+Schema 2 numbers the events of a category: ``sequence`` grows by one with every change the
+category's owner publishes, and the event id hashes category, model, generation and sequence
+(``shared.domain.risk.changes.risk_event_id``). An id therefore names one event: a category that
+returns to an earlier generation (A → B → A) gets new ids, while a re-delivery (a producer retry,
+the next owner finishing a crashed publish) carries the same id. Schema 1 records (ids per model
+and generation) read back with ``sequence`` 0.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.changes import ChangeKind, signature
@@ -70,7 +76,7 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -78,6 +84,12 @@ class DeletionRiskChanged(BaseModel):
     changes: tuple[ChangeKind, ...]
     basis: RiskBasis
     detected_at: AwareDatetime
+    sequence: int = Field(
+        0,
+        ge=0,
+        description="Position of this event among the category's risk events (1, 2, 3 …; never "
+        "reused). 0 only in schema 1 records.",
+    )
 
 
 class DeletionRiskCurrent(BaseModel):
@@ -85,8 +97,14 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     state: RiskState
     basis: RiskBasis
+    sequence: int = Field(
+        0,
+        ge=0,
+        description="``sequence`` of the change event that produced this state (its id is this "
+        "record's ``ce_id``). 0 only in schema 1 records.",
+    )

@@ -21,11 +21,22 @@ from redis.asyncio import Redis
 
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
+from shared.store.fencing import Fence
 
 #: Basis fields compared by the swap: a new generation must not be older on any of them. Each is
 #: the offset of an input record in its partition; a pointer written before these existed lacks
 #: them (read as -1), so the first generation of the new rule always replaces it.
 MONOTONIC_FIELDS = ("reference_seq", "status_seq", "stats_seq", "workers_seq")
+
+#: Added in front of the swap when the writer is fenced: KEYS[3] is the owner key and the last
+#: basis pair is ``owner_epoch`` with the writer's token (so ``ARGV[#ARGV]`` is the token).
+_FENCE_CHECK = """
+if KEYS[3] then
+  local held = redis.call('GET', KEYS[3])
+  if held and held ~= ARGV[#ARGV] then return -2 end
+  if not held then redis.call('SET', KEYS[3], ARGV[#ARGV]) end
+end
+"""
 
 _SWAP = """
 local current = KEYS[1]
@@ -54,7 +65,7 @@ redis.call('HSET', current, 'generation', new_gen, unpack(ARGV, pairs_start))
 return 1
 """
 
-SwapOutcome = Literal["written", "unchanged", "older"]
+SwapOutcome = Literal["written", "unchanged", "older", "fenced"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +83,7 @@ class GenerationStore:
         self.redis = redis
         self.keys = keys
         self.ttl = superseded_ttl_seconds
-        self._swap = redis.register_script(_SWAP)
+        self._swap = redis.register_script(_FENCE_CHECK + _SWAP)
 
     async def write(
         self,
@@ -80,8 +91,11 @@ class GenerationStore:
         generation: str,
         views: Mapping[str, bytes],
         basis: Mapping[str, str],
+        *,
+        fence: Fence | None = None,
     ) -> SwapOutcome:
-        """Write all views of ``generation`` and make it current atomically."""
+        """Write all views of ``generation`` and make it current atomically; ``"fenced"`` when
+        ``fence`` is given and a newer owner holds the category."""
         current = await self.current(category)
         if current is not None and current.generation == generation:
             return "unchanged"
@@ -94,13 +108,16 @@ class GenerationStore:
         pipe.expire(views_key, self.ttl)
         await pipe.execute()
         monotonic = [(f, basis.get(f, "-1")) for f in MONOTONIC_FIELDS]
+        if fence is not None:
+            basis = {k: v for k, v in basis.items() if k != "owner_epoch"} | {"owner_epoch": str(fence.token)}
         flat_basis = [item for pair in basis.items() for item in pair]
         args: list[str | int] = [generation, self.ttl, len(monotonic)]
         for name, value in monotonic:
             args.extend((name, value))
         args.extend(flat_basis)
-        result = await self._swap(keys=[self.keys.current(category), views_key], args=args)
-        outcomes: dict[int, SwapOutcome] = {1: "written", 0: "unchanged", -1: "older"}
+        keys = [self.keys.current(category), views_key] + ([fence.key] if fence is not None else [])
+        result = await self._swap(keys=keys, args=args)
+        outcomes: dict[int, SwapOutcome] = {1: "written", 0: "unchanged", -1: "older", -2: "fenced"}
         outcome = outcomes[int(result)]
         if outcome == "written":
             await self.announce(category)

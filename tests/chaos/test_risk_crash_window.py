@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
+from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 from shared.events.risk import RiskBasis
-from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.kafka import ensure_topics, make_producer
 from shared.redis_keys import RedisKeys
 from shared.settings import KafkaSettings
 from shared.topics import RISK_CHANGED, RISK_CURRENT, partition_for
@@ -81,34 +81,34 @@ async def new_owner(
         RISK_CHANGED.with_prefix(settings.topic_prefix),
         RISK_CURRENT.with_prefix(settings.topic_prefix),
     )
-    broker = make_broker(settings, client_id="crash-test")
-    tombstones = make_producer(settings, client_id="crash-test-tombstones")
+    producer = make_producer(settings, client_id="crash-test")
     keys = RedisKeys(f"crash{unique}")
     publisher = RiskChangePublisher(
-        broker, changed=changed, current=current, partitions=settings.topic_partitions, redis=redis,
-        keys=keys, tombstones=tombstones,
+        changed=changed, current=current, partitions=settings.topic_partitions, redis=redis, keys=keys,
+        producer=producer,
     )  # fmt: skip
     partitions = {partition_for(CATEGORY, settings.topic_partitions)}
-    publisher.states = await read_current_states(settings, current, partitions)
-    publisher.last_ids = await read_last_event_ids(settings, changed, partitions)
+    publisher.load(
+        await read_current_states(settings, current, partitions),
+        await read_last_changes(settings, changed, partitions),
+    )
     current_publishes = 0
-    real_publish = broker.publish
+    real_send = producer.send_and_wait
 
-    async def publish(message: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
+    async def send_and_wait(topic: str, *args: Any, **kwargs: Any) -> Any:
         nonlocal current_publishes
         if topic == current.name:
             current_publishes += 1
             if current_publishes == crash_on_current:
                 raise Crash
-        return await real_publish(message, topic, *args, **kwargs)
+        return await real_send(topic, *args, **kwargs)
 
-    broker.publish = publish  # type: ignore[method-assign,assignment]
-    async with broker:
-        await tombstones.start()
-        try:
-            return await publisher.publish(CATEGORY, models(), BASIS)
-        finally:
-            await tombstones.stop()
+    producer.send_and_wait = send_and_wait  # type: ignore[method-assign]
+    await producer.start()
+    try:
+        return await publisher.publish(CATEGORY, models(), BASIS)
+    finally:
+        await producer.stop()
 
 
 async def test_a_change_published_just_before_a_crash_is_not_published_again(
@@ -129,3 +129,5 @@ async def test_a_change_published_just_before_a_crash_is_not_published_again(
     assert set(ids.values()) == {1}, "every change exactly once"
     assert {key.decode() for key, _, _ in current if key} == {f"{CATEGORY}/model-{n}" for n in range(4)}
     assert published_after_crash == 2, "the next owner published the two changes the dead one had not"
+    assert [json.loads(v)["sequence"] for _, v, _ in changed if v] == [1, 2, 3, 4], "numbered without a gap"
+    assert sorted(json.loads(v)["sequence"] for _, v, _ in current if v) == [1, 2, 3, 4]

@@ -106,6 +106,13 @@ def test_sigkilled_workers_lose_no_generation_and_duplicate_no_risk_event(
     duplicates = {event_id: n for event_id, n in Counter(ids).items() if n > 1}
     record("worker_kills.risk_events", len(ids), "events", f"{len(duplicates)} duplicate ids")
     assert not duplicates, f"{len(duplicates)} duplicate risk event ids, e.g. {list(duplicates.items())[:5]}"
+    image_sequences = [
+        json.loads(value)["sequence"]
+        for key, value, _ in records
+        if value is not None and key is not None and key.startswith(b"image_generation/")
+    ]
+    # Per category the events are numbered 1, 2, 3 … across every kill: no gap, no repeat.
+    assert image_sequences == list(range(1, len(image_sequences) + 1)), image_sequences[:50]
     changes = [
         json.loads(value)
         for key, value, _ in records
