@@ -16,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
@@ -28,6 +28,8 @@ from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetr
 from services.gateway.pointers import PointerCache
 from services.gateway.routes import deletion_risk, events, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
+from services.gateway.streams import StreamHub
+from shared.domain.categories import RUNTIME_CATEGORIES
 from shared.metrics import render_metrics
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -56,22 +58,49 @@ def _validation_body(error: RequestValidationError) -> ErrorBody:
     return ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues)
 
 
+#: Connections of the stream client beyond one reader per category (resumes read their backlog).
+STREAM_BACKLOG_CONNECTIONS = 4
+
+
+def redis_client(settings: Settings, *, max_connections: int, socket_timeout: float | None = None) -> Redis:
+    """A client with its own pool that waits for a free connection rather than failing at once."""
+    timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
+    pool = BlockingConnectionPool.from_url(
+        settings.redis.url,
+        password=settings.redis.password.get_secret_value() or None,
+        max_connections=max_connections,
+        timeout=settings.redis.socket_timeout_seconds,
+        socket_timeout=timeout,
+        socket_connect_timeout=settings.redis.socket_timeout_seconds,
+    )
+    return Redis.from_pool(pool)
+
+
 def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     """The gateway app; ``redis`` may be injected (tests), otherwise one client is owned here."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = redis or Redis.from_url(
-            settings.redis.url, password=settings.redis.password.get_secret_value() or None
+        # Three clients, so queries, probes and event streams never wait for one another's
+        # connections: queries (bounded pool), the readiness probe (one connection), and the
+        # per-category stream readers, whose socket timeout exceeds their XREAD BLOCK.
+        client = redis or redis_client(settings, max_connections=settings.gateway.redis_max_connections)
+        probe = redis_client(settings, max_connections=2)
+        block = settings.gateway.sse_read_block_seconds
+        stream_client = redis_client(
+            settings,
+            max_connections=len(RUNTIME_CATEGORIES) + STREAM_BACKLOG_CONNECTIONS,
+            socket_timeout=block + settings.redis.socket_timeout_seconds,
         )
-        store = GenerationStore(
-            client,
-            RedisKeys(settings.redis.key_prefix),
-            superseded_ttl_seconds=settings.redis.generation_ttl_seconds,
-        )
+        keys = RedisKeys(settings.redis.key_prefix)
+        store = GenerationStore(client, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
         pointers = PointerCache(store, max_age=settings.gateway.pointer_max_age_seconds)
         app.state.gateway = Gateway(
             settings, client, store, ViewCache(store, settings.gateway.view_cache_entries), pointers
+        )
+        app.state.probe_redis = probe
+        app.state.stream_hub = StreamHub(
+            stream_client, keys, block_seconds=block, buffer_events=settings.gateway.sse_buffer_events
         )
         if isinstance(app, GatewayApp) and settings.gateway.answer_cache_bytes > 0:
             app.answer_cache = AnswerCache(pointers, max_bytes=settings.gateway.answer_cache_bytes)
@@ -84,6 +113,9 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
                 app.answer_cache = None
             stop.set()
             await listener
+            await app.state.stream_hub.close()
+            await stream_client.aclose()
+            await probe.aclose()
             if redis is None:
                 await client.aclose()
 
@@ -142,7 +174,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         try:
-            ok = bool(await request.app.state.gateway.redis.ping())
+            ok = bool(await request.app.state.probe_redis.ping())
         except Exception:
             ok = False
         return JSONResponse({"ready": ok, "checks": {"redis": ok}}, status_code=200 if ok else 503)
