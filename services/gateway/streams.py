@@ -38,6 +38,8 @@ RETRY_MS = 3000
 _READ_BATCH = 100
 _BACKLOG_PAGE = 200
 _BACKOFF_MAX = 5.0
+#: Subscribers handed an event between two yields to the event loop.
+FAN_OUT_SLICE = 100
 
 
 def position_key(stream_id: str) -> tuple[int, int]:
@@ -116,6 +118,9 @@ class CategoryFeed:
         #: Position of the newest entry fanned out (``None`` until read once from Redis).
         self.position: str | None = None
         self.positioned = asyncio.Event()
+        #: Clear while a fan-out is under way (a new subscriber waits, then reads ``position``).
+        self.idle = asyncio.Event()
+        self.idle.set()
         self.healthy = False
         self._task: asyncio.Task[None] | None = None
 
@@ -163,17 +168,26 @@ class CategoryFeed:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             for _, entries in batches or ():
-                self.fan_out(encode_entry(stream_id, fields) for stream_id, fields in entries)
+                await self.fan_out([encode_entry(stream_id, fields) for stream_id, fields in entries])
 
-    def fan_out(self, encoded: Iterable[tuple[str, bytes]]) -> None:
-        """Hand entries to every subscriber at once (no await: positions stay consistent)."""
-        for position, message in encoded:
-            self.position = position
-            for subscriber in list(self.subscribers):
-                if not subscriber.offer(position, message):
-                    self.subscribers.discard(subscriber)
-                    subscriber.drop()
-                    log.info("slow event-stream client dropped", extra={"category": self.category})
+    async def fan_out(self, encoded: Iterable[tuple[str, bytes]]) -> None:
+        """Hand entries to every subscriber, a slice at a time so queries interleave with a big
+        fan-out; new subscribers wait for ``idle``, so positions stay consistent."""
+        self.idle.clear()
+        try:
+            for position, message in encoded:
+                targets = list(self.subscribers)
+                for start in range(0, len(targets), FAN_OUT_SLICE):
+                    if start:
+                        await asyncio.sleep(0)
+                    for subscriber in targets[start : start + FAN_OUT_SLICE]:
+                        if subscriber in self.subscribers and not subscriber.offer(position, message):
+                            self.subscribers.discard(subscriber)
+                            subscriber.drop()
+                            log.info("slow event-stream client dropped", extra={"category": self.category})
+                self.position = position
+        finally:
+            self.idle.set()
 
     async def backlog(self, after: str, upto: str) -> list[tuple[str, bytes]]:
         """Entries with ``after`` < position ≤ ``upto`` (a resume), read in pages."""

@@ -12,7 +12,7 @@ is doing. The number of open streams per process is capped: beyond it, 429 with 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -69,40 +69,80 @@ class StreamSlots:
         self.open -= 1
 
 
-class SlotStreamingResponse(StreamingResponse):
-    """A streaming response that frees its slot however the stream ends (end, disconnect, error)."""
+class EventStreamResponse(Response):
+    """Writes a subscriber's messages as they come, a keep-alive after ``keepalive`` s of silence.
 
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self.on_close = on_close
+    Plain ASGI rather than a generator under ``StreamingResponse``: with a thousand streams every
+    event costs a thousand sends, so each is one ``send`` call, messages already waiting are
+    joined into one, and a watcher of ``receive`` ends the stream when the client goes away.
+    ``on_close`` runs however the stream ends (slot freed, subscriber removed).
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        first: bytes,
+        backlog: list[tuple[str, bytes]],
+        *,
+        keepalive: float,
+        on_close: Callable[[], None],
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(headers=headers)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # endless
+        self.subscriber, self.first, self.backlog = subscriber, first, backlog
+        self.keepalive, self.on_close = keepalive, on_close
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.subscriber.end()
+
+    async def _next(self) -> tuple[str, bytes] | bool | None:
+        """The next queued item, or ``False`` after ``keepalive`` seconds without one."""
+        queue = self.subscriber.queue
+        if not queue.empty():
+            return queue.get_nowait()
+        try:
+            async with asyncio.timeout(self.keepalive):
+                return await queue.get()
+        except TimeoutError:
+            return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.create_task(self._watch(receive))
+        subscriber, queue = self.subscriber, self.subscriber.queue
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": self.first, "more_body": True})
+            for position, message in self.backlog:
+                subscriber.delivered = position
+                await send({"type": "http.response.body", "body": message, "more_body": True})
+            self.backlog = []
+            ended = False
+            while not ended and not watcher.done():
+                item = await self._next()
+                if item is False:
+                    await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+                    continue
+                parts: list[bytes] = []
+                while isinstance(item, tuple):  # join what is already waiting into one write
+                    position, message = item
+                    subscriber.delivered = position or subscriber.delivered
+                    parts.append(message)
+                    item = queue.get_nowait() if not queue.empty() else False
+                ended = item is None
+                if parts:
+                    await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+            if not watcher.done():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client went away while we wrote
         finally:
+            watcher.cancel()
             self.on_close()
-
-
-async def _events(
-    subscriber: Subscriber, first: bytes, backlog: list[tuple[str, bytes]], keepalive: float
-) -> AsyncIterator[bytes]:
-    yield first
-    for position, message in backlog:
-        subscriber.delivered = position
-        yield message
-    while True:
-        try:
-            async with asyncio.timeout(keepalive):
-                item = await subscriber.queue.get()
-        except TimeoutError:
-            yield b": keep-alive\n\n"
-            continue
-        if item is None:
-            return
-        position, message = item
-        if position:
-            subscriber.delivered = position
-        yield message
 
 
 async def _start(
@@ -118,7 +158,9 @@ async def _start(
             await asyncio.wait_for(feed.positioned.wait(), _POSITION_WAIT)
         except TimeoutError:
             raise store_unavailable() from None
-    position = feed.position
+    while not feed.idle.is_set():
+        await feed.idle.wait()
+    position = feed.position  # no await from here to the registration
     assert position is not None
     feed.subscribers.add(subscriber)
     if not requested:
@@ -195,11 +237,13 @@ async def deletion_risk_events(
         except RedisError:
             raise store_unavailable() from None
         first = f"retry: {RETRY_MS}\nid: {first_id}\n: {note}\n\n".encode()
-        stream = _events(subscriber, first, backlog, gateway.settings.gateway.sse_keepalive_seconds)
     except BaseException:
         close()
         raise
-    return SlotStreamingResponse(stream, close, media_type="text/event-stream", headers=headers)
+    keepalive = gateway.settings.gateway.sse_keepalive_seconds
+    return EventStreamResponse(
+        subscriber, first, backlog, keepalive=keepalive, on_close=close, headers=headers
+    )
 
 
 for segment, suffix in (("deletion-risk", "deletion_risk"), ("audit", "audit")):

@@ -42,7 +42,7 @@ async def test_a_slow_client_is_dropped_with_a_final_event_and_never_slows_the_o
     received: list[bytes] = []
     for n in range(2, capacity + 10):
         position = f"{n}-0"
-        feed.fan_out([(position, sse_message(position, "{}"))])
+        await feed.fan_out([(position, sse_message(position, "{}"))])
         while not fast.queue.empty():  # the fast one keeps up
             item = fast.queue.get_nowait()
             assert item is not None
