@@ -11,6 +11,9 @@ from shared.metrics import HTTP_REQUESTS
 
 #: Scope key set on HEAD requests answered by a GET route.
 HEAD_MARK = "hma.head"
+#: Scope key holding the server's own ``send`` (set by the app before any middleware): an event
+#: stream writes its body messages there, past wrappers that only look at the response start.
+RAW_SEND = "hma.raw_send"
 
 
 class QueryStringLimit:

@@ -82,6 +82,8 @@ class Subscriber:
         #: Position of the last event the stream has written to its client.
         self.delivered: str | None = None
         self.dropped = False
+        #: Loop time of the last write to the client (the hub's keep-alive ticker reads it).
+        self.last_write = asyncio.get_running_loop().time()
 
     def offer(self, position: str, message: bytes) -> bool:
         """Queue a message without waiting; ``False`` when the buffer is full (slow client)."""
@@ -210,15 +212,45 @@ class CategoryFeed:
         return _text(value) if value is not None else None
 
 
-class StreamHub:
-    """The feeds of every category, started on first use, over one dedicated Redis client."""
+KEEPALIVE: tuple[str, bytes] = ("", b": keep-alive\n\n")
 
-    def __init__(self, redis: Redis, keys: RedisKeys, *, block_seconds: float, buffer_events: int) -> None:
+
+class StreamHub:
+    """The feeds of every category, started on first use, over one dedicated Redis client, and
+    one keep-alive ticker for every stream (no timer per stream: a thousand streams would
+    re-arm a thousand timers on every event)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        *,
+        block_seconds: float,
+        buffer_events: int,
+        keepalive_seconds: float,
+    ) -> None:
         self.redis, self.keys, self.buffer_events = redis, keys, buffer_events
         self.block_ms = max(1, int(block_seconds * 1000))
+        self.keepalive = keepalive_seconds
+        #: Keep-alives go out between ``keepalive`` and ``keepalive + tick`` seconds of silence.
+        self.tick = min(1.0, keepalive_seconds / 4)
         self.feeds: dict[ModelCategory, CategoryFeed] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def _keep_alive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            silent_since = loop.time() - self.keepalive
+            for feed in self.feeds.values():
+                for subscriber in feed.subscribers:
+                    if subscriber.last_write <= silent_since and subscriber.queue.empty():
+                        subscriber.queue.put_nowait(KEEPALIVE)
+                        subscriber.last_write = loop.time()
 
     def feed(self, category: ModelCategory) -> CategoryFeed:
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._keep_alive(), name="sse-keepalive")
         feed = self.feeds.get(category)
         if feed is None:
             key = self.keys.risk_events(category)
@@ -232,6 +264,11 @@ class StreamHub:
         return sum(len(feed.subscribers) for feed in self.feeds.values())
 
     async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(BaseException):
+                await self._ticker
+            self._ticker = None
         for feed in self.feeds.values():
             await feed.stop()
         self.feeds.clear()

@@ -24,7 +24,7 @@ from services.gateway.answer import gateway_of
 from services.gateway.errors import ErrorBody, GatewayError, error_responses, store_unavailable
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import provenance
-from services.gateway.middleware import HEAD_MARK
+from services.gateway.middleware import HEAD_MARK, RAW_SEND
 from services.gateway.routes.common import PREFIX, CategoryPath, parse_category
 from services.gateway.streams import (
     EVENT_NAME,
@@ -70,11 +70,13 @@ class StreamSlots:
 
 
 class EventStreamResponse(Response):
-    """Writes a subscriber's messages as they come, a keep-alive after ``keepalive`` s of silence.
+    """Writes a subscriber's messages (events, and the hub's keep-alives) as they come.
 
     Plain ASGI rather than a generator under ``StreamingResponse``: with a thousand streams every
-    event costs a thousand sends, so each is one ``send`` call, messages already waiting are
+    event costs a thousand writes, so each is one ``send`` call, messages already waiting are
     joined into one, and a watcher of ``receive`` ends the stream when the client goes away.
+    The response start goes through every middleware (metrics, CORS); the body messages, which
+    those pass through untouched, go straight to the server's ``send`` (``RAW_SEND``).
     ``on_close`` runs however the stream ends (slot freed, subscriber removed).
     """
 
@@ -86,58 +88,47 @@ class EventStreamResponse(Response):
         first: bytes,
         backlog: list[tuple[str, bytes]],
         *,
-        keepalive: float,
         on_close: Callable[[], None],
         headers: dict[str, str],
     ) -> None:
         super().__init__(headers=headers)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # endless
-        self.subscriber, self.first, self.backlog = subscriber, first, backlog
-        self.keepalive, self.on_close = keepalive, on_close
+        self.subscriber, self.first, self.backlog, self.on_close = subscriber, first, backlog, on_close
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         self.subscriber.end()
 
-    async def _next(self) -> tuple[str, bytes] | bool | None:
-        """The next queued item, or ``False`` after ``keepalive`` seconds without one."""
-        queue = self.subscriber.queue
-        if not queue.empty():
-            return queue.get_nowait()
-        try:
-            async with asyncio.timeout(self.keepalive):
-                return await queue.get()
-        except TimeoutError:
-            return False
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.create_task(self._watch(receive))
         subscriber, queue = self.subscriber, self.subscriber.queue
+        loop = asyncio.get_running_loop()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await send({"type": "http.response.body", "body": self.first, "more_body": True})
+            write: Send = scope.get(RAW_SEND, send)
+            await write({"type": "http.response.body", "body": self.first, "more_body": True})
             for position, message in self.backlog:
                 subscriber.delivered = position
-                await send({"type": "http.response.body", "body": message, "more_body": True})
+                await write({"type": "http.response.body", "body": message, "more_body": True})
             self.backlog = []
             ended = False
             while not ended and not watcher.done():
-                item = await self._next()
-                if item is False:
-                    await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
-                    continue
+                item = await queue.get()
                 parts: list[bytes] = []
-                while isinstance(item, tuple):  # join what is already waiting into one write
+                while item is not None:  # join what is already waiting into one write
                     position, message = item
                     subscriber.delivered = position or subscriber.delivered
                     parts.append(message)
-                    item = queue.get_nowait() if not queue.empty() else False
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
                 ended = item is None
                 if parts:
-                    await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                    await write({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                    subscriber.last_write = loop.time()
             if not watcher.done():
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await write({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away while we wrote
         finally:
@@ -240,10 +231,7 @@ async def deletion_risk_events(
     except BaseException:
         close()
         raise
-    keepalive = gateway.settings.gateway.sse_keepalive_seconds
-    return EventStreamResponse(
-        subscriber, first, backlog, keepalive=keepalive, on_close=close, headers=headers
-    )
+    return EventStreamResponse(subscriber, first, backlog, on_close=close, headers=headers)
 
 
 for segment, suffix in (("deletion-risk", "deletion_risk"), ("audit", "audit")):
