@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -39,7 +38,7 @@ _READ_BATCH = 100
 _BACKLOG_PAGE = 200
 _BACKOFF_MAX = 5.0
 #: Subscribers handed an event between two yields to the event loop.
-FAN_OUT_SLICE = 100
+FAN_OUT_SLICE = 50
 
 
 def position_key(stream_id: str) -> tuple[int, int]:
@@ -172,22 +171,28 @@ class CategoryFeed:
             for _, entries in batches or ():
                 await self.fan_out([encode_entry(stream_id, fields) for stream_id, fields in entries])
 
-    async def fan_out(self, encoded: Iterable[tuple[str, bytes]]) -> None:
-        """Hand entries to every subscriber, a slice at a time so queries interleave with a big
-        fan-out; new subscribers wait for ``idle``, so positions stay consistent."""
+    async def fan_out(self, encoded: list[tuple[str, bytes]]) -> None:
+        """Hand entries to every subscriber, a slice of subscribers at a time (each gets the whole
+        batch, so a burst wakes it once) and yielding between slices so queries interleave with a
+        big fan-out; new subscribers wait for ``idle``, so positions stay consistent."""
+        if not encoded:
+            return
         self.idle.clear()
         try:
-            for position, message in encoded:
-                targets = list(self.subscribers)
-                for start in range(0, len(targets), FAN_OUT_SLICE):
-                    if start:
-                        await asyncio.sleep(0)
-                    for subscriber in targets[start : start + FAN_OUT_SLICE]:
-                        if subscriber in self.subscribers and not subscriber.offer(position, message):
+            targets = list(self.subscribers)
+            for start in range(0, len(targets), FAN_OUT_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                for subscriber in targets[start : start + FAN_OUT_SLICE]:
+                    if subscriber not in self.subscribers:
+                        continue  # left meanwhile
+                    for position, message in encoded:
+                        if not subscriber.offer(position, message):
                             self.subscribers.discard(subscriber)
                             subscriber.drop()
                             log.info("slow event-stream client dropped", extra={"category": self.category})
-                self.position = position
+                            break
+            self.position = encoded[-1][0]
         finally:
             self.idle.set()
 
