@@ -329,9 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query-seconds", type=float, default=10.0)
     parser.add_argument("--query-rate", type=float, default=200.0, help="queries per second")
     parser.add_argument(
-        "--query-on-gateway-cpu",
+        "--query-on-client-cpu",
         action="store_true",
-        help="pin the query probe with the gateway, not the clients",
+        help="pin the query probe with the 1,000 stream clients instead of with the gateway",
     )
     parser.add_argument("--query-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--no-pin", action="store_true")
