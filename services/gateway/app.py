@@ -62,18 +62,37 @@ def _validation_body(error: RequestValidationError) -> ErrorBody:
 STREAM_BACKLOG_CONNECTIONS = 4
 
 
-def redis_client(settings: Settings, *, max_connections: int, socket_timeout: float | None = None) -> Redis:
-    """A client with its own pool that waits for a free connection rather than failing at once."""
+def redis_client(
+    settings: Settings,
+    *,
+    max_connections: int,
+    socket_timeout: float | None = None,
+    like: Redis | None = None,
+) -> Redis:
+    """A client with its own pool that waits for a free connection rather than failing at once;
+    to the server of ``like`` (an injected client) when given, else to ``settings.redis.url``."""
     timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
-    pool = BlockingConnectionPool.from_url(
-        settings.redis.url,
-        password=settings.redis.password.get_secret_value() or None,
-        max_connections=max_connections,
-        timeout=settings.redis.socket_timeout_seconds,
-        socket_timeout=timeout,
-        socket_connect_timeout=settings.redis.socket_timeout_seconds,
+    options = {
+        "max_connections": max_connections,
+        "timeout": settings.redis.socket_timeout_seconds,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+    }
+    if like is not None:
+        source = like.connection_pool
+        kwargs = {**source.connection_kwargs, "socket_timeout": timeout}
+        pool = BlockingConnectionPool(
+            connection_class=source.connection_class,
+            max_connections=max_connections,
+            timeout=settings.redis.socket_timeout_seconds,
+            **{k: v for k, v in kwargs.items() if k != "max_connections"},
+        )
+        return Redis.from_pool(pool)
+    return Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            settings.redis.url, password=settings.redis.password.get_secret_value() or None, **options
+        )
     )
-    return Redis.from_pool(pool)
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
@@ -85,12 +104,13 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         # connections: queries (bounded pool), the readiness probe (one connection), and the
         # per-category stream readers, whose socket timeout exceeds their XREAD BLOCK.
         client = redis or redis_client(settings, max_connections=settings.gateway.redis_max_connections)
-        probe = redis_client(settings, max_connections=2)
+        probe = redis_client(settings, max_connections=2, like=redis)
         block = settings.gateway.sse_read_block_seconds
         stream_client = redis_client(
             settings,
             max_connections=len(RUNTIME_CATEGORIES) + STREAM_BACKLOG_CONNECTIONS,
             socket_timeout=block + settings.redis.socket_timeout_seconds,
+            like=redis,
         )
         keys = RedisKeys(settings.redis.key_prefix)
         store = GenerationStore(client, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
