@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
@@ -68,19 +70,26 @@ def redis_client(
     max_connections: int,
     socket_timeout: float | None = None,
     like: Redis | None = None,
+    retries: int = 10,
 ) -> Redis:
     """A client with its own pool that waits for a free connection rather than failing at once;
-    to the server of ``like`` (an injected client) when given, else to ``settings.redis.url``."""
+    to the server of ``like`` (an injected client) when given, else to ``settings.redis.url``.
+
+    ``retries`` on a lost connection (a Redis restart leaves every pooled connection stale), with
+    redis-py's default backoff (10 ms doubling to 1 s); 1 without backoff for the probe, which
+    must answer fast."""
     timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
+    backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0) if retries > 1 else NoBackoff()
     options = {
         "max_connections": max_connections,
         "timeout": settings.redis.socket_timeout_seconds,
         "socket_timeout": timeout,
         "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+        "retry": Retry(backoff, retries),
     }
     if like is not None:
         source = like.connection_pool
-        kwargs = {**source.connection_kwargs, "socket_timeout": timeout}
+        kwargs = {**source.connection_kwargs, "socket_timeout": timeout, "retry": options["retry"]}
         pool = BlockingConnectionPool(
             connection_class=source.connection_class,
             max_connections=max_connections,
@@ -104,7 +113,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         # connections: queries (bounded pool), the readiness probe (one connection), and the
         # per-category stream readers, whose socket timeout exceeds their XREAD BLOCK.
         client = redis or redis_client(settings, max_connections=settings.gateway.redis_max_connections)
-        probe = redis_client(settings, max_connections=2, like=redis)
+        probe = redis_client(settings, max_connections=2, like=redis, retries=1)
         block = settings.gateway.sse_read_block_seconds
         stream_client = redis_client(
             settings,

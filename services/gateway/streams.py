@@ -168,6 +168,10 @@ class CategoryFeed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
+            except Exception:  # a bug, not an outage: loud, but the streams keep their feed
+                log.exception("event feed failed; retrying", extra={"category": self.category})
+                await asyncio.sleep(_BACKOFF_MAX)
+                continue
             for _, entries in batches or ():
                 await self.fan_out([encode_entry(stream_id, fields) for stream_id, fields in entries])
 

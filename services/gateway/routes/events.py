@@ -184,7 +184,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **error_responses(400, 404, 414, 422, 429),
+    **error_responses(400, 404, 414, 422, 429, 503),
 }
 
 
