@@ -17,6 +17,9 @@ def main() -> None:
 
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()
+        hub = getattr(app.state, "stream_hub", None)
+        if hub is not None:  # end the endless responses before the server waits for them
+            hub.end_streams()
 
     app = create_app(settings)
     sys.exit(

@@ -105,8 +105,10 @@ class Subscriber:
         self.queue.put_nowait(("", f"event: {DROPPED_EVENT}\nretry: {RETRY_MS}\ndata: {detail}\n\n".encode()))
         self.queue.put_nowait(None)
 
-    def end(self) -> None:
-        """End the stream after what is queued (the gateway is stopping)."""
+    def end(self, note: str | None = None) -> None:
+        """End the stream after what is queued, with a last comment when given."""
+        if note:
+            self.queue.put_nowait(("", f": {note}\n\n".encode()))
         self.queue.put_nowait(None)
 
 
@@ -268,6 +270,14 @@ class StreamHub:
             )
             feed.start()
         return feed
+
+    def end_streams(self) -> None:
+        """The process is stopping: every stream ends now (its client reconnects elsewhere with
+        ``Last-Event-ID``), so the server's shutdown does not wait for endless responses."""
+        for feed in self.feeds.values():
+            for subscriber in list(feed.subscribers):
+                subscriber.end("gateway stopping; reconnect with Last-Event-ID")
+            feed.subscribers.clear()
 
     def open_streams(self) -> int:
         return sum(len(feed.subscribers) for feed in self.feeds.values())

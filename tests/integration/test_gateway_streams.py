@@ -7,7 +7,12 @@ gateway runs in a real uvicorn server on loopback.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import signal
+import sys
 import time
 
 import httpx
@@ -15,6 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.devstack.broker import stop_process
+from services.devstack.ports import free_port
 from services.devstack.redis_server import start_redis_server
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
@@ -161,3 +167,35 @@ async def test_new_stream_while_redis_is_down_gets_503_not_an_error(settings: Se
             assert response.headers["Retry-After"]
     finally:
         stop_process(process)
+
+
+async def test_sigterm_ends_open_streams_with_a_last_comment_and_the_gateway_exits_0(
+    settings: Settings,
+) -> None:
+    """A rolling update: open streams end at once with a comment (clients reconnect to another
+    pod with Last-Event-ID) instead of holding the shutdown until it is cut."""
+    port = free_port()
+    env = {**os.environ, "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_HTTP_PORT": str(port),
+           "HORDE_REDIS__URL": settings.redis.url, "HORDE_REDIS__KEY_PREFIX": settings.redis.key_prefix,
+           "HORDE_LOG_JSON": "true"}  # fmt: skip
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.gateway", env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for _ in range(300):  # bounded: until it answers
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            async with client.stream("GET", EVENTS) as response:
+                stream = SSE(response)
+                assert (await stream.next())["comment"] == "connected"
+                process.send_signal(signal.SIGTERM)
+                assert "gateway stopping" in (await stream.next(within=10))["comment"]
+                with pytest.raises(AssertionError, match="stream ended"):
+                    await stream.next(within=10)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -9,11 +9,14 @@ from redis.asyncio import Redis
 from services.gateway.streams import (
     DROPPED_EVENT,
     CategoryFeed,
+    StreamHub,
     Subscriber,
     is_position,
     position_key,
     sse_message,
 )
+from shared.domain.categories import ModelCategory
+from shared.redis_keys import RedisKeys
 from shared.settings import GatewaySettings
 
 
@@ -59,3 +62,17 @@ async def test_a_slow_client_is_dropped_with_a_final_event_and_never_slows_the_o
     assert json.loads(text.split("data: ", 1)[1])["last_event_id"] == "1-0"
     assert slow.queue.get_nowait() is None  # then the stream ends
     assert feed.position == f"{capacity + 9}-0"
+
+
+async def test_stopping_ends_every_stream_with_a_last_comment() -> None:
+    hub = StreamHub(Redis(), RedisKeys("k"), block_seconds=5, buffer_events=8, keepalive_seconds=15)
+    feed = _feed()
+    hub.feeds[ModelCategory.IMAGE_GENERATION] = feed
+    subscriber = Subscriber(8)
+    feed.subscribers.add(subscriber)
+    hub.end_streams()
+    last = subscriber.queue.get_nowait()
+    assert last is not None
+    assert b"gateway stopping" in last[1]
+    assert subscriber.queue.get_nowait() is None
+    assert hub.open_streams() == 0
