@@ -77,7 +77,7 @@ def redis_client(
 
     ``retries`` on a lost connection (a Redis restart leaves every pooled connection stale), with
     redis-py's default backoff (10 ms doubling to 1 s); 1 without backoff for the probe, which
-    must answer fast."""
+    must answer fast, and for the stream readers, which back off and log an outage themselves."""
     timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
     backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0) if retries > 1 else NoBackoff()
     options = {
@@ -120,6 +120,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
             max_connections=len(RUNTIME_CATEGORIES) + STREAM_BACKLOG_CONNECTIONS,
             socket_timeout=block + settings.redis.socket_timeout_seconds,
             like=redis,
+            retries=1,  # the feeds back off and report an outage themselves
         )
         keys = RedisKeys(settings.redis.key_prefix)
         store = GenerationStore(client, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
