@@ -12,7 +12,9 @@ its processes cleaned up by its own ``finally`` blocks):
    ASGI app serving the same bytes (quick: 1 s per run instead of 3 s);
 3. ``bench.freshness``: status snapshot publish → Redis pointer → gateway answer (120 snapshots;
    quick: 100);
-4. ``bench.memory``: peak RSS per service process during a full offline stack run (20 s; quick 10 s).
+4. ``bench.memory``: peak RSS per service process during a full offline stack run (20 s; quick 10 s);
+5. ``bench.streams``: 1,000 event streams on one gateway process: memory per stream, risk event
+   in Redis → last stream (p50, p99), query p99 with and without the streams (40 events; quick 20).
 
 It then prints a markdown table (what / data / figure) preceded by the date and machine line,
 and writes ``bench/results/suite.json`` (quick: ``suite-quick.json``) with the machine (CPU
@@ -83,6 +85,14 @@ PHASES: tuple[Phase, ...] = (
         210,
     ),
     Phase("memory", "bench.memory", ("--seconds", "20"), ("--seconds", "10"), 240, 150),
+    Phase(
+        "streams",
+        "bench.streams",
+        ("--streams", "1000", "--events", "40"),
+        ("--streams", "1000", "--events", "20", "--query-seconds", "5"),
+        240,
+        150,
+    ),
 )
 
 
@@ -306,11 +316,30 @@ def memory_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def streams_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    data = f"{result['streams']:,} event streams on one gateway process, {result['events']} risk events"
+    fan, without, with_ = (
+        result["fanout_to_last_ms"],
+        result["query_without_streams"],
+        result["query_with_streams"],
+    )
+    return [
+        ("streams: memory per open stream (gateway RSS)", data, f"{result['kib_per_stream']} KiB (≤ 50)"),
+        ("streams: XADD → last stream has it", data, f"p50 {fan['p50']} ms, p99 {fan['p99']} ms (≤ 250)"),
+        (
+            "streams: query p99 without / with streams",
+            f"{without['requests']:,} / {with_['requests']:,} paced queries",
+            f"{without['p99_ms']} / {with_['p99_ms']} ms (≤ 2×)",
+        ),
+    ]
+
+
 ROWS = {
     "recompute": recompute_rows,
     "gateway_load": gateway_rows,
     "freshness": freshness_rows,
     "memory": memory_rows,
+    "streams": streams_rows,
 }
 
 

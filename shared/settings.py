@@ -71,6 +71,8 @@ class RedisSettings(BaseModel):
     """Prefix of every key we write, so several deployments can share one Redis."""
     generation_ttl_seconds: int = 900
     """How long a superseded view generation stays readable for requests already in flight."""
+    socket_timeout_seconds: float = 5.0
+    """Gateway: longest wait for a Redis reply or a free connection (stream readers add their block)."""
 
 
 class HordeApiSettings(BaseModel):
@@ -218,7 +220,7 @@ class GatewaySettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS (empty: CORS off); e.g. the frontend's origin."""
     max_sse_streams: int = 100
-    """Concurrent Server-Sent-Events streams before new ones get 429."""
+    """Concurrent Server-Sent-Events streams per gateway process; the next one gets 429 with Retry-After."""
     max_query_string_bytes: int = 2048
     """Longest accepted query string (longer: 414)."""
     view_cache_entries: int = 64
@@ -228,7 +230,13 @@ class GatewaySettings(BaseModel):
     pointer_max_age_seconds: float = 1.0
     """Longest time a category pointer is served from memory without an announcement (safety net)."""
     sse_keepalive_seconds: float = 15.0
-    """Longest silence on an event stream before a keep-alive comment (also the Redis XREAD block)."""
+    """Longest silence on an event stream before a keep-alive comment."""
+    sse_read_block_seconds: float = 5.0
+    """XREAD BLOCK of the one Redis reader per category that feeds every event stream."""
+    sse_buffer_events: int = 256
+    """Events buffered per event stream; a client further behind is dropped with a final event."""
+    redis_max_connections: int = 32
+    """Redis connections for queries per gateway process (probes and event streams have their own)."""
 
 
 class StandinSettings(BaseModel):

@@ -20,6 +20,9 @@ def main() -> None:
 
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()
+        hub = getattr(app.state, "stream_hub", None)
+        if hub is not None:  # end the endless responses before the server waits for them
+            hub.end_streams()
 
     app = tracing.instrument_asgi(create_app(settings))  # unwrapped while tracing is off
     sys.exit(

@@ -16,9 +16,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from services.gateway.answer import Gateway
@@ -30,6 +30,8 @@ from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetr
 from services.gateway.pointers import PointerCache
 from services.gateway.routes import deletion_risk, events, heartbeat, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
+from services.gateway.streams import StreamHub
+from shared.domain.categories import RUNTIME_CATEGORIES
 from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -58,26 +60,81 @@ def _validation_body(error: RequestValidationError) -> ErrorBody:
     return ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues)
 
 
+#: Connections of the stream client beyond one reader per category (resumes read their backlog).
+STREAM_BACKLOG_CONNECTIONS = 4
+
+
+def redis_client(
+    settings: Settings,
+    *,
+    max_connections: int,
+    socket_timeout: float | None = None,
+    like: Redis | None = None,
+    retries: int = 10,
+) -> Redis:
+    """A client with its own pool that waits for a free connection rather than failing at once;
+    to the server of ``like`` (an injected client) when given, else to ``settings.redis.url``.
+
+    ``retries`` on a lost connection (a Redis restart leaves every pooled connection stale), with
+    redis-py's default backoff (10 ms doubling to 1 s); 1 without backoff for the probe, which
+    must answer fast, and for the stream readers, which back off and log an outage themselves."""
+    timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
+    backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0) if retries > 1 else NoBackoff()
+    options = {
+        "max_connections": max_connections,
+        "timeout": settings.redis.socket_timeout_seconds,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+        "retry": Retry(backoff, retries),
+    }
+    if like is not None:
+        source = like.connection_pool
+        kwargs = {**source.connection_kwargs, "socket_timeout": timeout, "retry": options["retry"]}
+        pool = BlockingConnectionPool(
+            connection_class=source.connection_class,
+            max_connections=max_connections,
+            timeout=settings.redis.socket_timeout_seconds,
+            **{k: v for k, v in kwargs.items() if k != "max_connections"},
+        )
+        return Redis.from_pool(pool)
+    return Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            settings.redis.url, password=settings.redis.password.get_secret_value() or None, **options
+        )
+    )
+
+
 def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     """The gateway app; ``redis`` may be injected (tests), otherwise one client is owned here."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = redis or Redis.from_url(
-            settings.redis.url,
-            password=settings.redis.password.get_secret_value() or None,
-            # After a Redis restart every pooled connection is dead: retry once on a new one, so
-            # neither /readyz nor an answer fails once per stale connection (readiness flapped).
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        # Three clients, so queries, probes and event streams never wait for one another's
+        # connections: queries (bounded pool), the readiness probe (one connection), and the
+        # per-category stream readers, whose socket timeout exceeds their XREAD BLOCK.
+        client = redis or redis_client(settings, max_connections=settings.gateway.redis_max_connections)
+        probe = redis_client(settings, max_connections=2, like=redis, retries=1)
+        block = settings.gateway.sse_read_block_seconds
+        stream_client = redis_client(
+            settings,
+            max_connections=len(RUNTIME_CATEGORIES) + STREAM_BACKLOG_CONNECTIONS,
+            socket_timeout=block + settings.redis.socket_timeout_seconds,
+            like=redis,
+            retries=1,  # the feeds back off and report an outage themselves
         )
-        store = GenerationStore(
-            client,
-            RedisKeys(settings.redis.key_prefix),
-            superseded_ttl_seconds=settings.redis.generation_ttl_seconds,
-        )
+        keys = RedisKeys(settings.redis.key_prefix)
+        store = GenerationStore(client, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
         pointers = PointerCache(store, max_age=settings.gateway.pointer_max_age_seconds)
         app.state.gateway = Gateway(
             settings, client, store, ViewCache(store, settings.gateway.view_cache_entries), pointers
+        )
+        app.state.probe_redis = probe
+        app.state.stream_hub = StreamHub(
+            stream_client,
+            keys,
+            block_seconds=block,
+            buffer_events=settings.gateway.sse_buffer_events,
+            keepalive_seconds=settings.gateway.sse_keepalive_seconds,
         )
         if isinstance(app, GatewayApp) and settings.gateway.answer_cache_bytes > 0:
             app.answer_cache = AnswerCache(pointers, max_bytes=settings.gateway.answer_cache_bytes)
@@ -90,6 +147,9 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
                 app.answer_cache = None
             stop.set()
             await listener
+            await app.state.stream_hub.close()
+            await stream_client.aclose()
+            await probe.aclose()
             if redis is None:
                 await client.aclose()
 
@@ -149,7 +209,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         try:
-            ok = bool(await request.app.state.gateway.redis.ping())
+            ok = bool(await request.app.state.probe_redis.ping())
         except Exception:
             ok = False
         DEPENDENCY_UP.labels("redis").set(1 if ok else 0)

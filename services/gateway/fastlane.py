@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.gateway.answer_cache import AnswerCache, answer_key, replay, serve_recording
 from services.gateway.errors import GatewayError
 from services.gateway.fastroute import FastRoute
+from services.gateway.middleware import RAW_SEND
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class GatewayApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            scope[RAW_SEND] = send
             answers = self.answer_cache
             if answers is not None:
                 started = time.perf_counter()

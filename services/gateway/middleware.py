@@ -11,6 +11,9 @@ from shared.metrics import HTTP_REQUESTS
 
 #: Scope key set on HEAD requests answered by a GET route.
 HEAD_MARK = "hma.head"
+#: Scope key holding the server's own ``send`` (set by the app before any middleware): an event
+#: stream writes its body messages there, past wrappers that only look at the response start.
+RAW_SEND = "hma.raw_send"
 
 
 class QueryStringLimit:
@@ -44,7 +47,10 @@ class QueryStringLimit:
 class HeadAsGet:
     """HEAD is answered by the GET route with the body dropped (same headers, incl. length).
 
-    The scope is marked ``HEAD_MARK`` so an endless route (the event stream) can answer at once.
+    The route sees a copy of the scope with ``method`` GET and ``HEAD_MARK`` set (so an endless
+    route, the event stream, can answer at once); the server's own scope keeps ``HEAD``, which it
+    reads to send no body and keep the connection open. What the routing left in the copy (the
+    route, for the metric label) is copied back before the response starts.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -55,18 +61,24 @@ class HeadAsGet:
             await self.app(scope, receive, send)
             return
         finished = False
+        inner: Scope = {**scope, "method": "GET", HEAD_MARK: True}
+
+        def hand_back() -> None:
+            scope.update((k, v) for k, v in inner.items() if k not in ("method", HEAD_MARK))
 
         async def send_headers_only(message: Message) -> None:
             nonlocal finished
             if message["type"] == "http.response.start":
+                hand_back()
                 await send(message)
             elif message["type"] == "http.response.body" and not finished:
                 finished = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        scope["method"] = "GET"
-        scope[HEAD_MARK] = True
-        await self.app(scope, receive, send_headers_only)
+        try:
+            await self.app(inner, receive, send_headers_only)
+        finally:
+            hand_back()
 
 
 class RequestMetrics:

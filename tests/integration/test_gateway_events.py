@@ -1,19 +1,17 @@
 """The gateway before anything is materialised, and its Server-Sent Events stream of risk changes.
 
 The stream is read through a real uvicorn server on loopback (an in-process ASGI transport
-buffers whole responses, which an endless stream never finishes).
+buffers whole responses, which an endless stream never finishes). A short keep-alive here;
+``test_gateway_streams`` runs the production one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 
 from services.gateway.app import create_app
@@ -23,61 +21,13 @@ from shared.settings import Settings
 from shared.store.generations import GenerationStore
 from tests.support.analytics import publish_input, publish_previous_image, running_worker, wait_for_view
 from tests.support.events import DATA, reference_event
+from tests.support.gateway_server import SSE, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 IMAGE = ModelCategory.IMAGE_GENERATION
 P = "/model_references/statistics"
 EVENTS = f"{P}/image_generation/deletion-risk/events"
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """The gateway on a free loopback port for the duration of the block; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):  # bounded: uvicorn offers no started event
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(task, 10)
-
-
-class SSE:
-    """Messages of one open event stream."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.aiter_lines()
-
-    async def next(self, within: float = 30) -> dict[str, str]:
-        """The next message (comments as ``{"comment": ...}``)."""
-
-        async def read() -> dict[str, str]:
-            message: dict[str, str] = {}
-            async for line in self.lines:
-                if not line:
-                    if message:
-                        return message
-                    continue
-                field, _, value = line.partition(":")
-                message[field or "comment"] = value.removeprefix(" ")
-            raise AssertionError("stream ended")
-
-        return await asyncio.wait_for(read(), within)
-
-    async def next_event(self, within: float = 30) -> dict[str, str]:
-        while True:
-            message = await self.next(within)
-            if "data" in message:
-                return message
 
 
 async def wait_for_stream_length(store: GenerationStore, length: int) -> None:

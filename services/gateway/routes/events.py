@@ -1,39 +1,53 @@
 """``GET …/{category}/deletion-risk/events``: risk changes as Server-Sent Events.
 
-Fed from the Redis stream the analytics workers XADD to (``RedisKeys.risk_events``) with XREAD
-BLOCK, so an idle stream costs one parked Redis read, not polling. The SSE ``id`` is the event's
-own id (deterministic per model and generation); a client reconnecting with ``Last-Event-ID``
-resumes right after that event if the capped stream still holds it, else from the oldest event
-kept (ids let the client drop duplicates). The number of open streams is capped (429 beyond).
+Every stream of a category is fed by the category's single Redis reader (``services.gateway.
+streams``), so open streams cost no Redis connection. The SSE ``id:`` is the position in the
+workers' Redis stream. The first message carries the position the stream starts from, so a client
+that reconnects before any event still resumes exactly there; ``Last-Event-ID`` (or
+``resume_after``) resumes right after a position, reading what was missed with XRANGE first.
+Each stream sends a keep-alive comment after ``sse_keepalive_seconds`` of silence, whatever Redis
+is doing. The number of open streams per process is capped: beyond it, 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.answer import gateway_of, has_no_models
-from services.gateway.errors import ErrorBody, GatewayError, error_responses, no_models
+from services.gateway.errors import ErrorBody, GatewayError, error_responses, no_models, store_unavailable
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import provenance
-from services.gateway.middleware import HEAD_MARK
+from services.gateway.middleware import HEAD_MARK, RAW_SEND
 from services.gateway.routes.common import PREFIX, CategoryPath, parse_category
+from services.gateway.streams import (
+    EVENT_NAME,
+    RETRY_MS,
+    CategoryFeed,
+    StreamHub,
+    Subscriber,
+    is_position,
+    position_key,
+)
 
 router = APIRouter(tags=["deletion-risk"], route_class=FastRoute)
 
-EVENT_NAME = "deletion-risk-changed"
-#: Stream entries scanned per page while looking for a ``Last-Event-ID``.
-_SCAN_PAGE = 200
-_READ_BATCH = 100
+__all__ = ["EVENT_NAME", "StreamSlots", "router"]
+
+#: ``Retry-After`` of a 429 when every stream slot is taken.
+FULL_RETRY_AFTER = 5
+#: Longest wait at connect for a category's reader to learn its position from Redis.
+_POSITION_WAIT = 5.0
 
 
 class StreamSlots:
-    """Counts open event streams; a slot is taken before answering and freed when the stream ends."""
+    """Counts open event streams of this process; a slot is taken before answering, freed at the end."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -44,9 +58,10 @@ class StreamSlots:
             raise GatewayError(
                 429,
                 ErrorBody(
-                    detail=f"Too many open event streams ({self.limit}); retry later.", retry_after_seconds=5
+                    detail=f"Too many open event streams ({self.limit} per gateway process); retry later.",
+                    retry_after_seconds=FULL_RETRY_AFTER,
                 ),
-                {"Retry-After": "5"},
+                {"Retry-After": str(FULL_RETRY_AFTER)},
             )
         self.open += 1
 
@@ -54,58 +69,108 @@ class StreamSlots:
         self.open -= 1
 
 
-class SlotStreamingResponse(StreamingResponse):
-    """A streaming response that frees its slot however the stream ends (end, disconnect, error)."""
+class EventStreamResponse(Response):
+    """Writes a subscriber's messages (events, and the hub's keep-alives) as they come.
 
-    def __init__(self, content: AsyncIterator[bytes], slots: StreamSlots, **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self.slots = slots
+    Plain ASGI rather than a generator under ``StreamingResponse``: with a thousand streams every
+    event costs a thousand writes, so each is one ``send`` call, messages already waiting are
+    joined into one, and a watcher of ``receive`` ends the stream when the client goes away.
+    The response start goes through every middleware (metrics, CORS); the body messages, which
+    those pass through untouched, go straight to the server's ``send`` (``RAW_SEND``).
+    ``on_close`` runs however the stream ends (slot freed, subscriber removed).
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        first: bytes,
+        backlog: list[tuple[str, bytes]],
+        *,
+        on_close: Callable[[], None],
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(headers=headers)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # endless
+        self.subscriber, self.first, self.backlog, self.on_close = subscriber, first, backlog, on_close
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.subscriber.end()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.create_task(self._watch(receive))
+        subscriber, queue = self.subscriber, self.subscriber.queue
+        loop = asyncio.get_running_loop()
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            write: Send = scope.get(RAW_SEND, send)
+            await write({"type": "http.response.body", "body": self.first, "more_body": True})
+            for position, message in self.backlog:
+                subscriber.delivered = position
+                await write({"type": "http.response.body", "body": message, "more_body": True})
+            self.backlog = []
+            ended = False
+            while not ended and not watcher.done():
+                item = await queue.get()
+                parts: list[bytes] = []
+                while item is not None:  # join what is already waiting into one write
+                    position, message = item
+                    subscriber.delivered = position or subscriber.delivered
+                    parts.append(message)
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                ended = item is None
+                if parts:
+                    await write({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                    subscriber.last_write = loop.time()
+            if not watcher.done():
+                await write({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client went away while we wrote
         finally:
-            self.slots.release()
+            watcher.cancel()
+            self.on_close()
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+async def _start(
+    feed: CategoryFeed, subscriber: Subscriber, requested: str | None
+) -> tuple[str, str, list[tuple[str, bytes]]]:
+    """Register ``subscriber`` and decide where it starts: (first id, comment, backlog to send).
 
-
-async def resume_point(redis: Redis, key: str, last_event_id: str | None) -> tuple[str, str]:
-    """Stream id to read after, and a comment saying why: just after ``last_event_id`` if the
-    stream still holds it, else from the oldest kept event; without one, only new events."""
-    if not last_event_id:
-        newest: Any = await redis.xrevrange(key, count=1)
-        return (_text(newest[0][0]) if newest else "0-0"), "connected"
-    upper = "+"
-    while True:
-        page: Any = await redis.xrevrange(key, max=upper, count=_SCAN_PAGE)
-        for stream_id, fields in page:
-            if _text(fields.get(b"id", fields.get("id", b""))) == last_event_id:
-                return _text(stream_id), "resumed"
-        if len(page) < _SCAN_PAGE:
-            return "0-0", "last event id not kept any more: replaying every kept event"
-        upper = "(" + _text(page[-1][0])
-
-
-def sse_message(event_id: str, data: str) -> bytes:
-    """One SSE message (``data`` is single-line JSON)."""
-    return f"id: {event_id}\nevent: {EVENT_NAME}\ndata: {data}\n\n".encode()
-
-
-async def _events(redis: Redis, key: str, after: str, note: str, keepalive_ms: int) -> AsyncIterator[bytes]:
-    yield f"retry: 3000\n: {note}\n\n".encode()
-    while True:
-        batches: Any = await redis.xread({key: after}, count=_READ_BATCH, block=keepalive_ms)
-        if not batches:
-            yield b": keep-alive\n\n"
-            continue
-        for _, entries in batches:
-            for stream_id, fields in entries:
-                after = _text(stream_id)
-                decoded = {_text(k): _text(v) for k, v in fields.items()}
-                yield sse_message(decoded.get("id", after), decoded.get("data", "{}"))
+    Registration and reading the feed's position happen without an await in between, so every
+    entry after that position reaches the subscriber live and the backlog ends exactly there.
+    """
+    if not feed.positioned.is_set():
+        try:
+            await asyncio.wait_for(feed.positioned.wait(), _POSITION_WAIT)
+        except TimeoutError:
+            raise store_unavailable() from None
+    while not feed.idle.is_set():
+        await feed.idle.wait()
+    position = feed.position  # no await from here to the registration
+    assert position is not None
+    feed.subscribers.add(subscriber)
+    if not requested:
+        return position, "connected", []
+    if not is_position(requested):
+        after, note = "0-0", "Last-Event-ID is not a stream position: replaying every kept event"
+    elif position_key(requested) >= position_key(position):
+        ahead = position_key(requested) > position_key(position)
+        return (
+            position,
+            "resumed" + (" (Last-Event-ID is ahead of this stream: new events only)" if ahead else ""),
+            [],
+        )
+    else:
+        after, note = requested, "resumed"
+        trimmed = await feed.trimmed_up_to()
+        if trimmed is not None and position_key(trimmed) > position_key(requested):
+            note = "resumed; some events after Last-Event-ID are no longer kept"
+    return after, note, await feed.backlog(after, position)
 
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
@@ -115,11 +180,11 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
         "content": {
             "text/event-stream": {
                 "schema": {"type": "string"},
-                "example": 'id: 3f2a…\nevent: deletion-risk-changed\ndata: {"model":"x",…}\n\n',
+                "example": 'id: 1765000000000-0\nevent: deletion-risk-changed\ndata: {"model":"x",…}\n\n',
             }
         },
     },
-    **error_responses(400, 404, 414, 422, 429),
+    **error_responses(400, 404, 414, 422, 429, 503),
 }
 
 
@@ -127,7 +192,11 @@ async def deletion_risk_events(
     request: Request,
     category: CategoryPath,
     last_event_id: Annotated[
-        str | None, Header(description="Id of the last event received (sent by EventSource on reconnect).")
+        str | None,
+        Header(
+            description="`id:` of the last message received, a stream position (EventSource sends it "
+            "on reconnect); the stream resumes right after it."
+        ),
     ] = None,
     resume_after: Annotated[
         str | None, Query(description="Same as `Last-Event-ID`, for clients that cannot set headers.")
@@ -139,10 +208,16 @@ async def deletion_risk_events(
     if request.scope.get(HEAD_MARK):
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     slots: StreamSlots = request.app.state.sse_slots
+    hub: StreamHub = request.app.state.stream_hub
     slots.take()
+    feed = hub.feed(chosen)
+    subscriber = Subscriber(gateway.settings.gateway.sse_buffer_events)
+
+    def close() -> None:
+        feed.subscribers.discard(subscriber)
+        slots.release()
+
     try:
-        key = gateway.store.keys.risk_events(chosen)
-        after, note = await resume_point(gateway.redis, key, last_event_id or resume_after)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         current = await gateway.pointers.get(chosen)
         if current is not None and has_no_models(current):
@@ -150,12 +225,15 @@ async def deletion_risk_events(
         if current is not None:
             stale_after = gateway.settings.analytics.stale_after_seconds
             headers |= provenance(current, "deletion-risk", stale_after_seconds=stale_after).headers
-        keepalive_ms = max(1, int(gateway.settings.gateway.sse_keepalive_seconds * 1000))
-        stream = _events(gateway.redis, key, after, note, keepalive_ms)
+        try:
+            first_id, note, backlog = await _start(feed, subscriber, last_event_id or resume_after)
+        except RedisError:
+            raise store_unavailable() from None
+        first = f"retry: {RETRY_MS}\nid: {first_id}\n: {note}\n\n".encode()
     except BaseException:
-        slots.release()
+        close()
         raise
-    return SlotStreamingResponse(stream, slots, media_type="text/event-stream", headers=headers)
+    return EventStreamResponse(subscriber, first, backlog, on_close=close, headers=headers)
 
 
 for segment, suffix in (("deletion-risk", "deletion_risk"), ("audit", "audit")):

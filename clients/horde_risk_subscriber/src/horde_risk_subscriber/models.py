@@ -1,0 +1,130 @@
+"""The event models, as the analytics workers publish them (schema version 1).
+
+A copy, not an import: the kit must install without the services' packages. A test in the
+project (``tests/unit/test_subscriber_kit_models.py``) compares these models' JSON schemas with
+``shared.events.risk`` so the copy cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class ModelCategory(StrEnum):
+    """Model-reference categories (risk events exist for the two with AI Horde data)."""
+
+    BLIP = "blip"
+    CLIP = "clip"
+    CODEFORMER = "codeformer"
+    CONTROLNET = "controlnet"
+    CONTROLNET_ANNOTATOR = "controlnet_annotator"
+    ESRGAN = "esrgan"
+    GFPGAN = "gfpgan"
+    SAFETY_CHECKER = "safety_checker"
+    IMAGE_GENERATION = "image_generation"
+    TEXT_GENERATION = "text_generation"
+    VIDEO_GENERATION = "video_generation"
+    AUDIO_GENERATION = "audio_generation"
+    MISCELLANEOUS = "miscellaneous"
+    LORA = "lora"
+    TI = "ti"
+
+
+ChangeKind = Literal[
+    "added", "removed", "flags", "risk_score", "is_critical", "has_warning", "workers_crossed_zero"
+]
+
+
+class DeletionRiskFlags(BaseModel):
+    """The eleven risk flags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    zero_usage_day: bool = False
+    zero_usage_month: bool = False
+    zero_usage_total: bool = False
+    no_active_workers: bool = False
+    has_multiple_hosts: bool = False
+    has_non_preferred_host: bool = False
+    has_unknown_host: bool = False
+    no_download_urls: bool = False
+    missing_description: bool = False
+    missing_baseline: bool = False
+    low_usage: bool = False
+
+
+class RiskState(BaseModel):
+    """A model's deletion risk (the parts whose change is an event, plus context numbers)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deletion_risk_flags: DeletionRiskFlags
+    risk_score: int
+    at_risk: bool
+    is_critical: bool
+    has_warning: bool
+    has_workers: bool
+    worker_count: int
+    usage_month: int
+
+
+class RiskBasis(BaseModel):
+    """Which inputs a risk state was computed from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation: str
+    reference_version: str
+    horde_status_at_ms: int
+    horde_stats_at_ms: int
+
+
+class DeletionRiskChanged(BaseModel):
+    """A model's risk state moved from ``previous`` to ``current`` (``None``: not in the reference)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    category: ModelCategory
+    model: str
+    previous: RiskState | None
+    current: RiskState | None
+    changes: tuple[ChangeKind, ...]
+    basis: RiskBasis
+    detected_at: AwareDatetime
+
+    @property
+    def turned_critical(self) -> bool:
+        """The model is critical now and was not before."""
+        was = self.previous is not None and self.previous.is_critical
+        return self.current is not None and self.current.is_critical and not was
+
+
+class DeletionRiskCurrent(BaseModel):
+    """The current risk state of one model (the compacted topic keeps the latest per model)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    category: ModelCategory
+    model: str
+    state: RiskState
+    basis: RiskBasis
+
+
+class CloudEvent(BaseModel):
+    """The CloudEvents 1.0 attributes of a record (Kafka headers, binary content mode)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str | None = None
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
