@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class ModelCategory(StrEnum):
@@ -88,7 +88,7 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -96,6 +96,12 @@ class DeletionRiskChanged(BaseModel):
     changes: tuple[ChangeKind, ...]
     basis: RiskBasis
     detected_at: AwareDatetime
+    sequence: int = Field(
+        0,
+        ge=0,
+        description="Position of this event among the category's risk events (1, 2, 3 …; never "
+        "reused). 0 only in schema 1 records.",
+    )
 
     @property
     def turned_critical(self) -> bool:
@@ -109,11 +115,17 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     state: RiskState
     basis: RiskBasis
+    sequence: int = Field(
+        0,
+        ge=0,
+        description="``sequence`` of the change event that produced this state (its id is this "
+        "record's ``ce_id``). 0 only in schema 1 records.",
+    )
 
 
 class CloudEvent(BaseModel):

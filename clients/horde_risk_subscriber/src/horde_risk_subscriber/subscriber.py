@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 CHANGED_TOPIC = "analytics.deletion-risk.changed.v1"
 CURRENT_TOPIC = "analytics.deletion-risk.current.v1"
-SUPPORTED_SCHEMA_VERSION = 1
+#: Schema 2 numbers a category's events (``sequence``); schema 1 records read with sequence 0.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 Start = Literal["now", "current"] | datetime
 #: How far before the snapshot the change log is re-read to close the gap between the two
 #: topics (a change and its current state are published one after the other); duplicates are
@@ -105,9 +106,9 @@ def parse_record(record: ConsumerRecord[Any, Any]) -> Received:
     try:
         cloudevent = cloudevent_of(record.headers or ())
         version = json.loads(value or b"null").get("schema_version")
-        if version != SUPPORTED_SCHEMA_VERSION:
+        if version not in SUPPORTED_SCHEMA_VERSIONS:
             return UnreadableRecord(
-                reason=f"schema_version {version!r} is not {SUPPORTED_SCHEMA_VERSION}: upgrade the kit",
+                reason=f"schema_version {version!r} is not in {SUPPORTED_SCHEMA_VERSIONS}: upgrade the kit",
                 **where,
             )
         if record.topic.endswith(CURRENT_TOPIC):
@@ -180,7 +181,7 @@ class RiskSubscriber:
     async def __aiter__(self) -> AsyncIterator[Received]:
         partitions = await self._partitions(self.changed_topic)
         self.consumer.assign(partitions)
-        seen: dict[str, tuple[str, int]] = {}
+        seen: dict[str, tuple[str, int, int]] = {}
         if self.resume and await self._resume_from_group(partitions):
             pass
         elif self.start == "current":
@@ -233,7 +234,7 @@ class RiskSubscriber:
             at = found.get(tp)
             self.consumer.seek(tp, ends[tp] if at is None else at.offset)
 
-    async def _snapshot(self, seen: dict[str, tuple[str, int]]) -> AsyncIterator[Received]:
+    async def _snapshot(self, seen: dict[str, tuple[str, int, int]]) -> AsyncIterator[Received]:
         """Every model's latest state from the compacted topic, read to its end (a consumer of
         its own, no group); ``seen`` gets each key's event id and record time."""
         started = datetime.now(UTC)
@@ -263,9 +264,11 @@ class RiskSubscriber:
             await reader.stop()
         for key, record in latest.items():
             headers = dict((k, v.decode()) for k, v in record.headers or ())
-            seen[key] = (headers.get("ce_id", ""), record.timestamp)
-            if record.value:  # an empty value: the model was removed
-                yield parse_record(record)
+            item = parse_record(record) if record.value else None  # empty: the model was removed
+            sequence = item.event.sequence if isinstance(item, CurrentRisk) else 0
+            seen[key] = (headers.get("ce_id", ""), record.timestamp, sequence)
+            if item is not None:
+                yield item
         await self._seek_to_time(list(self.consumer.assignment()), started - SNAPSHOT_OVERLAP)
 
 
@@ -279,11 +282,16 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
 
 
 def _already_in_snapshot(
-    item: RiskChange, record: ConsumerRecord[Any, Any], seen: dict[str, tuple[str, int]]
+    item: RiskChange, record: ConsumerRecord[Any, Any], seen: dict[str, tuple[str, int, int]]
 ) -> bool:
-    """A change re-read from the overlap that the snapshot already reflects (same event, or older)."""
+    """A change re-read from the overlap that the snapshot already reflects (same event, or older:
+    by ``sequence`` when both carry one, else by record time)."""
     known = seen.get(f"{item.event.category.value}/{item.event.model}")
     if known is None:
         return False
-    event_id, timestamp = known
-    return item.cloudevent.id == event_id or record.timestamp <= timestamp
+    event_id, timestamp, sequence = known
+    if item.cloudevent.id == event_id:
+        return True
+    if sequence > 0 and item.event.sequence > 0:
+        return item.event.sequence <= sequence
+    return record.timestamp <= timestamp
