@@ -14,12 +14,14 @@ from shared.events.horde import (
     SourceHealthReported,
 )
 from shared.events.reference import ReferenceCategoryChanged
+from shared.events.styles import StylesChanged
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
     HORDE_STATS_CAPTURED,
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     REFERENCE_CHANGED,
+    STYLES_CHANGED,
     TopicSpec,
 )
 
@@ -30,13 +32,14 @@ class PoisonRecordError(ValueError):
 
 @dataclass(frozen=True)
 class InputTopics:
-    """The four input topics (prefixed per deployment) and the event type each carries."""
+    """The input topics (prefixed per deployment) and the event type each carries."""
 
     reference: TopicSpec
     status: TopicSpec
     stats: TopicSpec
     workers: TopicSpec
     health: TopicSpec
+    styles: TopicSpec = STYLES_CHANGED
 
     @classmethod
     def with_prefix(cls, prefix: str) -> InputTopics:
@@ -46,10 +49,11 @@ class InputTopics:
             HORDE_STATS_CAPTURED.with_prefix(prefix),
             HORDE_WORKERS_CAPTURED.with_prefix(prefix),
             HORDE_SOURCE_HEALTH.with_prefix(prefix),
+            STYLES_CHANGED.with_prefix(prefix),
         )
 
     def all(self) -> tuple[TopicSpec, ...]:
-        return (self.reference, self.status, self.stats, self.workers, self.health)
+        return (self.reference, self.status, self.stats, self.workers, self.health, self.styles)
 
     def spec(self, topic: str) -> TopicSpec:
         for spec in self.all():
@@ -64,6 +68,7 @@ class InputTopics:
             self.stats.name: HordeStatsCaptured,
             self.workers.name: HordeWorkersCaptured,
             self.health.name: SourceHealthReported,
+            self.styles.name: StylesChanged,
         }
         if topic not in models:
             raise PoisonRecordError(f"record from unexpected topic {topic!r}")
@@ -89,6 +94,7 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
         | HordeStatusCaptured
         | HordeStatsCaptured
         | HordeWorkersCaptured
-        | SourceHealthReported,
+        | SourceHealthReported
+        | StylesChanged,
     )
     return event

@@ -24,11 +24,18 @@ from services.reference_watcher.sources import (
     V2ApiSource,
 )
 from services.reference_watcher.state import read_published_state
+from services.reference_watcher.styles import (
+    KafkaStylesPublisher,
+    StylesSource,
+    StylesWatcher,
+    build_styles_source,
+    read_published_styles,
+)
 from services.reference_watcher.watcher import ReferenceWatcher
 from shared.kafka import ensure_topics, make_broker
 from shared.runtime import ops_app, run_service
 from shared.settings import ReferenceSettings, Settings
-from shared.topics import REFERENCE_CHANGED, TopicSpec
+from shared.topics import REFERENCE_CHANGED, STYLES_CHANGED, TopicSpec
 
 
 def build_source(settings: ReferenceSettings, client: httpx.AsyncClient) -> ReferenceSource:
@@ -78,6 +85,24 @@ async def open_watcher(
         )
 
 
+async def open_styles_watcher(
+    settings: Settings, source: StylesSource, broker: KafkaBroker, *, spec: TopicSpec
+) -> StylesWatcher:
+    """Create the styles topic if allowed and read back the styles last published (broker open)."""
+    if settings.kafka.create_topics:
+        await ensure_topics(settings.kafka, (spec,))
+    partitions, published = await read_published_styles(
+        settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
+    )
+    return StylesWatcher(
+        source,
+        KafkaStylesPublisher(broker, spec),
+        settings.reference,
+        partitions=partitions,
+        published=published,
+    )
+
+
 def http_client(settings: Settings) -> httpx.AsyncClient:
     """The one HTTP client of the process (connection reuse, one timeout policy)."""
     return httpx.AsyncClient(
@@ -102,8 +127,14 @@ async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
         async def main(stop: asyncio.Event) -> None:
             nonlocal started
             async with open_watcher(settings, source, broker, spec=spec) as watcher:
+                runs = [watcher.run(stop)]
+                styles_source = build_styles_source(settings.reference, client)
+                if styles_source is not None:
+                    styles_spec = STYLES_CHANGED.with_prefix(settings.kafka.topic_prefix)
+                    styles = await open_styles_watcher(settings, styles_source, broker, spec=styles_spec)
+                    runs.append(styles.run(stop))
                 started = True
-                await watcher.run(stop)
+                await asyncio.gather(*runs)
 
         return await run_service(
             PRODUCER,

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.impact.models import ModelImpact
 from shared.domain.risk.changes import ChangeKind, signature
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 
@@ -32,6 +33,8 @@ class RiskState(BaseModel):
     #: Context only: a change of these alone is not an event.
     worker_count: int
     usage_month: int
+    #: Context only (schema 2): what removing the model would break or free (issue 18).
+    impact: ModelImpact | None = None
 
     def signature(self) -> tuple[object, ...]:
         """The change signature (see ``shared.domain.risk.changes.signature``)."""
@@ -51,6 +54,7 @@ class RiskState(BaseModel):
             has_workers=model.worker_count > 0,
             worker_count=model.worker_count,
             usage_month=model.usage_month,
+            impact=model.impact,
         )
 
 
@@ -70,7 +74,8 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    #: 2: ``RiskState.impact`` (issue 18); version 1 records stay readable.
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -85,7 +90,8 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    #: 2: ``RiskState.impact`` (issue 18); version 1 records stay readable.
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     state: RiskState
