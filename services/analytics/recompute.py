@@ -141,7 +141,7 @@ def recompute(
     basis = basis_of(inputs, computed_at=computed_at)
     if risk_models is not None and views.runtime is not None:
         stored[PROPOSAL_INPUTS] = proposal_inputs(
-            category, generation, basis, inputs, risk_models, views.runtime.broken_styles
+            category, generation, basis, inputs, thresholds, risk_models, views.runtime.broken_styles
         )
     return Generation(
         category=category, generation=generation, basis=basis, views=stored, risk_models=risk_models
@@ -153,6 +153,7 @@ def proposal_inputs(
     generation: str,
     basis: dict[str, str],
     inputs: CategoryInputs,
+    thresholds: RiskThresholds,
     rows: tuple[ModelDeletionRiskInfo, ...],
     broken: tuple[BrokenStyle, ...],
 ) -> bytes:
@@ -169,6 +170,7 @@ def proposal_inputs(
             horde_workers_at_ms=int(basis["workers_at_ms"]),
             styles_version=basis["styles_version"] or None,
         ),
+        thresholds=thresholds,
         rows=rows,
         already_broken=broken,
         source_format=reference.source_format if reference else None,

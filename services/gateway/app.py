@@ -26,7 +26,7 @@ from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
-from services.gateway.routes import deletion_risk, events, statistics, with_stats
+from services.gateway.routes import deletion_risk, events, proposals, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
 from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
@@ -134,6 +134,8 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.add_fast_lane(route for router in routers for route in router.routes)
+    # List-valued policy parameters: FastAPI's own routing, not the scalar fast lane.
+    app.include_router(proposals.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

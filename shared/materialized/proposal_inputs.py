@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.domain.impact.models import BrokenStyle
 from shared.domain.proposal.models import ProposalBasis
 from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.domain.risk.thresholds import RiskThresholds
 
 #: View name (freshness and ETags); ``.workers`` makes its freshness include the workers snapshot.
 PROPOSAL_VIEW = "removal-proposal.workers"
@@ -28,6 +29,8 @@ class ProposalInputs(BaseModel):
 
     schema_version: Literal[1] = 1
     basis: ProposalBasis
+    #: The thresholds the rows were computed with (presets are matched with them).
+    thresholds: RiskThresholds
     rows: tuple[ModelDeletionRiskInfo, ...]
     already_broken: tuple[BrokenStyle, ...] = ()
     source_format: str | None = None
