@@ -59,6 +59,7 @@ def compute_impacts(
     hosting, serves = _workers_by_model(records, merged)
     style_catalog = catalog if category is ModelCategory.IMAGE_GENERATION else None
     in_categories = style_catalog.categories_of_style() if style_catalog is not None else {}
+    styles_of = style_catalog.by_model() if style_catalog is not None else {}
     text = category is ModelCategory.TEXT_GENERATION
     served_in_family: dict[str, list[str]] = {}
     if text:
@@ -71,13 +72,9 @@ def compute_impacts(
             HostingWorker(id=wid, name=name, serves_only_this=serves[wid] == {record.name})
             for wid, name in hosting[record.name]
         )
-        styles = (
-            tuple(
-                StyleUse(name=s.name, categories=in_categories.get(s.name, ()))
-                for s in style_catalog.styles_of_model(record.name)
-            )
-            if style_catalog is not None
-            else ()
+        styles = tuple(
+            StyleUse(name=s.name, categories=in_categories.get(s.name, ()))
+            for s in styles_of.get(record.name.casefold(), ())
         )
         size = (
             record.size_on_disk_bytes if record.size_on_disk_bytes and record.size_on_disk_bytes > 0 else None

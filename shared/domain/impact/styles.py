@@ -50,6 +50,13 @@ class StyleCatalog(BaseModel):
         folded = model.casefold()
         return tuple(s for s in self.styles if s.model.casefold() == folded)
 
+    def by_model(self) -> dict[str, tuple[Style, ...]]:
+        """Styles per case-folded model name, in file order (one pass for a whole reference)."""
+        found: dict[str, list[Style]] = {}
+        for style in self.styles:
+            found.setdefault(style.model.casefold(), []).append(style)
+        return {model: tuple(styles) for model, styles in found.items()}
+
     def categories_of_style(self) -> dict[str, tuple[str, ...]]:
         """Per style name, every category that includes it directly or through other categories,
         sorted; cycles between categories are tolerated (each category is visited once)."""
