@@ -28,15 +28,23 @@ class PolicyConflictError(ValueError):
     """A name both included and excluded."""
 
 
+def lifecycle_value(row: ModelDeletionRiskInfo, name: str) -> object:
+    """A lifecycle field of the history issue (``days_at_risk``, ``in_grace_period``, ``protected``,
+    ``reasons``) on the row itself or in its ``lifecycle`` object; None for rows without them."""
+    value = getattr(row, name, None)
+    if value is None:
+        value = getattr(getattr(row, "lifecycle", None), name, None)
+    return value
+
+
 def _days_at_risk(row: ModelDeletionRiskInfo) -> int | None:
-    """Lifecycle field of the history issue; absent from rows built without it."""
-    value = getattr(row, "days_at_risk", None)
-    return value if isinstance(value, int) else None
+    value = lifecycle_value(row, "days_at_risk")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _evidence(row: ModelDeletionRiskInfo) -> CandidateEvidence:
     flags = row.deletion_risk_flags
-    reasons = getattr(row, "reasons", None)
+    reasons = lifecycle_value(row, "reasons")
     return CandidateEvidence(
         flags=tuple(name for name in DELETION_RISK_FLAG_NAMES if getattr(flags, name)),
         risk_score=row.risk_score,
@@ -55,7 +63,7 @@ def _policy_reasons(
     row: ModelDeletionRiskInfo, policy: RemovalPolicy, thresholds: RiskThresholds, notes: set[str]
 ) -> list[str]:
     """Why the policy picks ``row`` (empty: it does not)."""
-    if getattr(row, "in_grace_period", False) or getattr(row, "protected", False):
+    if lifecycle_value(row, "in_grace_period") is True or lifecycle_value(row, "protected") is True:
         return []
     matched = [p.value for p in policy.effective_presets() if matches_preset(row, p, thresholds)]
     if not matched:

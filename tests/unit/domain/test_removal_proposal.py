@@ -246,3 +246,36 @@ def test_text_family_left_unserved() -> None:
     proposal = build_proposal(list(rows.values()), RemovalPolicy(include=("A/Fam-13B",)), basis, THRESHOLDS)
     assert proposal.would_break.families_left_unserved == (thirteen.family,)
     assert proposal.totals.candidates_without_size == 1
+
+
+def test_lifecycle_fields_gate_policy_candidates_but_not_the_include_list() -> None:
+    """Composes with the history issue: rows carrying ``days_at_risk``/``in_grace_period``/``protected``
+    (flat or in a ``lifecycle`` object) are filtered by the policy; ``include`` still wins."""
+
+    class Lifecycle:
+        def __init__(self, days: int, grace: bool = False, protected: bool = False) -> None:
+            self.days_at_risk, self.in_grace_period, self.protected = days, grace, protected
+            self.reasons = (f"at risk for {days} days",)
+
+    class Row(ModelDeletionRiskInfo):
+        lifecycle: object = None
+
+    rows, _ = image_rows()
+    lifecycle = {
+        "ChilloutMix": Lifecycle(30),
+        "Furry Epoch": Lifecycle(3),
+        "Kenshi": Lifecycle(40, grace=True),
+    }
+    dressed = [
+        Row(**r.model_dump(), lifecycle=lifecycle.get(r.name, Lifecycle(0, protected=True))) for r in rows
+    ]
+    policy = RemovalPolicy(presets=(DeletionRiskFilterPreset.NO_WORKERS,), min_days_at_risk=14)
+    proposal = build_proposal(dressed, policy, BASIS, THRESHOLDS)
+    assert [c.name for c in proposal.candidates] == ["ChilloutMix"]
+    assert proposal.candidates[0].evidence.days_at_risk == 30
+    assert proposal.candidates[0].evidence.lifecycle_reasons == ("at risk for 30 days",)
+    assert proposal.notes == ()
+    forced = build_proposal(
+        dressed, policy.model_copy(update={"include": ("Furry Epoch",)}), BASIS, THRESHOLDS
+    )
+    assert [c.name for c in forced.candidates] == ["ChilloutMix", "Furry Epoch"]
