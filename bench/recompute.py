@@ -51,6 +51,7 @@ from shared.domain.views import (
     render_views,
     risk_responses,
     static_statistics,
+    with_impacts,
 )
 
 T = TypeVar("T")
@@ -208,6 +209,7 @@ def phased_recompute(
     full = with_stats[(True, True)]
     total = category_total_month_usage(reference.records, full)
     analyses = _clock(phases, "risk analysis", lambda: analyze_all(reference, full, THRESHOLDS))
+    analyses = _clock(phases, "impact", lambda: with_impacts(analyses, reference, full, None))
     _clock(
         phases,
         "(grouping alone)",

@@ -23,6 +23,7 @@ from shared.events.horde import (
 )
 from shared.events.reference import ReferenceCategoryChanged
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
+from shared.events.styles import StylesChanged
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
     HORDE_STATS_CAPTURED,
@@ -31,6 +32,7 @@ from shared.topics import (
     REFERENCE_CHANGED,
     RISK_CHANGED,
     RISK_CURRENT,
+    STYLES_CHANGED,
     TopicSpec,
 )
 
@@ -43,6 +45,7 @@ CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
     (REFERENCE_CHANGED, ReferenceCategoryChanged, "reference-watcher", "key: category"),
     (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),
     (RISK_CURRENT, DeletionRiskCurrent, "analytics", "key: category/model; null value = removed"),
+    (STYLES_CHANGED, StylesChanged, "reference-watcher", "key: styles (partition of image_generation)"),
 )
 
 HEADERS_NOTE = (

@@ -187,6 +187,13 @@ class ReferenceSettings(BaseModel):
     """Attempts per reference request before the category's poll is reported as failed."""
     startup_timeout_seconds: float = 60.0
     """Bound on rebuilding the published state from the reference topic at start-up."""
+    styles_source: Literal["auto", "off", "folder", "github"] = "auto"
+    """AI Horde styles (impact of removals): ``folder``, ``github`` (raw files with ETag), ``off``;
+    ``auto`` = ``folder`` when the reference source is ``folder``, else ``github``."""
+    styles_folder: str = "tests/fixtures/data/styles"
+    """Folder with ``styles.json`` and ``categories.json`` (styles source ``folder``)."""
+    styles_github_base_url: str = "https://raw.githubusercontent.com/Haidra-Org/AI-Horde-Styles/main"
+    """Base URL of ``styles.json`` and ``categories.json`` (styles source ``github``)."""
 
 
 class AnalyticsSettings(BaseModel):

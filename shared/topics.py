@@ -57,6 +57,11 @@ REFERENCE_CHANGED = TopicSpec(
     compacted=True,
     description="Per-category reference change with the full current state (latest record per category).",
 )
+STYLES_CHANGED = TopicSpec(
+    "reference.styles.changed.v1",
+    compacted=True,
+    description="The AI Horde styles (style -> image model, style categories) in force, on change (one key).",
+)
 RISK_CHANGED = TopicSpec(
     "analytics.deletion-risk.changed.v1",
     compacted=False,
@@ -74,6 +79,7 @@ ANALYTICS_INPUTS: tuple[TopicSpec, ...] = (
     HORDE_STATUS_CAPTURED,
     HORDE_STATS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
+    STYLES_CHANGED,
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -84,6 +90,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     REFERENCE_CHANGED,
     RISK_CHANGED,
     RISK_CURRENT,
+    STYLES_CHANGED,
 )
 
 _STATIC_CATEGORIES = [

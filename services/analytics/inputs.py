@@ -15,12 +15,14 @@ from shared.events.horde import (
     SourceHealthReported,
 )
 from shared.events.reference import ReferenceCategoryChanged
+from shared.events.styles import StylesChanged
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
     HORDE_STATS_CAPTURED,
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     REFERENCE_CHANGED,
+    STYLES_CHANGED,
     TopicSpec,
 )
 
@@ -35,13 +37,14 @@ class FutureTimestampError(PoisonRecordError):
 
 @dataclass(frozen=True)
 class InputTopics:
-    """The four input topics (prefixed per deployment) and the event type each carries."""
+    """The input topics (prefixed per deployment) and the event type each carries."""
 
     reference: TopicSpec
     status: TopicSpec
     stats: TopicSpec
     workers: TopicSpec
     health: TopicSpec
+    styles: TopicSpec = STYLES_CHANGED
 
     @classmethod
     def with_prefix(cls, prefix: str) -> InputTopics:
@@ -51,10 +54,11 @@ class InputTopics:
             HORDE_STATS_CAPTURED.with_prefix(prefix),
             HORDE_WORKERS_CAPTURED.with_prefix(prefix),
             HORDE_SOURCE_HEALTH.with_prefix(prefix),
+            STYLES_CHANGED.with_prefix(prefix),
         )
 
     def all(self) -> tuple[TopicSpec, ...]:
-        return (self.reference, self.status, self.stats, self.workers, self.health)
+        return (self.reference, self.status, self.stats, self.workers, self.health, self.styles)
 
     def spec(self, topic: str) -> TopicSpec:
         for spec in self.all():
@@ -69,6 +73,7 @@ class InputTopics:
             self.stats.name: HordeStatsCaptured,
             self.workers.name: HordeWorkersCaptured,
             self.health.name: SourceHealthReported,
+            self.styles.name: StylesChanged,
         }
         if topic not in models:
             raise PoisonRecordError(f"record from unexpected topic {topic!r}")
@@ -94,7 +99,8 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
         | HordeStatusCaptured
         | HordeStatsCaptured
         | HordeWorkersCaptured
-        | SourceHealthReported,
+        | SourceHealthReported
+        | StylesChanged,
     )
     return event
 
@@ -107,7 +113,7 @@ def check_not_future(event: InputEvent, *, received_at: datetime, tolerance_seco
     A future time would freeze its input (every later, real record would look older) and report
     a snapshot time that has not happened; it never reaches an answer.
     """
-    if isinstance(event, ReferenceCategoryChanged):
+    if isinstance(event, ReferenceCategoryChanged | StylesChanged):
         return  # ordered by offset; ``detected_at`` is clamped where it is reported
     times = (
         {"checked_at": event.checked_at, "last_success_at": event.last_success_at,

@@ -16,6 +16,8 @@ from datetime import datetime
 from services.analytics.state import CategoryInputs
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
+from shared.domain.impact.models import BrokenStyle
+from shared.domain.proposal.models import ProposalBasis
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.views import (
@@ -27,6 +29,7 @@ from shared.domain.views import (
     with_stats_view,
 )
 from shared.materialized.gzip_splice import compress_prefix
+from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
 from shared.materialized.risk_listing import build_risk_index
 from shared.materialized.with_stats_listing import build_with_stats_index
 
@@ -62,6 +65,7 @@ def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: R
         inputs.stats.content_hash if inputs.stats else "-",
         inputs.workers.content_hash if inputs.workers else "-",
         thresholds.model_dump_json(),
+        inputs.styles.version if inputs.styles else "-",
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
@@ -88,6 +92,7 @@ def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
         "view_schema": str(VIEW_SCHEMA_VERSION),
         # The gateway answers 404 for a category whose reference in force has no models (D17).
         "reference_models": str(len(reference.records)) if reference else "",
+        "styles_version": inputs.styles.version if inputs.styles else "",
     }
 
 
@@ -134,14 +139,48 @@ def recompute(
     if reference is None:
         return None
     horde = inputs.horde_snapshot()
+    styles = inputs.styles.catalog() if inputs.styles else None
     with collector_paused():
-        views = build_category_views(reference, horde, thresholds, computed_at=computed_at)
+        views = build_category_views(reference, horde, thresholds, computed_at=computed_at, styles=styles)
         stored = materialise(views, thresholds)
     risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
+    generation = generation_id(category, inputs, thresholds)
+    basis = basis_of(inputs, computed_at=computed_at)
+    if risk_models is not None and views.runtime is not None:
+        stored[PROPOSAL_INPUTS] = proposal_inputs(
+            category, generation, basis, inputs, thresholds, risk_models, views.runtime.broken_styles
+        )
     return Generation(
-        category=category,
-        generation=generation_id(category, inputs, thresholds),
-        basis=basis_of(inputs, computed_at=computed_at),
-        views=stored,
-        risk_models=risk_models,
+        category=category, generation=generation, basis=basis, views=stored, risk_models=risk_models
     )
+
+
+def proposal_inputs(
+    category: ModelCategory,
+    generation: str,
+    basis: dict[str, str],
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    rows: tuple[ModelDeletionRiskInfo, ...],
+    broken: tuple[BrokenStyle, ...],
+) -> bytes:
+    """The stored inputs of this generation's removal proposals (see ``ProposalInputs``)."""
+    reference = inputs.reference
+    value = ProposalInputs(
+        basis=ProposalBasis(
+            category=category,
+            generation=generation,
+            reference_version=basis["reference_version"],
+            reference_detected_at_ms=int(basis["reference_detected_at_ms"]),
+            horde_status_at_ms=int(basis["status_at_ms"]),
+            horde_stats_at_ms=int(basis["stats_at_ms"]),
+            horde_workers_at_ms=int(basis["workers_at_ms"]),
+            styles_version=basis["styles_version"] or None,
+        ),
+        thresholds=thresholds,
+        rows=rows,
+        already_broken=broken,
+        source_format=reference.source_format if reference else None,
+        source_payload=reference.source_payload if reference else None,
+    )
+    return value.model_dump_json().encode()

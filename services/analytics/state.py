@@ -20,9 +20,13 @@ from shared.events.horde import (
     SourceHealthReported,
 )
 from shared.events.reference import ReferenceCategoryChanged
+from shared.events.styles import StylesChanged
 
 HordeEvent = HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
-InputEvent = ReferenceCategoryChanged | HordeEvent | SourceHealthReported
+InputEvent = ReferenceCategoryChanged | HordeEvent | SourceHealthReported | StylesChanged
+
+#: The category whose models styles name (the styles topic's records live on its partition).
+STYLES_CATEGORY = ModelCategory.IMAGE_GENERATION
 
 
 _SLOTS: dict[type[HordeEvent], str] = {
@@ -50,6 +54,9 @@ class CategoryInputs:
     health: dict[str, SourceHealthReported] = field(default_factory=dict)
     #: Offset of the health record held per endpoint.
     health_seq: dict[str, int] = field(default_factory=dict)
+    #: The AI Horde styles in force (image generation only) and their record position.
+    styles: StylesChanged | None = None
+    styles_seq: int = -1
 
     def reference_snapshot(self) -> ReferenceSnapshot | None:
         """The reference as the domain takes it."""
@@ -104,6 +111,8 @@ class AnalyticsState:
             return event.category
         if isinstance(event, SourceHealthReported):
             return self.apply_health(event, offset=offset)
+        if isinstance(event, StylesChanged):
+            return self.apply_styles(event, offset=offset)
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
         slot = _SLOTS[type(event)]
@@ -116,6 +125,17 @@ class AnalyticsState:
             return None
         setattr(inputs, slot, event)
         return category
+
+    def apply_styles(self, event: StylesChanged, *, offset: int) -> ModelCategory | None:
+        """Take newer styles (by record position, as the reference); returns image generation."""
+        inputs = self.inputs(STYLES_CATEGORY)
+        if offset <= inputs.styles_seq or (
+            inputs.styles is not None and inputs.styles.version == event.version
+        ):
+            inputs.styles_seq = max(inputs.styles_seq, offset)
+            return None
+        inputs.styles, inputs.styles_seq = event, offset
+        return STYLES_CATEGORY
 
     def forget(self, categories: set[ModelCategory]) -> None:
         """Drop categories this worker no longer owns (their new owner rebuilds them)."""

@@ -28,7 +28,7 @@ from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
-from services.gateway.routes import deletion_risk, events, heartbeat, statistics, with_stats
+from services.gateway.routes import deletion_risk, events, heartbeat, proposals, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
 from services.gateway.streams import StreamHub
 from shared.domain.categories import RUNTIME_CATEGORIES
@@ -201,6 +201,8 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         app.include_router(router)
     app.add_fast_lane(route for router in routers for route in router.routes)
     app.include_router(heartbeat.router)
+    # List-valued policy parameters: FastAPI's own routing, not the scalar fast lane.
+    app.include_router(proposals.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

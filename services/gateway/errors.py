@@ -76,6 +76,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "A parameter value outside its closed set, or a category without AI Horde runtime data",
     404: "Unknown category (listing the valid ones), a category without models (D17), or unknown model",
     414: "Query string longer than the configured limit",
+    409: "The reference file of the category cannot be patched byte-compatibly (removal-proposal patch)",
     422: "A parameter of the wrong type or out of range",
     429: "Too many concurrent event streams",
     503: "Nothing materialised yet for this category or view, or Redis unavailable (see Retry-After)",

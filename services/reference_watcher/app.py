@@ -9,9 +9,10 @@ standby that takes over continues from what the previous leader published.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from faststream.kafka import KafkaBroker
@@ -26,13 +27,20 @@ from services.reference_watcher.sources import (
     V2ApiSource,
 )
 from services.reference_watcher.state import read_published_state
+from services.reference_watcher.styles import (
+    KafkaStylesPublisher,
+    StylesSource,
+    StylesWatcher,
+    build_styles_source,
+    read_published_styles,
+)
 from services.reference_watcher.watcher import ReferenceWatcher
 from shared.kafka import ensure_topics, make_broker
 from shared.leader import LeaderLease, lead, lease_headers
 from shared.redis_keys import RedisKeys
 from shared.runtime import ReadinessCheck, ops_app, run_service
 from shared.settings import ReferenceSettings, Settings
-from shared.topics import REFERENCE_CHANGED, TopicSpec
+from shared.topics import REFERENCE_CHANGED, STYLES_CHANGED, TopicSpec
 
 
 def build_source(settings: ReferenceSettings, client: httpx.AsyncClient) -> ReferenceSource:
@@ -95,6 +103,29 @@ async def open_watcher(
         yield watcher
 
 
+async def open_styles_watcher(
+    settings: Settings,
+    source: StylesSource,
+    broker: KafkaBroker,
+    *,
+    spec: TopicSpec,
+    fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+) -> StylesWatcher:
+    """Create the styles topic if allowed and read back the styles last published (broker open)."""
+    if settings.kafka.create_topics:
+        await ensure_topics(settings.kafka, (spec,))
+    partitions, published = await read_published_styles(
+        settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
+    )
+    return StylesWatcher(
+        source,
+        KafkaStylesPublisher(broker, spec, fence),
+        settings.reference,
+        partitions=partitions,
+        published=published,
+    )
+
+
 def http_client(settings: Settings) -> httpx.AsyncClient:
     """The one HTTP client of the process (connection reuse, one timeout policy)."""
     return httpx.AsyncClient(
@@ -126,19 +157,30 @@ async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
     async with http_client(settings) as client:
         source = build_source(settings.reference, client)
 
+        styles_source = build_styles_source(settings.reference, client)
+        styles_spec = STYLES_CHANGED.with_prefix(settings.kafka.topic_prefix)
+
+        async def styles_runs(
+            until: asyncio.Event, fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None
+        ) -> list[Coroutine[Any, Any, None]]:
+            """The styles watcher's run, when a styles source is configured."""
+            if styles_source is None:
+                return []
+            styles = await open_styles_watcher(settings, styles_source, broker, spec=styles_spec, fence=fence)
+            return [styles.run(until)]
+
         async def term(term_stop: asyncio.Event) -> None:
             assert lease is not None
-            watcher = await rebuild_watcher(
-                settings, source, broker, spec=spec, fence=lambda: lease_headers(lease)
-            )
-            await watcher.run(term_stop)
+            fence = lambda: lease_headers(lease)  # noqa: E731
+            watcher = await rebuild_watcher(settings, source, broker, spec=spec, fence=fence)
+            await asyncio.gather(watcher.run(term_stop), *await styles_runs(term_stop, fence))
 
         async def main(stop: asyncio.Event) -> None:
             nonlocal started
             if lease is None:
                 async with open_watcher(settings, source, broker, spec=spec) as watcher:
                     started = True
-                    await watcher.run(stop)
+                    await asyncio.gather(watcher.run(stop), *await styles_runs(stop))
                 return
             async with broker:
                 started = True

@@ -70,6 +70,17 @@ def event_id(category: ModelCategory, version: str) -> str:
     return f"{category.value}:{version}"
 
 
+def patchable_payload(fetched: Fetched) -> str | None:
+    """The file text removal proposals patch (image legacy JSON, text ``models.csv``), else None."""
+    wanted = {ModelCategory.IMAGE_GENERATION: "legacy", ModelCategory.TEXT_GENERATION: "csv"}
+    if wanted.get(fetched.category) != fetched.format or not fetched.payload:
+        return None
+    try:
+        return fetched.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 class ReferenceWatcher:
     """Turns source polls into change events; every decision is visible in logs and metrics."""
 
@@ -263,6 +274,8 @@ class ReferenceWatcher:
             removed=diff.removed,
             modified=tuple(ModifiedModel(name=c.name, fields=c.fields) for c in diff.modified),
             records=snapshot.records,
+            source_format=fetched.format,
+            source_payload=patchable_payload(fetched),
         )
         await self.publisher.publish(
             event, event_id=change_id, partition=partition_for(category, self.partitions)

@@ -17,6 +17,9 @@ from shared.domain.horde.index import HordeIndex, ModelMatcher
 from shared.domain.horde.merge import merge_matched
 from shared.domain.horde.payloads import HordeSnapshot
 from shared.domain.horde.runtime import CombinedModelStatistics
+from shared.domain.impact.compute import broken_styles, compute_impacts
+from shared.domain.impact.models import BrokenStyle
+from shared.domain.impact.styles import StyleCatalog
 from shared.domain.reference.records import ReferenceRecord, ReferenceSnapshot
 from shared.domain.risk.analysis import analyze_category, category_total_month_usage
 from shared.domain.risk.listing import build_risk_response
@@ -33,7 +36,8 @@ from shared.domain.trusted import copy_trusted
 #: Bumped whenever the rendered bytes change for the same inputs (part of every generation id).
 #: 2: maintenance_worker_count, whole queued/queued_jobs as integers, text baseline "", base names
 #: keep their own characters, koboldcpp/<author>/<model> counted (issue 12).
-VIEW_SCHEMA_VERSION = 2
+VIEW_SCHEMA_VERSION = 3
+#: 3: ungrouped risk rows carry ``impact`` (styles, hosting workers, disk, text family; issue 18).
 
 WITH_STATS_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
 RISK_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True))
@@ -79,6 +83,8 @@ class RuntimeViews:
     risk_models: Mapping[tuple[bool, bool], tuple[ModelDeletionRiskInfo, ...]]
     risk: Mapping[tuple[bool, bool], CategoryDeletionRiskResponse]
     category_total_month_usage: int
+    #: Styles naming a model absent from the reference (image generation with styles known).
+    broken_styles: tuple[BrokenStyle, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,16 +163,39 @@ def risk_responses(
     return risk
 
 
+def with_impacts(
+    analyses: dict[bool, list[ModelDeletionRiskInfo]],
+    reference: ReferenceSnapshot,
+    full: Mapping[str, CombinedModelStatistics],
+    styles: StyleCatalog | None,
+) -> dict[bool, list[ModelDeletionRiskInfo]]:
+    """The ungrouped entries with their ``impact`` (what removing each model breaks or frees)."""
+    impacts = compute_impacts(reference.records, full, reference.category, styles)
+    return {
+        flag: [copy_trusted(entry, {"impact": impacts[entry.name]}) for entry in entries]
+        for flag, entries in analyses.items()
+    }
+
+
 def _runtime_views(
-    reference: ReferenceSnapshot, horde: HordeSnapshot, thresholds: RiskThresholds
+    reference: ReferenceSnapshot,
+    horde: HordeSnapshot,
+    thresholds: RiskThresholds,
+    styles: StyleCatalog | None = None,
 ) -> RuntimeViews:
     matcher = ModelMatcher(reference.names(), HordeIndex.from_snapshot(horde))
     with_stats = merge_all_flags(matcher)
     full = with_stats[(True, True)]
     total = category_total_month_usage(reference.records, full)
-    risk = risk_responses(reference.category, analyze_all(reference, full, thresholds), total, thresholds)
+    analyses = with_impacts(analyze_all(reference, full, thresholds), reference, full, styles)
+    risk = risk_responses(reference.category, analyses, total, thresholds)
     risk_models = {flags: tuple(response.models) for flags, response in risk.items()}
-    return RuntimeViews(with_stats, risk_models, risk, total)
+    broken = (
+        broken_styles(reference.records, styles)
+        if reference.category is ModelCategory.IMAGE_GENERATION
+        else ()
+    )
+    return RuntimeViews(with_stats, risk_models, risk, total, broken)
 
 
 def _group_namer(records: tuple[ReferenceRecord, ...]) -> Callable[[str], str]:
@@ -196,8 +225,10 @@ def build_category_views(
     thresholds: RiskThresholds,
     *,
     computed_at: int,
+    styles: StyleCatalog | None = None,
 ) -> CategoryViews:
-    """Compute every view of ``reference.category``; runtime views only with a Horde snapshot."""
+    """Compute every view of ``reference.category``; runtime views only with a Horde snapshot
+    (``styles``: the AI Horde styles in force, for the impact of image models)."""
     category = reference.category
     statistics, statistics_grouped = static_statistics(reference, computed_at=computed_at)
     runtime = None
@@ -207,7 +238,7 @@ def build_category_views(
         and horde.status is not None
         and horde.stats is not None
     ):
-        runtime = _runtime_views(reference, horde, thresholds)
+        runtime = _runtime_views(reference, horde, thresholds, styles)
     return CategoryViews(category, statistics, statistics_grouped, runtime)
 
 

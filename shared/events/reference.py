@@ -28,7 +28,8 @@ class ReferenceCategoryChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    #: 2: ``source_format`` and ``source_payload`` (issue 18); version 1 records stay readable.
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     version: str
     previous_version: str | None = None
@@ -39,3 +40,10 @@ class ReferenceCategoryChanged(BaseModel):
     modified: tuple[ModifiedModel, ...] = ()
     #: The complete new state of the category, in reference order.
     records: tuple[ReferenceRecord, ...]
+    #: Format the source file was read in (``legacy``, ``csv``, ``v2``).
+    source_format: str | None = None
+    #: The source file exactly as read, for the files a removal proposal patches (image generation's
+    #: legacy ``stable_diffusion.json``, text's ``models.csv``); null for other categories/formats.
+    #: A later byte-only edit that changes no record makes no new version, so this is the file as of
+    #: the last published version.
+    source_payload: str | None = None

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.domain.categories import ModelCategory
+from shared.domain.impact.models import ModelImpact
 from shared.domain.risk.changes import ChangeKind, signature
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 
@@ -38,6 +39,8 @@ class RiskState(BaseModel):
     #: Context only: a change of these alone is not an event.
     worker_count: int
     usage_month: int
+    #: Context only (schema 2): what removing the model would break or free (issue 18).
+    impact: ModelImpact | None = None
 
     def signature(self) -> tuple[object, ...]:
         """The change signature (see ``shared.domain.risk.changes.signature``)."""
@@ -57,6 +60,7 @@ class RiskState(BaseModel):
             has_workers=model.worker_count > 0,
             worker_count=model.worker_count,
             usage_month=model.usage_month,
+            impact=model.impact,
         )
 
 
@@ -76,7 +80,8 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1, 2] = 2
+    #: 2: ``sequence`` (unique event ids); 3: ``RiskState.impact`` (issue 18). Older records stay readable.
+    schema_version: Literal[1, 2, 3] = 3
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -97,7 +102,8 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1, 2] = 2
+    #: 2: ``sequence`` (unique event ids); 3: ``RiskState.impact`` (issue 18). Older records stay readable.
+    schema_version: Literal[1, 2, 3] = 3
     category: ModelCategory
     model: str
     state: RiskState

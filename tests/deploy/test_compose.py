@@ -45,7 +45,7 @@ def test_services_and_their_gates() -> None:
 
 def test_kafka_init_creates_every_topic_and_dead_letter_topic() -> None:
     topics, replication = compose_topics(SERVICES)
-    assert len(topics) == 14
+    assert len(topics) == 16  # 8 topics (shared.topics.ALL_TOPICS) and their dead-letter topics
     assert replication == 1
     assert all(name.endswith(".dlq") == (partitions == 1) for name, (partitions, _) in topics.items())
 

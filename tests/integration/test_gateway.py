@@ -32,7 +32,7 @@ from shared.domain.reference.records import ReferenceSnapshot
 from shared.domain.risk.listing import VALID_SORT_FIELDS, build_risk_response
 from shared.domain.risk.presets import VALID_PRESETS
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.domain.views import CategoryViews, analyze_all, build_category_views
+from shared.domain.views import CategoryViews, analyze_all, build_category_views, with_impacts
 from shared.events.reference import ReferenceCategoryChanged
 from shared.kafka import ensure_topics
 from shared.redis_keys import RedisKeys
@@ -75,7 +75,8 @@ class Filled:
         assert views.runtime is not None
         event = self.references[category]
         reference = ReferenceSnapshot(category=category, version=event.version, records=event.records)
-        analyses = analyze_all(reference, views.runtime.with_stats[(True, True)], RiskThresholds())
+        full = views.runtime.with_stats[(True, True)]
+        analyses = with_impacts(analyze_all(reference, full, RiskThresholds()), reference, full, None)
         response = build_risk_response(
             analyses[variations], category=category, thresholds=RiskThresholds(),
             category_total_month_usage=views.runtime.category_total_month_usage, **query,

@@ -13,6 +13,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.categories import ModelCategory
+from shared.domain.impact.models import ModelImpact
 
 
 class UsageTrend(BaseModel):
@@ -97,6 +98,8 @@ class ModelDeletionRiskInfo(BaseModel):
     backend_variations: tuple[BackendVariationStats, ...] | None = None
     is_critical: bool = False
     has_warning: bool = False
+    #: What removing the model would break or free (ungrouped rows of image/text; null otherwise).
+    impact: ModelImpact | None = None
 
     @model_validator(mode="after")
     def _score_matches_flags(self) -> Self:

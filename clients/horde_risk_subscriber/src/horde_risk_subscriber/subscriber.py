@@ -293,5 +293,5 @@ def _already_in_snapshot(
     if item.cloudevent.id == event_id:
         return True
     if sequence > 0 and item.event.sequence > 0:
-        return item.event.sequence <= sequence
-    return record.timestamp <= timestamp
+        return bool(item.event.sequence <= sequence)
+    return bool(record.timestamp <= timestamp)

@@ -1,0 +1,1 @@
+"""What removing a model would break or free: styles, sole-serving workers, disk, text families."""

@@ -1,0 +1,1 @@
+"""Removal proposals: candidates chosen by a policy from the risk rows, rendered for review."""
