@@ -57,6 +57,41 @@ class DeletionRiskFlags(BaseModel):
     low_usage: bool = False
 
 
+class StyleUse(BaseModel):
+    """A style that names the model, with every style category that includes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    categories: tuple[str, ...] = ()
+
+
+class HostingWorker(BaseModel):
+    """A worker serving the model now; ``serves_only_this``: it serves no other reference model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    serves_only_this: bool = False
+
+
+class ModelImpact(BaseModel):
+    """What removing the model would break or free (schema 3): styles naming it, the workers
+    serving it, the disk it takes (GiB, null for text), and for text its family and whether
+    no other member of the family is served."""
+
+    model_config = ConfigDict(frozen=True)
+
+    styles: tuple[StyleUse, ...] = ()
+    hosting_workers: tuple[HostingWorker, ...] = ()
+    sole_serving_workers: int = Field(default=0, ge=0)
+    disk_reclaimed_gb: float | None = None
+    size_on_disk_bytes: int | None = None
+    family: str | None = None
+    leaves_family_unserved: bool | None = None
+
+
 class RiskState(BaseModel):
     """A model's deletion risk (the parts whose change is an event, plus context numbers)."""
 
@@ -70,6 +105,7 @@ class RiskState(BaseModel):
     has_workers: bool
     worker_count: int
     usage_month: int
+    impact: ModelImpact | None = None
 
 
 class RiskBasis(BaseModel):
@@ -88,7 +124,7 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1, 2] = 2
+    schema_version: Literal[1, 2, 3] = 3
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -115,7 +151,7 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1, 2] = 2
+    schema_version: Literal[1, 2, 3] = 3
     category: ModelCategory
     model: str
     state: RiskState
