@@ -21,7 +21,7 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ReferenceCategoryChanged
+from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
@@ -29,6 +29,7 @@ from shared.topics import (
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     REFERENCE_CHANGED,
+    REFERENCE_SOURCE_HEALTH,
     RISK_CHANGED,
     RISK_CURRENT,
     TopicSpec,
@@ -43,6 +44,7 @@ CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
     (REFERENCE_CHANGED, ReferenceCategoryChanged, "reference-watcher", "key: category"),
     (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),
     (RISK_CURRENT, DeletionRiskCurrent, "analytics", "key: category/model; null value = removed"),
+    (REFERENCE_SOURCE_HEALTH, ReferenceSourceHealthReported, "reference-watcher", "key: category"),
 )
 
 HEADERS_NOTE = (

@@ -57,6 +57,11 @@ REFERENCE_CHANGED = TopicSpec(
     compacted=True,
     description="Per-category reference change with the full current state (latest record per category).",
 )
+REFERENCE_SOURCE_HEALTH = TopicSpec(
+    "reference.source-health.reported.v1",
+    compacted=True,
+    description="Reference poll outcomes per category: failures, last success, the version the source shows.",
+)
 RISK_CHANGED = TopicSpec(
     "analytics.deletion-risk.changed.v1",
     compacted=False,
@@ -84,6 +89,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     REFERENCE_CHANGED,
     RISK_CHANGED,
     RISK_CURRENT,
+    REFERENCE_SOURCE_HEALTH,
 )
 
 _STATIC_CATEGORIES = [

@@ -14,13 +14,14 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ReferenceCategoryChanged
+from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
     HORDE_STATS_CAPTURED,
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     REFERENCE_CHANGED,
+    REFERENCE_SOURCE_HEALTH,
     TopicSpec,
 )
 
@@ -35,13 +36,14 @@ class FutureTimestampError(PoisonRecordError):
 
 @dataclass(frozen=True)
 class InputTopics:
-    """The four input topics (prefixed per deployment) and the event type each carries."""
+    """The input topics (prefixed per deployment) and the event type each carries."""
 
     reference: TopicSpec
     status: TopicSpec
     stats: TopicSpec
     workers: TopicSpec
     health: TopicSpec
+    reference_health: TopicSpec
 
     @classmethod
     def with_prefix(cls, prefix: str) -> InputTopics:
@@ -51,10 +53,11 @@ class InputTopics:
             HORDE_STATS_CAPTURED.with_prefix(prefix),
             HORDE_WORKERS_CAPTURED.with_prefix(prefix),
             HORDE_SOURCE_HEALTH.with_prefix(prefix),
+            REFERENCE_SOURCE_HEALTH.with_prefix(prefix),
         )
 
     def all(self) -> tuple[TopicSpec, ...]:
-        return (self.reference, self.status, self.stats, self.workers, self.health)
+        return (self.reference, self.status, self.stats, self.workers, self.health, self.reference_health)
 
     def spec(self, topic: str) -> TopicSpec:
         for spec in self.all():
@@ -69,6 +72,7 @@ class InputTopics:
             self.stats.name: HordeStatsCaptured,
             self.workers.name: HordeWorkersCaptured,
             self.health.name: SourceHealthReported,
+            self.reference_health.name: ReferenceSourceHealthReported,
         }
         if topic not in models:
             raise PoisonRecordError(f"record from unexpected topic {topic!r}")
@@ -94,7 +98,8 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
         | HordeStatusCaptured
         | HordeStatsCaptured
         | HordeWorkersCaptured
-        | SourceHealthReported,
+        | SourceHealthReported
+        | ReferenceSourceHealthReported,
     )
     return event
 
@@ -112,7 +117,7 @@ def check_not_future(event: InputEvent, *, received_at: datetime, tolerance_seco
     times = (
         {"checked_at": event.checked_at, "last_success_at": event.last_success_at,
          "content_changed_at": event.content_changed_at}
-        if isinstance(event, SourceHealthReported)
+        if isinstance(event, SourceHealthReported | ReferenceSourceHealthReported)
         else {"captured_at": event.captured_at}
     )  # fmt: skip
     for name, moment in times.items():

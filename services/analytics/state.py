@@ -19,10 +19,11 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ReferenceCategoryChanged
+from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 
 HordeEvent = HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
-InputEvent = ReferenceCategoryChanged | HordeEvent | SourceHealthReported
+HealthEvent = SourceHealthReported | ReferenceSourceHealthReported
+InputEvent = ReferenceCategoryChanged | HordeEvent | HealthEvent
 
 
 _SLOTS: dict[type[HordeEvent], str] = {
@@ -50,6 +51,9 @@ class CategoryInputs:
     health: dict[str, SourceHealthReported] = field(default_factory=dict)
     #: Offset of the health record held per endpoint.
     health_seq: dict[str, int] = field(default_factory=dict)
+    #: Latest poll outcome of the reference source for this category, and its record's offset.
+    reference_health: ReferenceSourceHealthReported | None = None
+    reference_health_seq: int = -1
 
     def reference_snapshot(self) -> ReferenceSnapshot | None:
         """The reference as the domain takes it."""
@@ -81,8 +85,15 @@ class AnalyticsState:
     def inputs(self, category: ModelCategory) -> CategoryInputs:
         return self.categories.setdefault(category, CategoryInputs())
 
-    def apply_health(self, event: SourceHealthReported, *, offset: int) -> ModelCategory | None:
-        """Keep the newest poll outcome per endpoint; returns the category whose health changed."""
+    def apply_health(self, event: HealthEvent, *, offset: int) -> ModelCategory | None:
+        """Keep the newest poll outcome per endpoint (AI Horde) or of the reference; returns the
+        category whose health changed."""
+        if isinstance(event, ReferenceSourceHealthReported):
+            held = self.inputs(event.category)
+            if offset <= held.reference_health_seq:
+                return None
+            held.reference_health, held.reference_health_seq = event, offset
+            return event.category
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
         if offset <= inputs.health_seq.get(event.endpoint, -1):
@@ -102,7 +113,7 @@ class AnalyticsState:
                 return None
             inputs.reference, inputs.reference_seq = event, offset
             return event.category
-        if isinstance(event, SourceHealthReported):
+        if isinstance(event, SourceHealthReported | ReferenceSourceHealthReported):
             return self.apply_health(event, offset=offset)
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
