@@ -133,7 +133,11 @@ class ReferenceWatcher:
     @tracing.traced(lambda _: "reference poll")
     async def poll_once(self) -> list[ReferenceCategoryChanged]:
         """Fetch every category once; returns the events published by this poll."""
-        results = await self.source.fetch()
+        try:
+            results = await self.source.fetch()
+        except Exception as exc:
+            await self._report_unavailable(exc)
+            raise
         self._report_missing({result.category for result in results})
         published: list[ReferenceCategoryChanged] = []
         origins: dict[ModelCategory, str] = {}
@@ -169,6 +173,14 @@ class ReferenceWatcher:
             published.extend(await self._publish_absent(offered))
         await self._report_polls(offered, origins)
         return published
+
+    async def _report_unavailable(self, error: Exception) -> None:
+        """The whole source failed: a failed poll of every category known so far."""
+        now = self._clock()
+        known = set(self.published) | set(self.polls.categories)
+        for category in known:
+            self.polls.failed(category, f"source unavailable: {type(error).__name__}: {error}", now=now)
+        await self._report_polls(known, dict.fromkeys(known, "unavailable"))
 
     def _note_read(self, fetched: Fetched) -> None:
         """Record the outcome of reading ``fetched`` (parsed or rejected) in the poll health."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from services.reference_watcher.sources import FetchResult
 from services.reference_watcher.watcher import ReferenceWatcher, records_version
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.health import PollHealth
@@ -171,3 +174,21 @@ async def test_a_failed_health_publish_neither_stops_the_poll_nor_the_changes() 
     health.fail = False
     await watcher.poll_once()
     assert health.latest(IMAGE).ok is True
+
+
+async def test_a_source_that_fails_as_a_whole_is_a_failed_poll_of_every_known_category() -> None:
+    class Broken(FakeSource):
+        async def fetch(self) -> list[FetchResult]:
+            raise ConnectionError("folder unmounted")
+
+    source = FakeSource(image_generation=PREVIOUS, clip=CLIP_BYTES)
+    watcher, health = _watcher(source, Clock())
+    await watcher.poll_once()
+    watcher.source = Broken()
+    with pytest.raises(ConnectionError):
+        await watcher.poll_once()
+    for category in (IMAGE, CLIP):
+        latest = health.latest(category)
+        assert (latest.ok, latest.consecutive_failures) == (False, 1)
+        assert latest.error == "source unavailable: ConnectionError: folder unmounted"
+        assert latest.source == "fake:unavailable"
