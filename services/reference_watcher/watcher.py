@@ -116,6 +116,7 @@ class ReferenceWatcher:
         #: Where the poll outcomes go (none: not reported), and what the polls said so far.
         self.health = health
         self.polls = PollHealth()
+        # Why ``_parse`` rejected the payload it parsed last (None: it parsed).
         self._rejection: str | None = None
         # Per category: digest of the last payload parsed, its version, or why it was rejected.
         self._read: dict[ModelCategory, tuple[str, str | None, str | None]] = {}
