@@ -21,7 +21,7 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ReferenceCategoryChanged
+from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
 from shared.events.styles import StylesChanged
 from shared.topics import (
@@ -30,6 +30,7 @@ from shared.topics import (
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     REFERENCE_CHANGED,
+    REFERENCE_SOURCE_HEALTH,
     RISK_CHANGED,
     RISK_CURRENT,
     STYLES_CHANGED,
@@ -46,6 +47,7 @@ CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
     (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),
     (RISK_CURRENT, DeletionRiskCurrent, "analytics", "key: category/model; null value = removed"),
     (STYLES_CHANGED, StylesChanged, "reference-watcher", "key: styles (partition of image_generation)"),
+    (REFERENCE_SOURCE_HEALTH, ReferenceSourceHealthReported, "reference-watcher", "key: category"),
 )
 
 HEADERS_NOTE = (

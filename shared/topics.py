@@ -62,6 +62,11 @@ STYLES_CHANGED = TopicSpec(
     compacted=True,
     description="The AI Horde styles (style -> image model, style categories) in force, on change (one key).",
 )
+REFERENCE_SOURCE_HEALTH = TopicSpec(
+    "reference.source-health.reported.v1",
+    compacted=True,
+    description="Reference poll outcomes per category: failures, last success, the version the source shows.",
+)
 RISK_CHANGED = TopicSpec(
     "analytics.deletion-risk.changed.v1",
     compacted=False,
@@ -80,6 +85,7 @@ ANALYTICS_INPUTS: tuple[TopicSpec, ...] = (
     HORDE_STATS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     STYLES_CHANGED,
+    REFERENCE_SOURCE_HEALTH,
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -91,6 +97,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RISK_CHANGED,
     RISK_CURRENT,
     STYLES_CHANGED,
+    REFERENCE_SOURCE_HEALTH,
 )
 
 _STATIC_CATEGORIES = [

@@ -14,7 +14,7 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ReferenceCategoryChanged
+from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.events.styles import StylesChanged
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
@@ -22,6 +22,7 @@ from shared.topics import (
     HORDE_STATUS_CAPTURED,
     HORDE_WORKERS_CAPTURED,
     REFERENCE_CHANGED,
+    REFERENCE_SOURCE_HEALTH,
     STYLES_CHANGED,
     TopicSpec,
 )
@@ -44,6 +45,7 @@ class InputTopics:
     stats: TopicSpec
     workers: TopicSpec
     health: TopicSpec
+    reference_health: TopicSpec
     styles: TopicSpec = STYLES_CHANGED
 
     @classmethod
@@ -54,11 +56,20 @@ class InputTopics:
             HORDE_STATS_CAPTURED.with_prefix(prefix),
             HORDE_WORKERS_CAPTURED.with_prefix(prefix),
             HORDE_SOURCE_HEALTH.with_prefix(prefix),
+            REFERENCE_SOURCE_HEALTH.with_prefix(prefix),
             STYLES_CHANGED.with_prefix(prefix),
         )
 
     def all(self) -> tuple[TopicSpec, ...]:
-        return (self.reference, self.status, self.stats, self.workers, self.health, self.styles)
+        return (
+            self.reference,
+            self.status,
+            self.stats,
+            self.workers,
+            self.health,
+            self.reference_health,
+            self.styles,
+        )
 
     def spec(self, topic: str) -> TopicSpec:
         for spec in self.all():
@@ -74,6 +85,7 @@ class InputTopics:
             self.workers.name: HordeWorkersCaptured,
             self.health.name: SourceHealthReported,
             self.styles.name: StylesChanged,
+            self.reference_health.name: ReferenceSourceHealthReported,
         }
         if topic not in models:
             raise PoisonRecordError(f"record from unexpected topic {topic!r}")
@@ -100,6 +112,7 @@ def decode_record(topics: InputTopics, topic: str, value: bytes | None) -> Input
         | HordeStatsCaptured
         | HordeWorkersCaptured
         | SourceHealthReported
+        | ReferenceSourceHealthReported
         | StylesChanged,
     )
     return event
@@ -118,7 +131,7 @@ def check_not_future(event: InputEvent, *, received_at: datetime, tolerance_seco
     times = (
         {"checked_at": event.checked_at, "last_success_at": event.last_success_at,
          "content_changed_at": event.content_changed_at}
-        if isinstance(event, SourceHealthReported)
+        if isinstance(event, SourceHealthReported | ReferenceSourceHealthReported)
         else {"captured_at": event.captured_at}
     )  # fmt: skip
     for name, moment in times.items():

@@ -19,11 +19,12 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ReferenceCategoryChanged
+from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.events.styles import StylesChanged
 
 HordeEvent = HordeStatusCaptured | HordeStatsCaptured | HordeWorkersCaptured
-InputEvent = ReferenceCategoryChanged | HordeEvent | SourceHealthReported | StylesChanged
+HealthEvent = SourceHealthReported | ReferenceSourceHealthReported
+InputEvent = ReferenceCategoryChanged | HordeEvent | HealthEvent | StylesChanged
 
 #: The category whose models styles name (the styles topic's records live on its partition).
 STYLES_CATEGORY = ModelCategory.IMAGE_GENERATION
@@ -57,6 +58,9 @@ class CategoryInputs:
     #: The AI Horde styles in force (image generation only) and their record position.
     styles: StylesChanged | None = None
     styles_seq: int = -1
+    #: Latest poll outcome of the reference source for this category, and its record's offset.
+    reference_health: ReferenceSourceHealthReported | None = None
+    reference_health_seq: int = -1
 
     def reference_snapshot(self) -> ReferenceSnapshot | None:
         """The reference as the domain takes it."""
@@ -88,8 +92,15 @@ class AnalyticsState:
     def inputs(self, category: ModelCategory) -> CategoryInputs:
         return self.categories.setdefault(category, CategoryInputs())
 
-    def apply_health(self, event: SourceHealthReported, *, offset: int) -> ModelCategory | None:
-        """Keep the newest poll outcome per endpoint; returns the category whose health changed."""
+    def apply_health(self, event: HealthEvent, *, offset: int) -> ModelCategory | None:
+        """Keep the newest poll outcome per endpoint (AI Horde) or of the reference; returns the
+        category whose health changed."""
+        if isinstance(event, ReferenceSourceHealthReported):
+            held = self.inputs(event.category)
+            if offset <= held.reference_health_seq:
+                return None
+            held.reference_health, held.reference_health_seq = event, offset
+            return event.category
         category = CATEGORY_OF_MODEL_TYPE[event.model_type]
         inputs = self.inputs(category)
         if offset <= inputs.health_seq.get(event.endpoint, -1):
@@ -109,7 +120,7 @@ class AnalyticsState:
                 return None
             inputs.reference, inputs.reference_seq = event, offset
             return event.category
-        if isinstance(event, SourceHealthReported):
+        if isinstance(event, SourceHealthReported | ReferenceSourceHealthReported):
             return self.apply_health(event, offset=offset)
         if isinstance(event, StylesChanged):
             return self.apply_styles(event, offset=offset)

@@ -49,6 +49,7 @@ from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason
 from shared.events.horde import SourceHealthReported
+from shared.events.reference import ReferenceSourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import (
     CONSUMER_LAG,
@@ -258,7 +259,7 @@ class AnalyticsWorker:
             except PoisonRecordError as error:
                 await self.dead_letter(record, error)
                 continue
-            if isinstance(event, SourceHealthReported):
+            if isinstance(event, SourceHealthReported | ReferenceSourceHealthReported):
                 touched = self.state.apply_health(event, offset=record.offset)
                 if touched is not None:
                     self.health_dirty.add(touched)
@@ -422,7 +423,7 @@ class AnalyticsWorker:
                 for category in sorted(self.owned_categories())
                 if self.category_ready(category)
                 and (inputs := self.state.categories.get(category)) is not None
-                and (inputs.reference is not None or inputs.health)
+                and (inputs.reference is not None or inputs.health or inputs.reference_health)
             ]
             if not checked:
                 return
@@ -440,7 +441,7 @@ class AnalyticsWorker:
                 if inputs.reference is not None and generation != self.pointers.get(category):
                     self.dirty.add(category)
                     healed.append(category.value)
-                if inputs.health and not health_exists:
+                if (inputs.health or inputs.reference_health) and not health_exists:
                     self.health_dirty.add(category)
                     healed.append(f"{category.value} (source health)")
         if healed:
@@ -448,12 +449,14 @@ class AnalyticsWorker:
             self.wakeup.set()
 
     async def write_health(self, category: ModelCategory) -> None:
-        """Latest poll outcome per endpoint, read by the gateway to tell whether answers are stale."""
+        """Latest poll outcome per endpoint, read by the gateway to tell whether answers are stale,
+        and the reference's (field ``reference`` of the same hash, read by the heartbeat)."""
         async with self.busy:
             if self.revoking or self.loading:
                 return
             health = self.state.inputs(category).health
-            if health and not await self._holds(category):
+            reference = self.state.inputs(category).reference_health
+            if (health or reference) and not await self._holds(category):
                 log.warning("source health not written: another worker owns %s now", category)
                 return
             if health:
@@ -463,6 +466,10 @@ class AnalyticsWorker:
                 mapping = {endpoint: event.model_dump_json() for endpoint, event in health.items()}
                 await self.store.redis.hset(self.store.keys.source_health(category), mapping=mapping)  # type: ignore[arg-type]
                 await self.store.announce(category)
+            if reference:
+                await self.store.redis.hset(
+                    self.store.keys.source_health(category), "reference", reference.model_dump_json()
+                )
 
     async def materialise(self, category: ModelCategory) -> None:
         """Recompute ``category`` (in a thread, outside the lock), then write it and publish its risk

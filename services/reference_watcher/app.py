@@ -18,7 +18,7 @@ import httpx
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.reference_watcher.publisher import PRODUCER, KafkaEventPublisher
+from services.reference_watcher.publisher import PRODUCER, KafkaEventPublisher, KafkaHealthPublisher
 from services.reference_watcher.sources import (
     FolderSource,
     GithubSource,
@@ -40,7 +40,7 @@ from shared.leader import LeaderLease, lead, lease_headers
 from shared.redis_keys import RedisKeys
 from shared.runtime import ReadinessCheck, ops_app, run_service
 from shared.settings import ReferenceSettings, Settings
-from shared.topics import REFERENCE_CHANGED, STYLES_CHANGED, TopicSpec
+from shared.topics import REFERENCE_CHANGED, REFERENCE_SOURCE_HEALTH, STYLES_CHANGED, TopicSpec
 
 
 def build_source(settings: ReferenceSettings, client: httpx.AsyncClient) -> ReferenceSource:
@@ -72,10 +72,14 @@ async def rebuild_watcher(
     *,
     spec: TopicSpec = REFERENCE_CHANGED,
     fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    health_spec: TopicSpec | None = None,
 ) -> ReferenceWatcher:
-    """Create the topic if allowed and rebuild the published state from it (the broker publishes)."""
+    """Create the topics if allowed and rebuild the published state from the reference topic (the
+    broker publishes). Poll outcomes go to ``health_spec`` (default: the deployment's
+    ``reference.source-health`` topic), fenced like the changes."""
+    health_spec = health_spec or REFERENCE_SOURCE_HEALTH.with_prefix(settings.kafka.topic_prefix)
     if settings.kafka.create_topics:
-        await ensure_topics(settings.kafka, (spec,))
+        await ensure_topics(settings.kafka, (spec, health_spec))
     state = await read_published_state(
         settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
     )
@@ -86,6 +90,7 @@ async def rebuild_watcher(
         partitions=state.partitions,
         published=state.snapshots,
         announce_absent=True,
+        health=KafkaHealthPublisher(broker, health_spec, fence),
     )
 
 
@@ -96,9 +101,10 @@ async def open_watcher(
     broker: KafkaBroker,
     *,
     spec: TopicSpec = REFERENCE_CHANGED,
+    health_spec: TopicSpec | None = None,
 ) -> AsyncIterator[ReferenceWatcher]:
-    """Create the topic if allowed, rebuild the published state from it, connect the producer."""
-    watcher = await rebuild_watcher(settings, source, broker, spec=spec)
+    """Create the topics if allowed, rebuild the published state, connect the producer."""
+    watcher = await rebuild_watcher(settings, source, broker, spec=spec, health_spec=health_spec)
     async with broker:
         yield watcher
 

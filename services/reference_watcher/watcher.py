@@ -26,6 +26,11 @@ published one: the state at start, a version an operator confirmed, or a publish
 removed none of the confirmed state's models. Removals published without confirmation add up, so
 two successive 15 % removals are 28 % of the confirmed state and the second one is held by a
 20 % guard (each alone passed when compared with its predecessor).
+
+After every poll the watcher reports each category's outcome (``ReferenceSourceHealthReported``):
+read or failed, consecutive failures, the version the source shows and the one published, the
+next attempt. A category that cannot be read, whose payload is rejected, or that the source no
+longer offers counts as a failed poll; the heartbeat shows it.
 """
 
 from __future__ import annotations
@@ -35,17 +40,18 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.reference_watcher.sources import Fetched, FetchFailed, ReferenceSource
 from shared import tracing
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.diff import diff_references, removal_share
+from shared.domain.reference.health import CategoryPolls, PollHealth
 from shared.domain.reference.parse import parse_reference
 from shared.domain.reference.records import ReferenceRecord, ReferenceSnapshot
 from shared.domain.reference.validation import ReferenceFormatError
-from shared.events.reference import ModifiedModel, ReferenceCategoryChanged
+from shared.events.reference import ModifiedModel, ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.kafka import content_hash
 from shared.metrics import REFERENCE_CHANGES_PUBLISHED, REFERENCE_REJECTED
 from shared.settings import ReferenceSettings
@@ -58,6 +64,12 @@ class EventPublisher(Protocol):
     """Sends one change event and returns once the broker acknowledged it."""
 
     async def publish(self, event: ReferenceCategoryChanged, *, event_id: str, partition: int) -> None: ...
+
+
+class HealthPublisher(Protocol):
+    """Sends one category's poll outcome."""
+
+    async def publish_health(self, report: ReferenceSourceHealthReported, *, partition: int) -> None: ...
 
 
 def records_version(records: tuple[ReferenceRecord, ...]) -> str:
@@ -94,6 +106,7 @@ class ReferenceWatcher:
         published: dict[ModelCategory, ReferenceSnapshot] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         announce_absent: bool = False,
+        health: HealthPublisher | None = None,
     ) -> None:
         self.source = source
         self.publisher = publisher
@@ -111,6 +124,13 @@ class ReferenceWatcher:
         # Digest of the last payload fully handled per category: identical bytes are not re-parsed.
         self._handled: dict[ModelCategory, str] = {}
         self._missing: set[ModelCategory] = set()
+        #: Where the poll outcomes go (none: not reported), and what the polls said so far.
+        self.health = health
+        self.polls = PollHealth()
+        # Why ``_parse`` rejected the payload it parsed last (None: it parsed).
+        self._rejection: str | None = None
+        # Per category: digest of the last payload parsed, its version, or why it was rejected.
+        self._read: dict[ModelCategory, tuple[str, str | None, str | None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; one failing poll never ends the loop."""
@@ -125,11 +145,18 @@ class ReferenceWatcher:
     @tracing.traced(lambda _: "reference poll")
     async def poll_once(self) -> list[ReferenceCategoryChanged]:
         """Fetch every category once; returns the events published by this poll."""
-        results = await self.source.fetch()
+        try:
+            results = await self.source.fetch()
+        except Exception as exc:
+            await self._report_unavailable(exc)
+            raise
         self._report_missing({result.category for result in results})
         published: list[ReferenceCategoryChanged] = []
+        origins: dict[ModelCategory, str] = {}
         for result in results:
+            origins[result.category] = result.origin
             if isinstance(result, FetchFailed):
+                self.polls.failed(result.category, result.error, now=self._clock())
                 log.error(
                     "reference fetch failed; keeping the previous version",
                     extra={
@@ -149,11 +176,83 @@ class ReferenceWatcher:
                     extra={"category": result.category.value, "source": self.source.name},
                 )
                 continue
+            finally:
+                self._note_read(result)
             if event is not None:
                 published.append(event)
+        offered = {result.category for result in results}
         if self.announce_absent:
-            published.extend(await self._publish_absent({result.category for result in results}))
+            published.extend(await self._publish_absent(offered))
+        await self._report_polls(offered, origins)
         return published
+
+    async def _report_unavailable(self, error: Exception) -> None:
+        """The whole source failed: a failed poll of every category known so far."""
+        now = self._clock()
+        known = set(self.published) | set(self.polls.categories)
+        for category in known:
+            self.polls.failed(category, f"source unavailable: {type(error).__name__}: {error}", now=now)
+        await self._report_polls(known, dict.fromkeys(known, "unavailable"))
+
+    def _note_read(self, fetched: Fetched) -> None:
+        """Record the outcome of reading ``fetched`` (parsed or rejected) in the poll health."""
+        read = self._read.get(fetched.category)
+        if read is None or read[0] != hashlib.sha256(fetched.payload).hexdigest():
+            return  # not parsed (a publish failed before): the next poll reads it again
+        _, version, error = read
+        if version is not None:
+            self.polls.succeeded(fetched.category, version, now=self._clock())
+        else:
+            self.polls.failed(fetched.category, error or "payload rejected", now=self._clock())
+
+    async def _report_polls(self, offered: set[ModelCategory], origins: dict[ModelCategory, str]) -> None:
+        """Publish each category's poll outcome; a failure is logged and the next poll reports again.
+
+        Categories the source does not offer: one published as "no models" (D17) is read as empty;
+        one that had models is a failed poll (the source stopped offering it).
+        """
+        if self.health is None:
+            return
+        now = self._clock()
+        for category in ModelCategory:
+            if category not in offered:
+                previous = self.published.get(category)
+                if previous is None:
+                    continue
+                if previous.records:
+                    self.polls.failed(category, "no longer offered by the source", now=now)
+                else:
+                    self.polls.succeeded(category, previous.version, now=now)
+            polls = self.polls.categories.get(category)
+            if polls is None:
+                continue
+            report = self._health_report(category, polls, origins.get(category, "absent"), now)
+            try:
+                await self.health.publish_health(report, partition=partition_for(category, self.partitions))
+            except Exception:
+                log.warning(
+                    "publishing the reference poll outcome failed",
+                    extra={"category": category.value, "source": self.source.name},
+                    exc_info=True,
+                )
+
+    def _health_report(
+        self, category: ModelCategory, polls: CategoryPolls, origin: str, now: datetime
+    ) -> ReferenceSourceHealthReported:
+        published = self.published.get(category)
+        return ReferenceSourceHealthReported(
+            category=category,
+            source=f"{self.source.name}:{origin}",
+            ok=polls.ok,
+            checked_at=polls.checked_at,
+            last_success_at=polls.last_success_at,
+            consecutive_failures=polls.consecutive_failures,
+            error=polls.error,
+            source_version=polls.source_version,
+            content_changed_at=polls.content_changed_at,
+            published_version=published.version if published else None,
+            next_attempt_at=now + timedelta(seconds=self.settings.poll_interval_seconds),
+        )
 
     async def _publish_absent(self, offered: set[ModelCategory]) -> list[ReferenceCategoryChanged]:
         """Publish "no models" once for each category the source does not offer and that never had
@@ -190,9 +289,11 @@ class ReferenceWatcher:
     async def _handle(self, fetched: Fetched) -> ReferenceCategoryChanged | None:
         category = fetched.category
         digest = hashlib.sha256(fetched.payload).hexdigest()
-        if self._handled.get(category) == digest:
+        read = self._read.get(category)
+        if self._handled.get(category) == digest and read is not None and read[0] == digest:
             return None
         snapshot = self._parse(fetched)
+        self._read[category] = (digest, snapshot.version if snapshot else None, self._rejection)
         if snapshot is None:
             self._handled[category] = digest
             return None
@@ -202,9 +303,11 @@ class ReferenceWatcher:
 
     def _parse(self, fetched: Fetched) -> ReferenceSnapshot | None:
         category = fetched.category
+        self._rejection = None
         try:
             parsed = parse_reference(category, fetched.payload, format=fetched.format, version="")
         except ReferenceFormatError as exc:
+            self._rejection = f"payload rejected: {exc}"
             REFERENCE_REJECTED.labels(category.value, "invalid_payload").inc()
             log.error(
                 "reference payload rejected; keeping the previous version",

@@ -8,7 +8,7 @@ from shared.events.horde import (
     HordeWorkersCaptured,
     SourceHealthReported,
 )
-from shared.events.reference import ModifiedModel, ReferenceCategoryChanged
+from shared.events.reference import ModifiedModel, ReferenceCategoryChanged, ReferenceSourceHealthReported
 
 __all__ = [
     "CloudEventAttributes",
@@ -18,5 +18,6 @@ __all__ = [
     "HordeWorkersCaptured",
     "ModifiedModel",
     "ReferenceCategoryChanged",
+    "ReferenceSourceHealthReported",
     "SourceHealthReported",
 ]

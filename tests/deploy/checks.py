@@ -974,7 +974,13 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
     """What each Kafka client does, from the code: KafkaUser name -> the ACLs it needs."""
     from services.analytics.inputs import InputTopics
     from services.poller.publishing import PollerTopics
-    from shared.topics import REFERENCE_CHANGED, RISK_CHANGED, RISK_CURRENT, STYLES_CHANGED
+    from shared.topics import (
+        REFERENCE_CHANGED,
+        REFERENCE_SOURCE_HEALTH,
+        RISK_CHANGED,
+        RISK_CURRENT,
+        STYLES_CHANGED,
+    )
 
     prefix = kafka.topic_prefix
 
@@ -984,6 +990,7 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
     poller = set().union(*(topic(s.name, "Write") for s in PollerTopics.with_prefix(prefix).all()))
     watcher = topic(REFERENCE_CHANGED.with_prefix(prefix).name, "Read", "Write")
     watcher |= topic(STYLES_CHANGED.with_prefix(prefix).name, "Read", "Write")
+    watcher |= topic(REFERENCE_SOURCE_HEALTH.with_prefix(prefix).name, "Write")
     inputs = InputTopics.with_prefix(prefix).all()
     analytics = {("group", consumer_group, "Read")}
     for spec in inputs:

@@ -137,7 +137,7 @@ async def test_heartbeat_has_the_original_shape_and_every_source(
     assert body["ai_horde"]["consecutive_failures"] == 3
     assert 0 < body["ai_horde"]["seconds_until_retry"] <= 20
     beat = Heartbeat.model_validate(body)
-    assert beat.schema_version == 1
+    assert beat.schema_version == 2
     image = {s.endpoint: s for s in beat.sources.ai_horde if s.model_type == "image"}
     assert image["status"].served_matches_source is True
     assert image["stats"].served_matches_source is False

@@ -3,9 +3,13 @@
 The original answers ``{"status": "ok", "ai_horde": {"degraded", "consecutive_failures",
 "seconds_until_retry"}}`` from its circuit breaker. Here the AI Horde part summarises the
 poller's latest health record per endpoint and model type (what the analytics workers keep in
-Redis), and ``sources`` lists each of them, and the reference per category, with its last
-successful poll, last content change, failures, next attempt and whether what is served is what
-the source last said. Read from Redis only, like every answer of the gateway.
+Redis), ``reference`` summarises the reference watcher's latest poll per category the same way,
+and ``sources`` lists each of them, with its last successful poll, last content change, failures,
+next attempt and whether what is served is what the source last said. Read from Redis only, like
+every answer of the gateway.
+
+Schema 2 added ``reference`` and the reference entries' poll fields (from the watcher's
+``ReferenceSourceHealthReported``, field ``reference`` of each category's source-health hash).
 """
 
 from __future__ import annotations
@@ -67,21 +71,38 @@ class HordeSourceHeartbeat(BaseModel):
     served_matches_source: bool | None
 
 
-class ReferenceSourceHeartbeat(BaseModel):
-    """The model reference of one category, as far as the served generation tells.
+class ReferenceHeartbeat(AiHordeHeartbeat):
+    """The same summary for the model reference: is some category's latest poll failing."""
 
-    The reference watcher publishes changes only (no per-poll health record yet), so its poll
-    times and failures are null; ``last_content_change_at`` is when it detected the served version.
+
+class ReferenceSourceHeartbeat(BaseModel):
+    """The model reference of one category: what is served, and what the watcher's latest poll saw.
+
+    Poll fields are null until the watcher has reported a poll of the category.
     """
 
     model_config = ConfigDict(frozen=True)
 
     category: ModelCategory
+    #: Reference version of the served generation, and when the watcher detected it.
     served_version: str | None
-    last_content_change_at: datetime | None
+    served_detected_at: datetime | None = None
+    #: Source kind and what was read (``github:https://…``), from the latest poll.
+    source: str | None = None
+    last_checked_at: datetime | None = None
+    ok: bool | None = None
     last_success_at: datetime | None = None
-    consecutive_failures: int | None = None
+    #: Since when the source shows ``source_version`` (as first seen by the watcher); before any
+    #: poll is reported, when the served version was detected.
+    last_content_change_at: datetime | None
+    consecutive_failures: int = 0
+    last_error: str | None = None
     next_attempt_at: datetime | None = None
+    #: Version the source shows (its last payload that parsed) and the one the watcher published
+    #: (they differ while a mass removal is held).
+    source_version: str | None = None
+    published_version: str | None = None
+    #: ``served_version == source_version``; null when either is unknown.
     served_matches_source: bool | None = None
 
 
@@ -99,10 +120,11 @@ class Heartbeat(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     #: The gateway answers (Redis unreachable: 503 like every route).
     status: Literal["ok"] = "ok"
     ai_horde: AiHordeHeartbeat
+    reference: ReferenceHeartbeat
     sources: HeartbeatSources
 
 
@@ -120,23 +142,54 @@ def build_heartbeat(
         for category, model_type in RUNTIME_CATEGORIES.items()
         for endpoint in ENDPOINTS
     ]
-    failing = [s for s in horde if s.ok is False]
-    retry_in = [(s.next_attempt_at.timestamp() - now) for s in failing if s.next_attempt_at is not None]
-    wait = round(max(0.0, min(retry_in)), 1) if retry_in else None
-    summary = AiHordeHeartbeat(
-        degraded=bool(failing),
-        consecutive_failures=max((s.consecutive_failures for s in horde), default=0),
-        seconds_until_retry=wait or None,
-    )
     reference = [
-        ReferenceSourceHeartbeat(
-            category=category,
-            served_version=(pointers.get(category) or {}).get("reference_version") or None,
-            last_content_change_at=_from_ms((pointers.get(category) or {}).get("reference_detected_at_ms")),
-        )
+        _reference_source(category, health.get(category, {}).get("reference"), pointers.get(category))
         for category in ModelCategory
     ]
-    return Heartbeat(ai_horde=summary, sources=HeartbeatSources(ai_horde=horde, reference=reference))
+    return Heartbeat(
+        ai_horde=AiHordeHeartbeat(**_summary(horde, now)),
+        reference=ReferenceHeartbeat(**_summary(reference, now)),
+        sources=HeartbeatSources(ai_horde=horde, reference=reference),
+    )
+
+
+def _summary(
+    sources: list[HordeSourceHeartbeat] | list[ReferenceSourceHeartbeat], now: float
+) -> dict[str, Any]:
+    """``degraded``, ``consecutive_failures`` and ``seconds_until_retry`` over some sources."""
+    failing = [s for s in sources if s.ok is False]
+    retry_in = [(s.next_attempt_at.timestamp() - now) for s in failing if s.next_attempt_at is not None]
+    wait = round(max(0.0, min(retry_in)), 1) if retry_in else None
+    return {
+        "degraded": bool(failing),
+        "consecutive_failures": max((s.consecutive_failures for s in sources), default=0),
+        "seconds_until_retry": wait or None,
+    }
+
+
+def _reference_source(
+    category: ModelCategory, record: dict[str, Any] | None, pointer: dict[str, str] | None
+) -> ReferenceSourceHeartbeat:
+    record = record or {}
+    served = (pointer or {}).get("reference_version") or None
+    detected = _from_ms((pointer or {}).get("reference_detected_at_ms"))
+    seen = record.get("source_version") or None
+    return ReferenceSourceHeartbeat(
+        category=category,
+        served_version=served,
+        served_detected_at=detected,
+        source=record.get("source"),
+        last_checked_at=record.get("checked_at"),
+        ok=record.get("ok"),
+        last_success_at=record.get("last_success_at"),
+        last_content_change_at=record.get("content_changed_at") or detected,
+        consecutive_failures=int(record.get("consecutive_failures") or 0),
+        last_error=record.get("error"),
+        next_attempt_at=record.get("next_attempt_at"),
+        source_version=seen,
+        published_version=record.get("published_version"),
+        served_matches_source=(seen == served) if seen and served else None,
+    )
 
 
 def _horde_source(
@@ -173,14 +226,13 @@ def _from_ms(value: str | None) -> datetime | None:
 
 
 async def read_heartbeat(request: Request) -> Heartbeat:
-    """Every category's pointer fields and the runtime categories' health records, one round trip."""
+    """Every category's pointer fields and health records, one round trip."""
     store = gateway_of(request).store
     categories = list(ModelCategory)
     pipe = store.redis.pipeline(transaction=False)
     for category in categories:
         pipe.hmget(store.keys.current(category), _POINTER)
-    runtime = list(RUNTIME_CATEGORIES)
-    for category in runtime:
+    for category in categories:
         pipe.hgetall(store.keys.source_health(category))
     found = await pipe.execute()
     pointers: dict[ModelCategory, dict[str, str]] = {}
@@ -188,7 +240,7 @@ async def read_heartbeat(request: Request) -> Heartbeat:
         if values[0] is not None:
             pointers[category] = {k: _text(v) for k, v in zip(_POINTER, values, strict=True) if v is not None}
     health: dict[ModelCategory, dict[str, dict[str, Any]]] = {}
-    for category, raw in zip(runtime, found[len(categories) :], strict=True):
+    for category, raw in zip(categories, found[len(categories) :], strict=True):
         records: dict[str, dict[str, Any]] = {}
         for endpoint, value in (raw or {}).items():
             try:
@@ -211,9 +263,10 @@ def _text(value: bytes | str) -> str:
     responses=error_responses(503),
 )
 async def heartbeat(request: Request) -> Response:
-    """The AI Horde summary of the original (``status``, ``ai_horde``), and per source (AI Horde
-    endpoint per model type, reference per category): last successful poll, last content change,
-    consecutive failures, next attempt, and whether what is served matches what the source last said."""
+    """The AI Horde summary of the original (``status``, ``ai_horde``), the same summary for the
+    reference (``reference``), and per source (AI Horde endpoint per model type, reference per
+    category): last successful poll, last content change, consecutive failures, next attempt, and
+    whether what is served matches what the source last said."""
     found = await read_heartbeat(request)
     return Response(
         found.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-cache"}
