@@ -50,7 +50,8 @@ HEADERS_NOTE = (
     "CloudEvents 1.0 attributes travel as Kafka headers (binary mode): ce_specversion, ce_id, "
     "ce_source, ce_type, ce_time, ce_subject, content-type. Every event about a category is on "
     f"the same partition number of every topic; the partition is {PARTITION_RULE}. "
-    "Records of the poller and the reference watcher also carry hma_leader_token, the fencing token of the publishing leader's term (a "
+    "Records of the poller and the reference watcher also carry hma_leader_token, the fencing "
+    "token of the publishing leader's term (a "
     "consumer may drop a record whose token is lower than one it has seen); with tracing on, "
     "records carry the W3C traceparent and tracestate headers."
 )

@@ -129,9 +129,8 @@ def partition_table(counts: tuple[int, ...] = (1, 2, 3, 4, 6, 8)) -> str:
     """A markdown table of every category's partition for some partition counts (for the docs)."""
     header = "| Category | " + " | ".join(f"partitions = {n}" for n in counts) + " |"
     rule = "| --- |" + " --- |" * len(counts)
-    rows = [
-        f"| `{c.value}` | " + " | ".join(str(partition_for(c, n)) for n in counts) + " |" for c in ModelCategory
-    ]
+    cells = {c: " | ".join(str(partition_for(c, n)) for n in counts) for c in ModelCategory}
+    rows = [f"| `{c.value}` | {cells[c]} |" for c in ModelCategory]
     return "\n".join([header, rule, *rows]) + "\n"
 
 

@@ -57,7 +57,7 @@ def test_every_category_is_where_the_documented_rule_puts_it(partitions: int) ->
 
 def test_the_documented_table_is_the_code() -> None:
     table = _between(REFERENCE_EVENTS.read_text(), "partition-table")
-    assert table == partition_table(), "run: python -m shared.topics (and paste into docs/reference-events.md)"
+    assert table == partition_table(), "paste: python -m shared.topics"
     rows = table.splitlines()[2:]
     counts = [int(n) for n in re.findall(r"partitions = (\d+)", table.splitlines()[0])]
     for row in rows:
