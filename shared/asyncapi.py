@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
-from shared.events.dead_letter import HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
+from shared.events.dead_letter import BASE64_HEADER, HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
 from shared.events.horde import (
     HordeStatsCaptured,
     HordeStatusCaptured,
@@ -73,7 +73,9 @@ def build_document() -> dict[str, Any]:
             schema=bytes,
             title=spec.dead_letter,
             description=(
-                f"Records of {spec.name} that a consumer could not process, value unchanged; "
+                f"Records of {spec.name} that a consumer could not process, value unchanged, with "
+                "every original header (CloudEvents ce_*, content-type, trace and leader headers; "
+                f"a value that is not UTF-8 base64-encoded and named in {BASE64_HEADER}); "
                 f"the reason is in the headers {', '.join(HEADER_NAMES)}. A value too large to "
                 f"publish keeps its first {TRUNCATED_BYTES} bytes, with the headers "
                 f"{', '.join(TRUNCATION_HEADER_NAMES)}."

@@ -47,7 +47,7 @@ from shared.backoff import Backoff
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason
+from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason, dead_letter_headers
 from shared.events.horde import SourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import (
@@ -286,7 +286,7 @@ class AnalyticsWorker:
                 self.ownership.caught_up.add(tp)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
-        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on.
+        """Move a poison record to ``<topic>.dlq`` with all its headers and the reason; processing goes on.
 
         A value too large to publish is truncated (the headers say so, with its size). If the
         dead-letter publish still fails, that is logged as an error with the record's coordinates
@@ -311,14 +311,20 @@ class AnalyticsWorker:
         try:
             try:
                 await self.broker.publish(
-                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                    value,
+                    spec.dead_letter,
+                    key=record.key,
+                    headers=dead_letter_headers(record.headers, reason),
                 )
             except MessageSizeTooLargeError:
                 if reason.original_bytes is not None:
                     raise
                 reason, value = reason.truncated(value, keep)
                 await self.broker.publish(
-                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                    value,
+                    spec.dead_letter,
+                    key=record.key,
+                    headers=dead_letter_headers(record.headers, reason),
                 )
         except Exception as failure:
             log.error(
