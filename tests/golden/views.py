@@ -2,7 +2,9 @@
 byte-identical).
 
 Each case builds one category's views with ``shared.domain.views.build_category_views`` from files
-in tests/fixtures/data and hashes every body ``render_views`` returns. The pinned hashes live in
+in tests/fixtures/data and hashes every body ``render_views`` returns and every other value the
+worker stores with them (``services.analytics.recompute.materialise``: gzip prefixes, listing
+indexes with the risk summary rows). The pinned hashes live in
 ``views.json`` beside this module; ``tests/unit/domain/test_views_golden.py`` compares.
 
 A change that is meant to alter the views (a new field, a schema version bump, another branch
@@ -22,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from services.analytics.recompute import materialise
 from shared.domain.categories import ModelCategory
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeSnapshot, HordeWorker
 from shared.domain.reference.legacy_image import LEGACY_IMAGE_FILES
@@ -119,14 +122,16 @@ def cases() -> Iterator[tuple[str, Case]]:
 
 
 def hashes() -> dict[str, dict[str, str]]:
-    """SHA-256 of every rendered view body, by case and view name."""
+    """SHA-256 of every stored value (rendered bodies, their gzip prefixes, listing indexes), by
+    case and key: what the analytics worker writes to Redis for these inputs."""
     out: dict[str, dict[str, str]] = {}
     for name, load in cases():
         reference, horde = load()
-        views = build_category_views(reference, horde, RiskThresholds(), computed_at=COMPUTED_AT)
-        out[name] = {
-            view: hashlib.sha256(body).hexdigest() for view, body in sorted(render_views(views).items())
-        }
+        thresholds = RiskThresholds()
+        views = build_category_views(reference, horde, thresholds, computed_at=COMPUTED_AT)
+        stored = materialise(views, thresholds)
+        assert render_views(views).items() <= stored.items()
+        out[name] = {key: hashlib.sha256(value).hexdigest() for key, value in sorted(stored.items())}
     return out
 
 
