@@ -12,6 +12,8 @@ merged, e.g. lifecycle fields on risk rows) regenerates the file, and the diff s
 moved:
 
     .venv/bin/python -m tests.golden.views --write
+
+(which also rewrites ``layout.json``, the pinned layout of the risk views: see ``layout.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from shared.domain.reference.parse import V2_FILES, ReferenceFormat, parse_refer
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.views import build_category_views, render_views
+from tests.golden.layout import write as write_layout
 from tests.support.events import DATA
 
 GOLDEN = Path(__file__).with_name("views.json")
@@ -139,6 +142,7 @@ def main(argv: list[str]) -> None:
     text = json.dumps(hashes(), indent=2, sort_keys=True) + "\n"
     if "--write" in argv:
         GOLDEN.write_text(text)
+        write_layout()
     else:
         sys.stdout.write(text)
 
