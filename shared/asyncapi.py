@@ -16,18 +16,13 @@ from pydantic import BaseModel
 
 from shared.events.dead_letter import BASE64_HEADER, HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
 from shared.events.horde import (
-    HordeStatsCaptured,
-    HordeStatusCaptured,
-    HordeWorkersCaptured,
     SourceHealthReported,
 )
 from shared.events.reference import ReferenceCategoryChanged
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
+from shared.horde_sources import HORDE_SOURCES
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
-    HORDE_STATS_CAPTURED,
-    HORDE_STATUS_CAPTURED,
-    HORDE_WORKERS_CAPTURED,
     PARTITION_RULE,
     REFERENCE_CHANGED,
     RISK_CHANGED,
@@ -37,9 +32,7 @@ from shared.topics import (
 
 #: Every topic with the payload it carries and who writes it.
 CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
-    (HORDE_STATUS_CAPTURED, HordeStatusCaptured, "poller", "key: model type (image|text)"),
-    (HORDE_STATS_CAPTURED, HordeStatsCaptured, "poller", "key: model type (image|text)"),
-    (HORDE_WORKERS_CAPTURED, HordeWorkersCaptured, "poller", "key: model type (image|text)"),
+    *((source.topic, source.event, "poller", "key: model type (image|text)") for source in HORDE_SOURCES),
     (HORDE_SOURCE_HEALTH, SourceHealthReported, "poller", "key: model type"),
     (REFERENCE_CHANGED, ReferenceCategoryChanged, "reference-watcher", "key: category"),
     (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),

@@ -39,9 +39,9 @@ class BackendVariationStats(BaseModel):
     usage_total: int = Field(default=0, ge=0)
 
 
+# The typed mirror of ``flag_table.RISK_FLAGS``: same names, same order (checked below at import).
 class DeletionRiskFlags(BaseModel):
-    """The eleven risk flags, in the serialisation order of upstream §3.7: the typed mirror of
-    ``flag_table.RISK_FLAGS`` (same names, same order; checked below at import)."""
+    """The eleven risk flags, in the serialisation order of upstream §3.7."""
 
     model_config = ConfigDict(frozen=True)
 
