@@ -4,24 +4,24 @@ cadence setting, the payload model, the snapshot event and its topic.
 Polling one more endpoint is one row here plus its payload model, its event class (a subclass of
 ``_Captured`` in ``shared.events.horde``), its topic in ``shared.topics`` and its interval in
 ``HordeApiSettings``; the poller's client, schedules, normalisation, hashing and publishing and the
-AsyncAPI catalogue read the row. ``Endpoint`` lists the names (it is part of
-``SourceHealthReported``'s schema, so a new name there is a contract change).
+AsyncAPI catalogue read the row. ``Endpoint`` (``shared.events.horde``) lists the names; it is
+part of ``SourceHealthReported``'s schema, so a new name there is a contract change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
 from shared.domain.categories import HordeModelType
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeWorker
-from shared.events.horde import HordeStatsCaptured, HordeStatusCaptured, HordeWorkersCaptured
+from shared.events.horde import Endpoint, HordeStatsCaptured, HordeStatusCaptured, HordeWorkersCaptured
 from shared.topics import HORDE_STATS_CAPTURED, HORDE_STATUS_CAPTURED, HORDE_WORKERS_CAPTURED, TopicSpec
 
-Endpoint = Literal["status", "stats", "workers"]
+__all__ = ["HORDE_SOURCES", "SOURCE", "WORKER_FIELDS", "Endpoint", "HordeSource"]
 
 #: ``X-Fields`` mask for ``/v2/workers``: only what analytics reads (the full payload is large).
 WORKER_FIELDS = "id,name,type,online,trusted,maintenance_mode,performance,uptime,threads,models"
