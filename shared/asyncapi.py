@@ -14,21 +14,17 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
-from shared.events.dead_letter import HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
+from shared.events.dead_letter import BASE64_HEADER, HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
 from shared.events.horde import (
-    HordeStatsCaptured,
-    HordeStatusCaptured,
-    HordeWorkersCaptured,
     SourceHealthReported,
 )
 from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
 from shared.events.styles import StylesChanged
+from shared.horde_sources import HORDE_SOURCES
 from shared.topics import (
     HORDE_SOURCE_HEALTH,
-    HORDE_STATS_CAPTURED,
-    HORDE_STATUS_CAPTURED,
-    HORDE_WORKERS_CAPTURED,
+    PARTITION_RULE,
     REFERENCE_CHANGED,
     REFERENCE_SOURCE_HEALTH,
     RISK_CHANGED,
@@ -39,9 +35,7 @@ from shared.topics import (
 
 #: Every topic with the payload it carries and who writes it.
 CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
-    (HORDE_STATUS_CAPTURED, HordeStatusCaptured, "poller", "key: model type (image|text)"),
-    (HORDE_STATS_CAPTURED, HordeStatsCaptured, "poller", "key: model type (image|text)"),
-    (HORDE_WORKERS_CAPTURED, HordeWorkersCaptured, "poller", "key: model type (image|text)"),
+    *((source.topic, source.event, "poller", "key: model type (image|text)") for source in HORDE_SOURCES),
     (HORDE_SOURCE_HEALTH, SourceHealthReported, "poller", "key: model type"),
     (REFERENCE_CHANGED, ReferenceCategoryChanged, "reference-watcher", "key: category"),
     (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),
@@ -53,8 +47,9 @@ CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
 HEADERS_NOTE = (
     "CloudEvents 1.0 attributes travel as Kafka headers (binary mode): ce_specversion, ce_id, "
     "ce_source, ce_type, ce_time, ce_subject, content-type. Every event about a category is on "
-    "partition index(category) % partitions of its topic. Records of the poller and the reference "
-    "watcher also carry hma_leader_token, the fencing token of the publishing leader's term (a "
+    f"the same partition number of every topic; the partition is {PARTITION_RULE}. "
+    "Records of the poller and the reference watcher also carry hma_leader_token, the fencing "
+    "token of the publishing leader's term (a "
     "consumer may drop a record whose token is lower than one it has seen); with tracing on, "
     "records carry the W3C traceparent and tracestate headers."
 )
@@ -76,7 +71,9 @@ def build_document() -> dict[str, Any]:
             schema=bytes,
             title=spec.dead_letter,
             description=(
-                f"Records of {spec.name} that a consumer could not process, value unchanged; "
+                f"Records of {spec.name} that a consumer could not process, value unchanged, with "
+                "every original header (CloudEvents ce_*, content-type, trace and leader headers; "
+                f"a value that is not UTF-8 base64-encoded and named in {BASE64_HEADER}); "
                 f"the reason is in the headers {', '.join(HEADER_NAMES)}. A value too large to "
                 f"publish keeps its first {TRUNCATED_BYTES} bytes, with the headers "
                 f"{', '.join(TRUNCATION_HEADER_NAMES)}."

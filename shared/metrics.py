@@ -46,6 +46,8 @@ RISK_MODELS = Gauge(
     "latest generation this analytics replica wrote; a replica exports only the categories it owns",
     ["category", "state"],
 )
+#: Set every few seconds from the broker's end offsets for owned partitions, removed on revoke
+#: (services/analytics/lag.py).
 CONSUMER_LAG = Gauge("hma_consumer_lag_records", "Records behind the high watermark", ["topic", "partition"])
 DEAD_LETTERS = Counter("hma_dead_letters_total", "Records moved to a dead-letter topic", ["topic"])
 DEAD_LETTER_FAILURES = Counter(

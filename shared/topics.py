@@ -105,6 +105,16 @@ _STATIC_CATEGORIES = [
 ]
 
 
+#: The partition rule in words, as the event contract states it (docs/reference-events.md and the
+#: AsyncAPI document are generated from / checked against this text and ``partition_for``).
+PARTITION_RULE = (
+    "explicit, not the key hash: image_generation goes to partition 0, text_generation to "
+    "partitions // 2 (integer division), and every other category to (n + 1) % partitions, "
+    "where n is its 0-based position in ModelCategory declaration order with image_generation "
+    "and text_generation left out (blip is n = 0, ti is n = 12)"
+)
+
+
 def partition_for(category: ModelCategory, partitions: int) -> int:
     """Partition of every event about ``category`` on every topic.
 
@@ -127,3 +137,16 @@ def partition_for_model_type(model_type: HordeModelType, partitions: int) -> int
 def categories_of_partition(partition: int, partitions: int) -> list[ModelCategory]:
     """The categories whose events live on ``partition``."""
     return [c for c in ModelCategory if partition_for(c, partitions) == partition]
+
+
+def partition_table(counts: tuple[int, ...] = (1, 2, 3, 4, 6, 8)) -> str:
+    """A markdown table of every category's partition for some partition counts (for the docs)."""
+    header = "| Category | " + " | ".join(f"partitions = {n}" for n in counts) + " |"
+    rule = "| --- |" + " --- |" * len(counts)
+    cells = {c: " | ".join(str(partition_for(c, n)) for n in counts) for c in ModelCategory}
+    rows = [f"| `{c.value}` | {cells[c]} |" for c in ModelCategory]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+if __name__ == "__main__":  # python -m shared.topics: the table in docs/reference-events.md
+    print(partition_table(), end="")

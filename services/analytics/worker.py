@@ -39,6 +39,7 @@ from services.analytics.inputs import (
     check_not_future,
     decode_record,
 )
+from services.analytics.lag import LAG_INTERVAL_SECONDS, LagGauge, measure_lag
 from services.analytics.recompute import Generation, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from services.analytics.state import AnalyticsState
@@ -47,12 +48,11 @@ from shared.backoff import Backoff
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason
+from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason, dead_letter_headers
 from shared.events.horde import SourceHealthReported
 from shared.events.reference import ReferenceSourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import (
-    CONSUMER_LAG,
     CURRENT_GENERATION,
     DEAD_LETTER_FAILURES,
     DEAD_LETTERS,
@@ -101,6 +101,7 @@ class AnalyticsWorker:
         kafka_settings: KafkaSettings | None = None,
         verify_interval_seconds: float = 5.0,
         max_future_seconds: float = 60.0,
+        lag_interval_seconds: float = LAG_INTERVAL_SECONDS,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
@@ -135,6 +136,9 @@ class AnalyticsWorker:
         #: Per category with failing writes: its backoff and when the next attempt may run.
         self.backoffs: dict[ModelCategory, Backoff] = {}
         self.retry_at: dict[ModelCategory, float] = {}
+        #: Consumer lag of the owned partitions, read from the broker on a timer (services/analytics/lag.py).
+        self.lag = LagGauge()
+        self.lag_interval_seconds = lag_interval_seconds
 
     # -- ownership -------------------------------------------------------------------------
     def owned_categories(self) -> set[ModelCategory]:
@@ -240,6 +244,7 @@ class AnalyticsWorker:
         if self.risk is not None:
             self.risk.forget()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
+        self.lag.forget()  # no lag series outlives the ownership of its partition
         forget_categories()
 
     # -- records ---------------------------------------------------------------------------
@@ -282,12 +287,12 @@ class AnalyticsWorker:
             # The highwater of fetch responses is exact; end offsets of the embedded broker are not.
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+                self.lag.set(tp, highwater - position)
             if position >= max(self.ownership.targets[tp], highwater or 0):
                 self.ownership.caught_up.add(tp)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
-        """Move a poison record to ``<topic>.dlq`` with the reason; processing goes on.
+        """Move a poison record to ``<topic>.dlq`` with all its headers and the reason; processing goes on.
 
         A value too large to publish is truncated (the headers say so, with its size). If the
         dead-letter publish still fails, that is logged as an error with the record's coordinates
@@ -312,14 +317,20 @@ class AnalyticsWorker:
         try:
             try:
                 await self.broker.publish(
-                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                    value,
+                    spec.dead_letter,
+                    key=record.key,
+                    headers=dead_letter_headers(record.headers, reason),
                 )
             except MessageSizeTooLargeError:
                 if reason.original_bytes is not None:
                     raise
                 reason, value = reason.truncated(value, keep)
                 await self.broker.publish(
-                    value, spec.dead_letter, key=record.key, headers=reason.to_headers()
+                    value,
+                    spec.dead_letter,
+                    key=record.key,
+                    headers=dead_letter_headers(record.headers, reason),
                 )
         except Exception as failure:
             log.error(
@@ -343,11 +354,15 @@ class AnalyticsWorker:
         work is retried after a capped exponential backoff (``shared.backoff``).
         """
         verified_at = time.monotonic()
+        lag_at = float("-inf")
         failing = Backoff()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
             self.wakeup.clear()
+            if time.monotonic() - lag_at >= self.lag_interval_seconds:
+                lag_at = time.monotonic()
+                await self.measure_lag()
             try:
                 if time.monotonic() - verified_at >= self.verify_interval_seconds:
                     verified_at = time.monotonic()
@@ -359,6 +374,25 @@ class AnalyticsWorker:
                 log.exception("materialising failed; retrying", extra={"retry_in_seconds": round(delay, 2)})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def measure_lag(self) -> None:
+        """Export the owned partitions' lag from the broker's end offsets (a stalled consumer's grows).
+
+        A failure is logged and the next tick tries again; a rebalance during the read drops it."""
+        consumer, epoch = self.consumer, self.epoch
+        if consumer is None or self.loading or self.revoking:
+            return
+        try:
+            lags = await asyncio.wait_for(
+                measure_lag(consumer, self.ownership.targets), self.lag_interval_seconds
+            )
+        except Exception as error:
+            log.warning(
+                "measuring the consumer lag failed", extra={"error": f"{type(error).__name__}: {error}"}
+            )
+            return
+        if self._still_owned(epoch):
+            self.lag.export(lags)
 
     def _waiting(self, category: ModelCategory) -> bool:
         """The category's last write failed and its backoff has not elapsed yet."""

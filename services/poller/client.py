@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -29,16 +29,14 @@ from services.poller.budget import RequestBudget
 from services.poller.ratelimit import RateLimit, parse_retry_after
 from shared.domain.categories import HordeModelType
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeWorker
+from shared.horde_sources import SOURCE, WORKER_FIELDS, Endpoint, HordeSource
 from shared.metrics import POLL_REQUESTS, RATE_LIMIT_REMAINING
 from shared.settings import HordeApiSettings
 
 log = logging.getLogger(__name__)
 
-Endpoint = Literal["status", "stats", "workers"]
-ENDPOINTS: tuple[Endpoint, ...] = ("status", "stats", "workers")
-
-#: ``X-Fields`` mask for ``/v2/workers``: only what analytics reads (the full payload is large).
-WORKER_FIELDS = "id,name,type,online,trusted,maintenance_mode,performance,uptime,threads,models"
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
+__all__ = ["ENDPOINTS", "WORKER_FIELDS", "Endpoint", "HordeApiClient"]
 #: Backoff between attempts: 1 s, 2 s, 4 s … up to 30 s, plus up to 1 s of jitter.
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0
@@ -48,10 +46,6 @@ MAX_SERVER_PAUSE_SECONDS = 120.0
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
-
-_STATUS = TypeAdapter(tuple[HordeModelStatus, ...])
-_STATS = TypeAdapter(HordeModelStats)
-_WORKERS = TypeAdapter(tuple[HordeWorker, ...])
 
 
 class HordeApiError(Exception):
@@ -145,24 +139,24 @@ class HordeApiClient:
         """Close the connection pool."""
         await self._http.aclose()
 
+    async def fetch(self, source: HordeSource, model_type: HordeModelType) -> Fetched[Any]:
+        """One endpoint of the source table (``shared.horde_sources``), validated by its payload model."""
+        path, params = source.requests[model_type]
+        return await self._fetch(
+            source.endpoint, model_type, path, dict(params), dict(source.headers), source.payload
+        )
+
     async def status_models(self, model_type: HordeModelType) -> Fetched[tuple[HordeModelStatus, ...]]:
         """``/v2/status/models?type=…&model_state=known`` (always pass ``type``: its default is image)."""
-        params = {"type": model_type, "model_state": "known"}
-        return await self._fetch("status", model_type, "/v2/status/models", params, {}, _STATUS)
+        return await self.fetch(SOURCE["status"], model_type)
 
     async def stats_models(self, model_type: HordeModelType) -> Fetched[HordeModelStats]:
         """``/v2/stats/img/models?model_state=known`` or ``/v2/stats/text/models`` (takes no params)."""
-        if model_type == "image":
-            return await self._fetch(
-                "stats", model_type, "/v2/stats/img/models", {"model_state": "known"}, {}, _STATS
-            )
-        return await self._fetch("stats", model_type, "/v2/stats/text/models", {}, {}, _STATS)
+        return await self.fetch(SOURCE["stats"], model_type)
 
     async def workers(self, model_type: HordeModelType) -> Fetched[tuple[HordeWorker, ...]]:
         """``/v2/workers?type=…`` reduced server-side by an ``X-Fields`` mask."""
-        return await self._fetch(
-            "workers", model_type, "/v2/workers", {"type": model_type}, {"X-Fields": WORKER_FIELDS}, _WORKERS
-        )
+        return await self.fetch(SOURCE["workers"], model_type)
 
     async def _fetch(
         self,

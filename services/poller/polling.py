@@ -25,12 +25,8 @@ from services.poller.client import Endpoint, HordeApiClient, describe
 from services.poller.publishing import EventPublisher, PollerTopics
 from shared import tracing
 from shared.domain.categories import HordeModelType
-from shared.events.horde import (
-    HordeStatsCaptured,
-    HordeStatusCaptured,
-    HordeWorkersCaptured,
-    SourceHealthReported,
-)
+from shared.events.horde import SourceHealthReported
+from shared.horde_sources import HORDE_SOURCES, SOURCE
 from shared.kafka import content_hash, encode_key
 from shared.metrics import POLL_CONSECUTIVE_FAILURES, POLL_LAST_SUCCESS, SNAPSHOTS_PUBLISHED
 from shared.settings import HordeApiSettings
@@ -86,8 +82,9 @@ class Poller:
         self._state: dict[tuple[Endpoint, HordeModelType], _SourceState] = {}
 
     def schedules(self) -> list[tuple[Endpoint, HordeModelType, float]]:
-        """Every (endpoint, model type, interval) polled; each runs independently."""
-        endpoints: tuple[Endpoint, ...] = ("status", "workers", "stats")
+        """Every (endpoint, model type, interval) polled (``shared.horde_sources`` order); each runs
+        independently."""
+        endpoints = [source.endpoint for source in HORDE_SOURCES]
         return [(e, t, self.interval(e)) for t in self._settings.model_types for e in endpoints]
 
     def last_hash(self, endpoint: Endpoint, model_type: HordeModelType) -> str | None:
@@ -95,13 +92,8 @@ class Poller:
         return self._source(endpoint, model_type).last_hash
 
     def interval(self, endpoint: Endpoint) -> float:
-        """Seconds between two polls of ``endpoint``."""
-        intervals: dict[Endpoint, float] = {
-            "status": self._settings.status_interval_seconds,
-            "workers": self._settings.workers_interval_seconds,
-            "stats": self._settings.stats_interval_seconds,
-        }
-        return intervals[endpoint]
+        """Seconds between two polls of ``endpoint`` (its row's cadence setting)."""
+        return float(getattr(self._settings, SOURCE[endpoint].cadence_setting))
 
     def _source(self, endpoint: Endpoint, model_type: HordeModelType) -> _SourceState:
         return self._state.setdefault((endpoint, model_type), _SourceState())
@@ -159,49 +151,22 @@ class Poller:
         Sorting (status by name, workers by id) keeps a mere reordering by the server from
         looking like a change; the event carries exactly the hashed content.
         """
-        if endpoint == "status":
-            status = await self._client.status_models(model_type)
-            entries = tuple(sorted(status.payload, key=lambda e: (e.name, e.type or "")))
-            digest = content_hash([e.model_dump(mode="json") for e in entries])
-            return _Snapshot(
-                HordeStatusCaptured(
-                    model_type=model_type,
-                    source_url=status.url,
-                    captured_at=status.fetched_at,
-                    content_hash=digest,
-                    entries=entries,
-                ),
-                digest,
-                status.fetched_at,
-            )
-        if endpoint == "workers":
-            workers = await self._client.workers(model_type)
-            ordered = tuple(sorted(workers.payload, key=lambda w: w.id))
-            digest = content_hash([w.model_dump(mode="json") for w in ordered])
-            return _Snapshot(
-                HordeWorkersCaptured(
-                    model_type=model_type,
-                    source_url=workers.url,
-                    captured_at=workers.fetched_at,
-                    content_hash=digest,
-                    workers=ordered,
-                ),
-                digest,
-                workers.fetched_at,
-            )
-        stats = await self._client.stats_models(model_type)
-        digest = content_hash(stats.payload.model_dump(mode="json"))
-        return _Snapshot(
-            HordeStatsCaptured(
-                model_type=model_type,
-                source_url=stats.url,
-                captured_at=stats.fetched_at,
-                content_hash=digest,
-                stats=stats.payload,
-            ),
-            digest,
-            stats.fetched_at,
+        source = SOURCE[endpoint]
+        fetched = await self._client.fetch(source, model_type)
+        payload: Any = fetched.payload
+        if source.order is not None:
+            payload = tuple(sorted(payload, key=source.order))
+            digest = content_hash([item.model_dump(mode="json") for item in payload])
+        else:
+            digest = content_hash(payload.model_dump(mode="json"))
+        event = source.event(
+            model_type=model_type,
+            source_url=fetched.url,
+            captured_at=fetched.fetched_at,
+            content_hash=digest,
+            **{source.event_field: payload},
         )
+        return _Snapshot(event, digest, fetched.fetched_at)
 
     async def _report_failure(
         self,

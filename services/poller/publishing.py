@@ -45,7 +45,8 @@ class PollerTopics:
 
     def snapshot_topic(self, endpoint: Endpoint) -> TopicSpec:
         """The snapshot topic of an endpoint."""
-        return {"status": self.status, "stats": self.stats, "workers": self.workers}[endpoint]
+        topic: TopicSpec = getattr(self, endpoint)
+        return topic
 
     def all(self) -> tuple[TopicSpec, ...]:
         """Every topic the poller writes (for ``ensure_topics``)."""

@@ -10,6 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from shared.domain.categories import HordeModelType
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeWorker
 
+#: The polled AI Horde endpoints (one row each in ``shared.horde_sources``).
+Endpoint = Literal["status", "stats", "workers"]
+
 
 class _Captured(BaseModel):
     """Common fields of a captured payload: what, from where, when, and its content hash."""
@@ -54,7 +57,7 @@ class SourceHealthReported(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     schema_version: Literal[1, 2] = 2
-    endpoint: Literal["status", "stats", "workers"]
+    endpoint: Endpoint
     model_type: HordeModelType
     ok: bool
     checked_at: AwareDatetime

@@ -18,26 +18,20 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.domain.categories import ModelCategory
 from shared.domain.horde.spellings import backend_spellings
+from shared.domain.risk.flag_table import FLAG_COUNTERS
 from shared.domain.risk.listing import VALID_SORT_FIELDS, sort_risk_models
 from shared.domain.risk.models import CategoryDeletionRiskSummary, ModelDeletionRiskInfo
 from shared.domain.risk.presets import DeletionRiskFilterPreset, matches_preset
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.materialized.selection import page, search_matches, select
 
+#: Counters of the verdicts, then of the flags (``flag_table``), in row order.
+_VERDICT_COUNTERS = ("models_at_risk", "models_critical", "models_with_warnings")
+_FLAG_COUNTERS = tuple(f for f in CategoryDeletionRiskSummary.model_fields if f in FLAG_COUNTERS)
 #: Counters of one row, in ``CategoryDeletionRiskSummary`` field order (before the average).
-SUMMARY_COUNTERS = (
-    "models_at_risk",
-    "models_critical",
-    "models_with_warnings",
-    "models_with_zero_day_usage",
-    "models_with_zero_month_usage",
-    "models_with_zero_total_usage",
-    "models_with_no_active_workers",
-    "models_with_no_downloads",
-    "models_with_non_preferred_hosts",
-    "models_with_multiple_hosts",
-    "models_with_low_usage",
-)
+SUMMARY_COUNTERS = (*_VERDICT_COUNTERS, *_FLAG_COUNTERS)
+#: The flag each flag counter of a row counts.
+_ROW_FLAGS = tuple(FLAG_COUNTERS[counter] for counter in _FLAG_COUNTERS)
 
 CSV_HEADER = (
     "name", "baseline", "workers", "usage_day", "usage_month", "usage_total", "usage_percentage",
@@ -99,13 +93,9 @@ def _haystack(model: ModelDeletionRiskInfo) -> str:
 
 
 def _summary_row(model: ModelDeletionRiskInfo) -> tuple[int, ...]:
-    flags = model.deletion_risk_flags
-    values = (
-        model.at_risk, model.is_critical, model.has_warning, flags.zero_usage_day, flags.zero_usage_month,
-        flags.zero_usage_total, flags.no_active_workers, flags.no_download_urls, flags.has_non_preferred_host,
-        flags.has_multiple_hosts, flags.low_usage,
-    )  # fmt: skip
-    return (*(int(v) for v in values), model.risk_score)
+    flags = model.deletion_risk_flags.__dict__
+    verdicts = (model.at_risk, model.is_critical, model.has_warning)
+    return (*(int(v) for v in verdicts), *(int(flags[name]) for name in _ROW_FLAGS), model.risk_score)
 
 
 def build_risk_index(

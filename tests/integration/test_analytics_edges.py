@@ -179,3 +179,55 @@ async def test_failing_redis_writes_are_retried_with_growing_delays(
     for attempt, delay in enumerate(found[:4]):
         ceiling = 0.5 * 2**attempt
         assert ceiling / 2 <= delay <= ceiling, found
+
+
+async def test_a_dead_letter_keeps_every_original_header_and_adds_the_reason(
+    settings: Settings, store: GenerationStore, kafka: KafkaInfo
+) -> None:
+    """CloudEvents, trace and leader headers of a poison record travel to ``<topic>.dlq`` (issue 15)."""
+    spec = HORDE_STATUS_CAPTURED.with_prefix(settings.kafka.topic_prefix)
+    original = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"status:image:poison"),
+        ("ce_source", b"/horde-model-analytics/poller"),
+        ("ce_type", b"net.aihorde.analytics.horde.model-status.captured.v1"),
+        ("ce_time", b"2026-12-06T00:00:00Z"),
+        ("ce_subject", b"image"),
+        ("content-type", b"application/json"),
+        ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        ("tracestate", b"vendor=value"),
+        ("hma_leader_token", b"17"),
+    ]
+    async with running_worker(settings):
+        await publish_input(settings, reference_event(IMAGE, DATA / "reference/image/stable_diffusion.json"))
+        await publish_input(settings, stats_event(synthetic("stats_models_image.json")))
+        await publish_input(settings, status_event(synthetic("status_models_image.json")))
+        await wait_for_view(store, IMAGE, "with-stats")
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait(
+                spec.name, b'{"schema_version": 1, "entries": "oops"}', key=b"image",
+                partition=partition_for(IMAGE, settings.kafka.topic_partitions), headers=original,
+            )  # fmt: skip
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            spec.dead_letter, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest",
+            group_id=None,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            records = []
+            while not records:
+                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 60)
+                records += [r for part in batch.values() for r in part]
+        finally:
+            await consumer.stop()
+    headers = dict(records[0].headers)
+    for name, value in original:
+        assert headers[name] == value, name
+    assert headers["dlq_error_type"] == b"PoisonRecordError"
+    assert (headers["dlq_source_topic"], headers["dlq_source_partition"], headers["dlq_source_offset"]) == (
+        spec.name.encode(), str(sent.partition).encode(), str(sent.offset).encode())  # fmt: skip
+    assert records[0].key == b"image"

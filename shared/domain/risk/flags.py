@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.records import DownloadEntry, ReferenceRecord
+from shared.domain.risk.flag_table import FLAG_NAMES, WARNING_FLAGS
 from shared.domain.risk.models import DELETION_RISK_FLAG_NAMES, DeletionRiskFlags
 from shared.domain.risk.thresholds import RiskThresholds
 
@@ -152,23 +154,21 @@ def _flag_set(*values: bool) -> DeletionRiskFlags:
     return DeletionRiskFlags(**dict(zip(DELETION_RISK_FLAG_NAMES, values, strict=True)))
 
 
+#: Picks the flags, in table order, out of ``usage + downloads + (missing_description, missing_baseline)``.
+_IN_TABLE_ORDER = itemgetter(
+    *(
+        (*UsageFlags._fields, *DownloadFlags._fields, "missing_description", "missing_baseline").index(name)
+        for name in FLAG_NAMES
+    )
+)
+
+
 def combine_flags(
     usage: UsageFlags, downloads: DownloadFlags, *, missing_description: bool, missing_baseline: bool
 ) -> DeletionRiskFlags:
-    """Assemble the eleven flags from their three sources (an interned, immutable object)."""
-    return _flag_set(
-        usage.zero_usage_day,
-        usage.zero_usage_month,
-        usage.zero_usage_total,
-        usage.no_active_workers,
-        downloads.has_multiple_hosts,
-        downloads.has_non_preferred_host,
-        downloads.has_unknown_host,
-        downloads.no_download_urls,
-        missing_description,
-        missing_baseline,
-        usage.low_usage,
-    )
+    """Assemble the eleven flags from their three sources (an interned, immutable object); each
+    flag of the table comes from the source field of the same name."""
+    return _flag_set(*_IN_TABLE_ORDER((*usage, *downloads, missing_description, missing_baseline)))
 
 
 def is_critical(
@@ -189,13 +189,9 @@ def is_critical(
 
 
 def has_warning(flags: DeletionRiskFlags) -> bool:
-    """Any download-host problem."""
-    return (
-        flags.has_multiple_hosts
-        or flags.has_non_preferred_host
-        or flags.has_unknown_host
-        or flags.no_download_urls
-    )
+    """Any download-host problem (the table's ``download`` flags)."""
+    values = flags.__dict__
+    return any(values[name] for name in WARNING_FLAGS)
 
 
 class RiskVerdict(NamedTuple):

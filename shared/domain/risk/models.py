@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.categories import ModelCategory
 from shared.domain.impact.models import ModelImpact
+from shared.domain.risk.flag_table import FLAG_COUNTERS, FLAG_NAMES
 
 
 class UsageTrend(BaseModel):
@@ -39,6 +40,7 @@ class BackendVariationStats(BaseModel):
     usage_total: int = Field(default=0, ge=0)
 
 
+# The typed mirror of ``flag_table.RISK_FLAGS``: same names, same order (checked below at import).
 class DeletionRiskFlags(BaseModel):
     """The eleven risk flags, in the serialisation order of upstream §3.7."""
 
@@ -66,8 +68,10 @@ class DeletionRiskFlags(BaseModel):
         return sum(1 for name in DELETION_RISK_FLAG_NAMES if values[name])
 
 
-#: The flag field names of :class:`DeletionRiskFlags`, in serialisation order.
-DELETION_RISK_FLAG_NAMES: tuple[str, ...] = tuple(DeletionRiskFlags.model_fields)
+#: The flag field names of :class:`DeletionRiskFlags`, in serialisation order (from the flag table).
+DELETION_RISK_FLAG_NAMES: tuple[str, ...] = FLAG_NAMES
+if tuple(DeletionRiskFlags.model_fields) != FLAG_NAMES:  # pragma: no cover - a wrong edit fails at import
+    raise RuntimeError("DeletionRiskFlags fields must be flag_table.RISK_FLAGS names, in order")
 
 
 class ModelDeletionRiskInfo(BaseModel):
@@ -151,3 +155,7 @@ class CategoryDeletionRiskResponse(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     models: tuple[ModelDeletionRiskInfo, ...] = ()
     summary: CategoryDeletionRiskSummary = Field(default_factory=CategoryDeletionRiskSummary)
+
+
+if not set(FLAG_COUNTERS) <= set(CategoryDeletionRiskSummary.model_fields):  # pragma: no cover
+    raise RuntimeError("every flag_table summary_counter must be a CategoryDeletionRiskSummary field")

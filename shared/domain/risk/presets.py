@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.risk.flag_table import preset_flags
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
 
@@ -29,6 +30,10 @@ class DeletionRiskFilterPreset(StrEnum):
 
 
 VALID_PRESETS: tuple[str, ...] = tuple(p.value for p in DeletionRiskFilterPreset)
+#: Flags that decide each flag-defined preset (``flag_table.RISK_FLAGS`` membership).
+PRESET_FLAGS: dict[DeletionRiskFilterPreset, tuple[str, ...]] = {
+    p: preset_flags(p.value) for p in DeletionRiskFilterPreset
+}
 
 
 class UnknownPresetError(ValueError):
@@ -97,7 +102,7 @@ def matches_preset(
     model: ModelDeletionRiskInfo, preset: DeletionRiskFilterPreset, thresholds: RiskThresholds
 ) -> bool:
     """Whether ``model`` belongs to ``preset``; thresholds are those of the model's category (D33)."""
-    flags = model.deletion_risk_flags
+    flags = model.deletion_risk_flags.__dict__
     match preset:
         case DeletionRiskFilterPreset.DELETION_CANDIDATES:
             low = thresholds.low_usage_threshold_for(model.category)
@@ -106,19 +111,10 @@ def matches_preset(
             return model.usage_month == 0
         case DeletionRiskFilterPreset.NO_WORKERS:
             return model.worker_count == 0
-        case DeletionRiskFilterPreset.MISSING_DATA:
-            return flags.missing_description or flags.missing_baseline
-        case DeletionRiskFilterPreset.HOST_ISSUES:
-            return (
-                flags.has_non_preferred_host
-                or flags.has_multiple_hosts
-                or flags.has_unknown_host
-                or flags.no_download_urls
-            )
         case DeletionRiskFilterPreset.CRITICAL:
             return model.is_critical
-        case DeletionRiskFilterPreset.LOW_USAGE:
-            return flags.low_usage
+        case _:  # missing_data, host_issues, low_usage: any of the preset's flags
+            return any(flags[name] for name in PRESET_FLAGS[preset])
 
 
 def apply_preset(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from shared.domain.risk.flag_table import FLAG_COUNTERS
 from shared.domain.risk.models import (
     DELETION_RISK_FLAG_NAMES,
     CategoryDeletionRiskSummary,
@@ -82,14 +83,7 @@ def summarize(
         models_at_risk=at_risk,
         models_critical=critical,
         models_with_warnings=warnings,
-        models_with_zero_day_usage=count["zero_usage_day"],
-        models_with_zero_month_usage=count["zero_usage_month"],
-        models_with_zero_total_usage=count["zero_usage_total"],
-        models_with_no_active_workers=count["no_active_workers"],
-        models_with_no_downloads=count["no_download_urls"],
-        models_with_non_preferred_hosts=count["has_non_preferred_host"],
-        models_with_multiple_hosts=count["has_multiple_hosts"],
-        models_with_low_usage=count["low_usage"],
         average_risk_score=round(score / n, 2) if n else 0.0,
         category_total_month_usage=category_total_month_usage,
+        **{counter: count[flag] for counter, flag in FLAG_COUNTERS.items()},
     )
