@@ -13,6 +13,8 @@ checks the stack's answers against the pure domain over it. Layout (the README's
                      stats_models_image.json    GET /v2/stats/img/models
                      stats_models_text.json     GET /v2/stats/text/models
                      workers.json               GET /v2/workers
+      styles/        optional: the AI Horde styles in force (styles.json and categories.json);
+                     without it the run has no styles (no style impact), never someone else's
 
 Every endpoint file is required. An answer the capture does not hold is declared with an empty
 marker file ``<name>.not-recorded`` instead: the stand-in then answers 404 for it, the poller reports
@@ -33,6 +35,7 @@ from services.horde_standin.scenario import NOT_RECORDED_SUFFIX, PAYLOAD_KEYS
 from services.reference_watcher.sources import FolderSource
 from shared.domain.categories import HordeModelType, ModelCategory
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeSnapshot, HordeWorker
+from shared.domain.impact.styles import StyleCatalog, StylesFormatError, parse_styles
 from shared.domain.reference.parse import parse_reference
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.domain.reference.validation import ReferenceFormatError
@@ -57,6 +60,21 @@ class Capture:
     workers: tuple[HordeWorker, ...] | None
     #: The text reference file that was read (``models.csv`` or ``db.json``), None without text.
     text_source: str | None
+    #: The styles of ``styles/``, None when the capture has none.
+    styles: StyleCatalog | None = None
+
+    @property
+    def styles_dir(self) -> Path:
+        return self.folder / "styles"
+
+    def styles_env(self) -> dict[str, str]:
+        """Settings that make the watcher read this capture's styles, or none at all."""
+        if self.styles is None:
+            return {"HORDE_REFERENCE__STYLES_SOURCE": "off"}
+        return {
+            "HORDE_REFERENCE__STYLES_SOURCE": "folder",
+            "HORDE_REFERENCE__STYLES_FOLDER": str(self.styles_dir),
+        }
 
     @property
     def reference_dir(self) -> Path:
@@ -148,4 +166,19 @@ def load_capture(folder: Path) -> Capture:
         stats={"image": parsed["stats_models_image"], "text": parsed["stats_models_text"]},  # type: ignore[dict-item]
         workers=parsed["workers"],  # type: ignore[arg-type]
         text_source=text_source,
+        styles=_styles(folder / "styles"),
     )
+
+
+def _styles(folder: Path) -> StyleCatalog | None:
+    """The capture's styles (both files), None without a ``styles/`` folder."""
+    if not folder.is_dir():
+        return None
+    files = [folder / "styles.json", folder / "categories.json"]
+    for path in files:
+        if not path.is_file():
+            raise CaptureError(f"{path}: missing (a capture's styles/ holds styles.json and categories.json)")
+    try:
+        return parse_styles(files[0].read_bytes(), files[1].read_bytes())
+    except (OSError, StylesFormatError) as exc:
+        raise CaptureError(f"{folder}: unusable styles: {exc}") from exc

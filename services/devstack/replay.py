@@ -75,7 +75,9 @@ def expected_views(capture: Capture) -> dict[ModelCategory, CategoryViews]:
         model_type = RUNTIME_CATEGORIES.get(category)
         horde = capture.horde_snapshot(model_type) if model_type else None
         snapshot = ReferenceSnapshot(category=category, version="", records=reference.records)
-        views[category] = build_category_views(snapshot, horde, RiskThresholds(), computed_at=0)
+        views[category] = build_category_views(
+            snapshot, horde, RiskThresholds(), computed_at=0, styles=capture.styles
+        )
     return views
 
 
@@ -173,19 +175,23 @@ def _first_difference(got: Any, want: Any, path: str = "") -> str:
 def stack_env(capture: Capture, *, base: dict[str, str], standin: str, prefix: str) -> dict[str, str]:
     """Environment of the four services for one replay: the capture's reference, the stand-in as
     the Horde, topics and keys under ``prefix``, short poll intervals."""
-    return base | {
-        "HORDE_KAFKA__TOPIC_PREFIX": f"{prefix}.",
-        "HORDE_REDIS__KEY_PREFIX": prefix,
-        "HORDE_ANALYTICS__CONSUMER_GROUP": prefix,
-        "HORDE_HORDE_API__BASE_URL": standin + "/api",
-        "HORDE_HORDE_API__STATUS_INTERVAL_SECONDS": "5",
-        "HORDE_HORDE_API__WORKERS_INTERVAL_SECONDS": "30",
-        "HORDE_HORDE_API__STATS_INTERVAL_SECONDS": "30",
-        "HORDE_HORDE_API__MAX_REQUESTS_PER_MINUTE": "600",
-        "HORDE_REFERENCE__SOURCE": "folder",
-        "HORDE_REFERENCE__FOLDER": str(capture.reference_dir),
-        "HORDE_REFERENCE__POLL_INTERVAL_SECONDS": "30",
-    }
+    return (
+        base
+        | {
+            "HORDE_KAFKA__TOPIC_PREFIX": f"{prefix}.",
+            "HORDE_REDIS__KEY_PREFIX": prefix,
+            "HORDE_ANALYTICS__CONSUMER_GROUP": prefix,
+            "HORDE_HORDE_API__BASE_URL": standin + "/api",
+            "HORDE_HORDE_API__STATUS_INTERVAL_SECONDS": "5",
+            "HORDE_HORDE_API__WORKERS_INTERVAL_SECONDS": "30",
+            "HORDE_HORDE_API__STATS_INTERVAL_SECONDS": "30",
+            "HORDE_HORDE_API__MAX_REQUESTS_PER_MINUTE": "600",
+            "HORDE_REFERENCE__SOURCE": "folder",
+            "HORDE_REFERENCE__FOLDER": str(capture.reference_dir),
+            "HORDE_REFERENCE__POLL_INTERVAL_SECONDS": "30",
+        }
+        | capture.styles_env()
+    )
 
 
 def replay(

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateway-port", type=int, default=int(os.environ.get("HORDE_HTTP_PORT", "8080")))
     args = parser.parse_args(argv)
     example = "image_generation"
+    capture_env: dict[str, str] = {}
     if args.data is not None:
         args.offline = True
         try:
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"capture not usable: {error}", file=sys.stderr)
             return 2
         args.data = capture.folder
+        capture_env = capture.styles_env()
         example = next(
             (
                 c.value
@@ -173,13 +175,16 @@ def main(argv: list[str] | None = None) -> int:
             standin.wait_ready()
             services.append(standin)
             horde_url = standin.base_url + "/api"
-        env = service_env(
-            bootstrap=bootstrap,
-            redis_url=redis_url,
-            embedded_broker=embedded,
-            horde_url=horde_url,
-            offline=args.offline,
-            data=args.data,
+        env = (
+            service_env(
+                bootstrap=bootstrap,
+                redis_url=redis_url,
+                embedded_broker=embedded,
+                horde_url=horde_url,
+                offline=args.offline,
+                data=args.data,
+            )
+            | capture_env
         )
         for name, module, port in (
             ("reference-watcher", "services.reference_watcher", _port(8082)),

@@ -101,3 +101,39 @@ async def test_the_stand_in_answers_404_for_an_answer_not_recorded(capture: Path
     assert workers.json()["rc"] == "NotRecorded"
     assert status.status_code == 200
     assert len(status.json()) == 189
+
+
+STYLES = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "styles"
+
+
+def test_a_capture_without_styles_runs_without_any(capture: Path) -> None:
+    """Never another day's styles: no ``styles/`` folder means no styles (no style impact)."""
+    loaded = load_capture(capture)
+    assert loaded.styles is None
+    assert loaded.styles_env() == {"HORDE_REFERENCE__STYLES_SOURCE": "off"}
+
+
+def test_a_capture_with_styles_serves_them_and_the_domain_uses_them(capture: Path) -> None:
+    (capture / "styles").mkdir()
+    for name in ("styles.json", "categories.json"):
+        shutil.copy(STYLES / name, capture / "styles" / name)
+    loaded = load_capture(capture)
+    assert loaded.styles is not None
+    assert loaded.styles_env() == {
+        "HORDE_REFERENCE__STYLES_SOURCE": "folder",
+        "HORDE_REFERENCE__STYLES_FOLDER": str(capture / "styles"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("styles", "message"), [(None, r"categories\.json: missing"), (b"[", "unusable styles")]
+)
+def test_bad_capture_styles_are_an_error_naming_the_file(
+    capture: Path, styles: bytes | None, message: str
+) -> None:
+    (capture / "styles").mkdir()
+    (capture / "styles" / "styles.json").write_bytes(styles if styles is not None else b"{}")
+    if styles is not None:
+        shutil.copy(STYLES / "categories.json", capture / "styles" / "categories.json")
+    with pytest.raises(CaptureError, match=message):
+        load_capture(capture)
