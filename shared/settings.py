@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.risk.thresholds import RiskThresholds
 
 
@@ -227,6 +228,13 @@ class GatewaySettings(BaseModel):
     """Longest silence on an event stream before a keep-alive comment (also the Redis XREAD block)."""
 
 
+class HistorySettings(LifecyclePolicy):
+    """Daily history and the lifecycle policy of deletion risk (``docs/history.md``)."""
+
+    retention_days: int = Field(default=400, ge=1)
+    """Days of daily history kept (in Redis, and the longest ``days`` a history route accepts)."""
+
+
 class StandinSettings(BaseModel):
     """The local AI Horde stand-in (offline runs and tests)."""
 
@@ -279,3 +287,5 @@ class Settings(BaseSettings):
     """HTTP gateway."""
     standin: StandinSettings = Field(default_factory=StandinSettings)
     """AI Horde stand-in."""
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    """Daily history and lifecycle policy."""
