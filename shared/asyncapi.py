@@ -15,6 +15,7 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from shared.events.dead_letter import HEADER_NAMES
+from shared.events.history import CategoryDay
 from shared.events.horde import (
     HordeStatsCaptured,
     HordeStatusCaptured,
@@ -24,6 +25,7 @@ from shared.events.horde import (
 from shared.events.reference import ReferenceCategoryChanged
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
 from shared.topics import (
+    HISTORY_DAILY,
     HORDE_SOURCE_HEALTH,
     HORDE_STATS_CAPTURED,
     HORDE_STATUS_CAPTURED,
@@ -43,6 +45,7 @@ CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
     (REFERENCE_CHANGED, ReferenceCategoryChanged, "reference-watcher", "key: category"),
     (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),
     (RISK_CURRENT, DeletionRiskCurrent, "analytics", "key: category/model; null value = removed"),
+    (HISTORY_DAILY, CategoryDay, "analytics", "key: category/day (UTC); null value = day out of retention"),
 )
 
 HEADERS_NOTE = (

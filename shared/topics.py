@@ -68,6 +68,15 @@ RISK_CURRENT = TopicSpec(
     description="Current deletion-risk state per model, keyed category/model (compacted).",
 )
 
+HISTORY_DAILY = TopicSpec(
+    "analytics.history.daily.v1",
+    compacted=True,
+    description=(
+        "Daily roll-up per category and UTC day (per model: usage, workers, threads, queue, end-of-day "
+        "risk; reference events), republished as the day's captures arrive; keyed category/day (compacted)."
+    ),
+)
+
 #: Topics the analytics workers consume.
 ANALYTICS_INPUTS: tuple[TopicSpec, ...] = (
     REFERENCE_CHANGED,
@@ -84,6 +93,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     REFERENCE_CHANGED,
     RISK_CHANGED,
     RISK_CURRENT,
+    HISTORY_DAILY,
 )
 
 _STATIC_CATEGORIES = [

@@ -16,6 +16,7 @@ from datetime import datetime
 from services.analytics.state import CategoryInputs
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
+from shared.domain.history.rollup import ModelObservation, observations_of
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.views import (
@@ -44,6 +45,8 @@ class Generation:
     views: dict[str, bytes]
     #: The ungrouped risk entries (for risk-change events), when runtime views exist.
     risk_models: tuple[ModelDeletionRiskInfo, ...] | None
+    #: Per model, what this capture adds to the daily history (runtime views only).
+    observations: dict[str, ModelObservation] | None = None
 
 
 def _ms(moment: datetime | None) -> str:
@@ -129,10 +132,16 @@ def recompute(
         views = build_category_views(reference, horde, thresholds, computed_at=computed_at)
         stored = materialise(views, thresholds)
     risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
+    observations = (
+        observations_of(risk_models, views.runtime.with_stats[(False, False)])
+        if views.runtime is not None and risk_models is not None
+        else None
+    )
     return Generation(
         category=category,
         generation=generation_id(category, inputs, thresholds),
         basis=basis_of(inputs, computed_at=computed_at),
         views=stored,
         risk_models=risk_models,
+        observations=observations,
     )

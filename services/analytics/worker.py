@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from services.analytics.history import HistoryRecorder, capture_moment
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
 from services.analytics.recompute import Generation, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
@@ -84,6 +85,7 @@ class AnalyticsWorker:
         risk: RiskChangePublisher | None = None,
         kafka_settings: KafkaSettings | None = None,
         verify_interval_seconds: float = 5.0,
+        history: HistoryRecorder | None = None,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
@@ -92,6 +94,7 @@ class AnalyticsWorker:
         self.broker = broker
         self.consumer_name = consumer_name
         self.risk = risk
+        self.history = history
         self.kafka_settings = kafka_settings
         self.state = AnalyticsState()
         self.ownership = Ownership()
@@ -159,6 +162,8 @@ class AnalyticsWorker:
                     "last_ids": sorted(self.risk.last_ids),
                 },
             )
+        if self.history is not None:
+            await self.history.load({tp.partition for tp in assigned})
         self.ownership = Ownership(targets=dict(targets))
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:
@@ -179,6 +184,8 @@ class AnalyticsWorker:
         self.dirty.clear()
         self.health_dirty.clear()
         self.pointers.clear()
+        if self.history is not None:
+            self.history.forget()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
         forget_categories()
 
@@ -293,6 +300,8 @@ class AnalyticsWorker:
         if self.loading or self.revoking:
             return
         async with self.busy:
+            if self.history is not None:
+                await self.history.verify()
             checked = [
                 (category, inputs)
                 for category in sorted(self.owned_categories())
@@ -342,6 +351,7 @@ class AnalyticsWorker:
         changes, unless a rebalance started meanwhile (the next owner computes it again)."""
         epoch = self.epoch
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
+        reference = inputs.reference
         started = time.perf_counter()
         generation = await asyncio.to_thread(
             recompute, category, inputs, self.thresholds, computed_at=int(time.time())
@@ -353,6 +363,13 @@ class AnalyticsWorker:
                 log.info("partitions moved during the recompute of %s; result dropped", category)
                 return
             await self._write(category, generation, started, epoch)
+            if self.history is not None and generation.observations is not None and self._still_owned(epoch):
+                await self.history.record(
+                    category,
+                    captured_at=capture_moment(generation.basis),
+                    observations=generation.observations,
+                    reference=reference,
+                )
 
     async def _write(
         self, category: ModelCategory, generation: Generation, started: float, epoch: int

@@ -972,7 +972,7 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
     """What each Kafka client does, from the code: KafkaUser name -> the ACLs it needs."""
     from services.analytics.inputs import InputTopics
     from services.poller.publishing import PollerTopics
-    from shared.topics import REFERENCE_CHANGED, RISK_CHANGED, RISK_CURRENT
+    from shared.topics import HISTORY_DAILY, REFERENCE_CHANGED, RISK_CHANGED, RISK_CURRENT
 
     prefix = kafka.topic_prefix
 
@@ -987,6 +987,8 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
         analytics |= topic(spec.name, "Read") | topic(spec.dead_letter, "Write")
     for spec in (RISK_CHANGED, RISK_CURRENT):
         analytics |= topic(spec.with_prefix(prefix).name, "Read", "Write")
+    history = HISTORY_DAILY.with_prefix(prefix)
+    analytics |= topic(history.name, "Read", "Write") | topic(history.dead_letter, "Write")
     return {
         KAFKA_USER_OF["poller"]: poller,
         KAFKA_USER_OF["reference_watcher"]: watcher,

@@ -9,6 +9,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from shared import metrics
+from shared.topics import ALL_TOPICS
 from tests.deploy.checks import ROOT, check_compose, compose_topics, settings_catalogue
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -45,7 +46,7 @@ def test_services_and_their_gates() -> None:
 
 def test_kafka_init_creates_every_topic_and_dead_letter_topic() -> None:
     topics, replication = compose_topics(SERVICES)
-    assert len(topics) == 14
+    assert len(topics) == 2 * len(ALL_TOPICS)
     assert replication == 1
     assert all(name.endswith(".dlq") == (partitions == 1) for name, (partitions, _) in topics.items())
 

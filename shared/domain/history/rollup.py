@@ -187,6 +187,13 @@ def _fold_model(held: ModelDay | None, observation: ModelObservation) -> ModelDa
     )
 
 
+def observations_of(
+    risk_models: Iterable[ModelDeletionRiskInfo], stats: Mapping[str, CombinedModelStatistics]
+) -> dict[str, ModelObservation]:
+    """Observations of every ungrouped risk entry with its merged statistics."""
+    return {info.name: observe(info, stats.get(info.name)) for info in risk_models}
+
+
 def empty_day(category: ModelCategory, day: date) -> CategoryDay:
     """A roll-up without captures (a gap until the first capture of the day arrives)."""
     return CategoryDay(category=category, day=day)
@@ -229,11 +236,15 @@ def fold_capture(
 
 
 def add_reference_events(rollup: CategoryDay, events: Iterable[ReferenceEvent]) -> CategoryDay:
-    """The roll-up with ``events`` of its day added once (same model, kind and version: kept once)."""
+    """The roll-up with ``events`` added once (same model, kind and version: kept once).
+
+    Events are filed under the day they were recorded; ``at`` is when the watcher detected the change
+    (earlier when the worker learnt of it late). An event detected after the roll-up's day is refused.
+    """
     held = list(rollup.reference_events)
     seen = {(e.model, e.kind, e.version) for e in held}
     for event in events:
-        if utc_day(event.at) != rollup.day:
+        if utc_day(event.at) > rollup.day:
             raise ValueError(f"reference event of {utc_day(event.at)} added to the roll-up of {rollup.day}")
         key = (event.model, event.kind, event.version)
         if key not in seen:

@@ -106,16 +106,29 @@ def by_day(rollups: Iterable[CategoryDay]) -> dict[date, CategoryDay]:
 
 def model_series(days: Mapping[date, CategoryDay], model: str, first: date, last: date) -> list[DayPoint]:
     """The model's point for every day of ``first..last``; a day without its data is a gap point."""
+    held: dict[date, ModelDay] = {}
+    generated: set[date] = set()
+    for day in day_range(first - ONE_DAY, last):
+        rollup = days.get(day)
+        if rollup is None or not rollup.has_data:
+            continue
+        if rollup.generated:
+            generated.add(day)
+        model_day = rollup.models.get(model)
+        if model_day is not None:
+            held[day] = model_day
+    return series_of(held, generated, first, last)
+
+
+def series_of(held: Mapping[date, ModelDay], generated: set[date], first: date, last: date) -> list[DayPoint]:
+    """The series from a model's days (as materialised in Redis); ``held`` may include ``first - 1``."""
     points: list[DayPoint] = []
     for day in day_range(first, last):
-        rollup = days.get(day)
-        held = rollup.models.get(model) if rollup is not None and rollup.has_data else None
-        if rollup is None or held is None:
+        model_day = held.get(day)
+        if model_day is None:
             points.append(DayPoint(day=day, has_data=False))
-            continue
-        before = days.get(day - ONE_DAY)
-        previous = before.models.get(model) if before is not None and before.has_data else None
-        points.append(_point(day, held, previous, rollup.generated))
+        else:
+            points.append(_point(day, model_day, held.get(day - ONE_DAY), day in generated))
     return points
 
 
@@ -132,6 +145,7 @@ class CategoryDayPoint(BaseModel):
     models_critical: int | None = None
     zero_worker_models: int | None = None
     category_usage: int | None = None
+    captures: int | None = None
 
 
 def category_series(days: Mapping[date, CategoryDay], first: date, last: date) -> list[CategoryDayPoint]:
@@ -161,6 +175,7 @@ def category_series(days: Mapping[date, CategoryDay], first: date, last: date) -
                 models_critical=critical,
                 zero_worker_models=zero,
                 category_usage=usage,
+                captures=rollup.captures,
             )
         )
     return points
