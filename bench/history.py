@@ -31,11 +31,15 @@ from bench.synthetic import load_reference, load_snapshot
 from services.analytics.history import HistoryRecorder
 from services.devstack.broker import start_tansu, stop_process
 from services.devstack.redis_server import start_redis_server
+from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
+from shared.domain.history.enrich import LifecycleContext
+from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.history.rollup import CategoryDay, ModelDay, RiskMark, fold_capture, observations_of
+from shared.domain.history.summary import PastSummary
 from shared.domain.horde.index import HordeIndex, ModelMatcher
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.domain.views import analyze_all, merge_all_flags
+from shared.domain.views import analyze_all, build_category_views, merge_all_flags, render_views
 from shared.events.history import rollup_key
 from shared.kafka import encode_key, ensure_topics, make_broker, make_producer
 from shared.redis_keys import RedisKeys
@@ -74,6 +78,33 @@ def generated_days(names: list[str], days: int, last: date) -> list[CategoryDay]
                         last_captured_at=moment, generated=True, models=models)
         )  # fmt: skip
     return rollups
+
+
+def recompute_with_lifecycle(rollups: list[CategoryDay], today: date, repeat: int = 15) -> dict[str, float]:
+    """All views of text at real size (as ``bench.recompute``), without and with lifecycle fields
+    from summaries of the generated days (names mapped onto the real reference's models)."""
+    reference, snapshot = load_reference(TEXT), load_snapshot(TEXT)
+    names = list(reference.names())
+    generated_names = list(rollups[0].models)
+    summaries = {name: PastSummary() for name in names}
+    for rollup in rollups[:-1]:
+        for real, generated in zip(names, generated_names, strict=False):
+            summaries[real].add_day(rollup.day, rollup.models[generated])
+    context = LifecycleContext(category=TEXT, today=today, policy=LifecyclePolicy(), summaries=summaries)
+    thresholds = RiskThresholds()
+    timings: dict[str, float] = {}
+    for label, lifecycle in (("without_lifecycle", None), ("with_lifecycle", context)):
+        runs = []
+        for _ in range(repeat):
+            with collector_paused():
+                began = time.perf_counter()
+                views = build_category_views(
+                    reference, snapshot, thresholds, computed_at=0, lifecycle=lifecycle
+                )
+                render_views(views)
+                runs.append((time.perf_counter() - began) * 1000)
+        timings[label] = round(statistics.median(runs), 1)
+    return timings
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -160,6 +191,7 @@ async def run(days: int, model_count: int) -> dict[str, Any]:
             moment = datetime.combine(today, dtime(0, k), tzinfo=UTC)
             held = fold_capture(held, category=TEXT, captured_at=moment, observations=observations)
             fold_ms.append((time.perf_counter() - began) * 1000)
+        recompute = recompute_with_lifecycle(rollups, today)
     finally:
         await redis.aclose()
         for process in reversed(started):
@@ -179,6 +211,7 @@ async def run(days: int, model_count: int) -> dict[str, Any]:
             "reads": len(latencies),
         },
         "capture_fold_ms_median": round(statistics.median(fold_ms), 3),
+        "recompute_text_ms_median": recompute,
         "capture_models": len(held.models) if held is not None else 0,
     }
 

@@ -233,6 +233,9 @@ class HistorySettings(LifecyclePolicy):
 
     retention_days: int = Field(default=400, ge=1)
     """Days of daily history kept (in Redis, and the longest ``days`` a history route accepts)."""
+    mod_data_path: str = ""
+    """The image reference's ``model_mod_data.json`` (added/modified/removed dates, read by analytics at
+    start): image models' ``first_seen_at`` comes from it where present; empty: the watcher's sighting."""
 
 
 class StandinSettings(BaseModel):

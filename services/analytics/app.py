@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.analytics.history import HistoryRecorder
+from services.analytics.history import HistoryRecorder, load_mod_dates
 from services.analytics.inputs import InputTopics
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
@@ -87,6 +87,8 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         retention_days=settings.history.retention_days,
         consumer_name=socket.gethostname(),
         tombstones=tombstones,
+        policy=settings.history,
+        mod_dates=load_mod_dates(settings.history.mod_data_path),
     )
     worker = AnalyticsWorker(
         history=history,

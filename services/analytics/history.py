@@ -11,9 +11,11 @@ is not a valid roll-up goes to ``<topic>.dlq`` with its reason; the rest still r
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -21,7 +23,15 @@ from aiokafka.structs import ConsumerRecord
 
 from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
 from shared.domain.history.days import ONE_DAY, utc_day
-from shared.domain.history.reference_events import events_of_diff
+from shared.domain.history.enrich import LifecycleContext
+from shared.domain.history.policy import LifecyclePolicy
+from shared.domain.history.reference_events import (
+    FirstSeen,
+    ModDates,
+    events_of_diff,
+    parse_mod_data,
+    watcher_first_seen,
+)
 from shared.domain.history.rollup import (
     CategoryDay,
     ModelObservation,
@@ -29,6 +39,7 @@ from shared.domain.history.rollup import (
     add_reference_events,
     fold_capture,
 )
+from shared.domain.history.summary import PastSummary
 from shared.domain.reference.diff import ModelChange, ReferenceDiff
 from shared.events.dead_letter import DeadLetterReason
 from shared.events.history import MalformedRollupError, decode_rollup, rollup_key
@@ -48,6 +59,20 @@ PRODUCER = "analytics"
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def load_mod_dates(path: str) -> dict[str, ModDates]:
+    """``model_mod_data.json`` from ``path`` (empty: none); an unreadable file is logged, not fatal."""
+    if not path:
+        return {}
+    try:
+        dates, skipped = parse_mod_data(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as error:
+        log.error("model_mod_data not read; first-seen dates come from the watcher: %s", error)
+        return {}
+    if skipped:
+        log.warning("model_mod_data entries skipped", extra={"skipped": skipped[:20]})
+    return dates
 
 
 def capture_moment(basis: Mapping[str, str]) -> datetime:
@@ -97,6 +122,8 @@ class HistoryRecorder:
         consumer_name: str,
         tombstones: AIOKafkaProducer | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        policy: LifecyclePolicy | None = None,
+        mod_dates: Mapping[str, ModDates] | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -107,6 +134,13 @@ class HistoryRecorder:
         self.consumer_name = consumer_name
         self.tombstones = tombstones
         self.clock = clock
+        self.policy = policy or LifecyclePolicy()
+        #: ``model_mod_data.json`` dates of image models (first-seen source ``model_mod_data``).
+        self.mod_dates: Mapping[str, ModDates] = mod_dates or {}
+        #: Per category and model, the completed days folded for lifecycle fields, and through when.
+        self.summaries: dict[ModelCategory, dict[str, PastSummary]] = {}
+        self.summarised: dict[ModelCategory, date] = {}
+        self.sightings: dict[ModelCategory, dict[str, FirstSeen]] = {}
         #: The latest roll-up per category and the one of the day before (for that day's usage).
         self.current: dict[ModelCategory, CategoryDay] = {}
         self.previous: dict[ModelCategory, CategoryDay] = {}
@@ -121,8 +155,10 @@ class HistoryRecorder:
         self.rejected: set[tuple[str, int, int]] = set()
 
     def forget(self) -> None:
-        for held in (self.current, self.previous, self.days, self.versions, self.known):
-            held.clear()
+        held: list[dict[ModelCategory, Any]] = [self.current, self.previous, self.days, self.versions]
+        held += [self.known, self.summaries, self.summarised, self.sightings]
+        for mapping in held:
+            mapping.clear()
         self.owned = set()
 
     # -- rebuild ---------------------------------------------------------------------------
@@ -186,6 +222,9 @@ class HistoryRecorder:
             self.known[category] = {
                 e.model for r in rollups for e in r.reference_events if e.kind == "first_seen"
             }
+            self.sightings[category] = watcher_first_seen(e for r in rollups for e in r.reference_events)
+            for rollup in kept[:-1]:
+                self._summarise(category, rollup)
             if rollups:
                 self.current[category] = rollups[-1]
                 if len(rollups) > 1 and rollups[-2].day == rollups[-1].day - ONE_DAY:
@@ -223,6 +262,43 @@ class HistoryRecorder:
             await self.load(partitions)
         return lost
 
+    # -- lifecycle -------------------------------------------------------------------------
+    def _summarise(self, category: ModelCategory, rollup: CategoryDay) -> None:
+        """Fold a completed day into the models' summaries (once per day, in day order)."""
+        through = self.summarised.get(category)
+        if through is not None and rollup.day <= through:
+            return
+        summaries = self.summaries.setdefault(category, {})
+        window = 2 * self.policy.trend_window_days
+        if rollup.has_data:
+            for name, model_day in rollup.models.items():
+                summary = summaries.get(name)
+                if summary is None:
+                    summary = summaries[name] = PastSummary()
+                summary.add_day(rollup.day, model_day, generated=rollup.generated, window_days=window)
+        self.summarised[category] = rollup.day
+
+    def context(self, category: ModelCategory, today: date) -> LifecycleContext:
+        """The lifecycle context of a recompute whose capture is of ``today``."""
+        current = self.current.get(category)
+        if current is not None and current.day < today:
+            self._summarise(category, current)
+        todays = current if current is not None and current.day == today else None
+        seen: dict[str, FirstSeen] = dict(self.sightings.get(category, {}))
+        if category is ModelCategory.IMAGE_GENERATION:
+            for name, dates in self.mod_dates.items():
+                if dates.added is not None:
+                    seen[name] = FirstSeen(dates.added, "model_mod_data")
+        return LifecycleContext(
+            category=category,
+            today=today,
+            policy=self.policy,
+            summaries=dict(self.summaries.get(category, {})),
+            today_days=dict(todays.models) if todays is not None else {},
+            today_generated=todays.generated if todays is not None else False,
+            first_seen=seen,
+        )
+
     # -- recording -------------------------------------------------------------------------
     async def record(
         self,
@@ -240,6 +316,7 @@ class HistoryRecorder:
             return None  # an input older than the day being recorded: that day is closed
         if held is not None and day > held.day:
             self.previous[category] = held
+            self._summarise(category, held)
             held = None
         rollup = fold_capture(
             held, category=category, captured_at=captured_at, observations=observations, generated=generated
@@ -255,6 +332,9 @@ class HistoryRecorder:
             rollup = add_reference_events(rollup, events)
             versions.add(reference.version)
             self.known[category].update(e.model for e in events if e.kind == "first_seen")
+            sightings = self.sightings.setdefault(category, {})
+            for name, sighting in watcher_first_seen(events).items():
+                sightings.setdefault(name, sighting)
         if rollup is held:
             return None
         self.current[category] = rollup

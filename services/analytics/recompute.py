@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from services.analytics.state import CategoryInputs
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
+from shared.domain.history.enrich import LifecycleContext
 from shared.domain.history.rollup import ModelObservation, observations_of
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
@@ -53,8 +54,13 @@ def _ms(moment: datetime | None) -> str:
     return str(int(moment.timestamp() * 1000)) if moment else "0"
 
 
-def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds) -> str:
-    """Deterministic id of the views computed from ``inputs``."""
+def generation_id(
+    category: ModelCategory,
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    lifecycle: LifecycleContext | None = None,
+) -> str:
+    """Deterministic id of the views computed from ``inputs`` (and the lifecycle's day and policy)."""
     parts = [
         str(VIEW_SCHEMA_VERSION),
         category.value,
@@ -64,7 +70,15 @@ def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: R
         inputs.workers.content_hash if inputs.workers else "-",
         thresholds.model_dump_json(),
     ]
+    if lifecycle is not None:
+        parts += [lifecycle.today.isoformat(), lifecycle.policy.model_dump_json()]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
+def capture_day(inputs: CategoryInputs) -> date | None:
+    """UTC day of the newest Horde snapshot of ``inputs`` (the lifecycle's "today"); None without one."""
+    moments = [e.captured_at for e in (inputs.status, inputs.stats, inputs.workers) if e is not None]
+    return max(moments).astimezone(UTC).date() if moments else None
 
 
 def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
@@ -117,7 +131,12 @@ def body_checksum(body: bytes) -> tuple[int, int]:
 
 
 def recompute(
-    category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds, *, computed_at: int
+    category: ModelCategory,
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    *,
+    computed_at: int,
+    lifecycle: LifecycleContext | None = None,
 ) -> Generation | None:
     """All views of ``category``, or ``None`` while its reference is unknown.
 
@@ -129,7 +148,9 @@ def recompute(
         return None
     horde = inputs.horde_snapshot()
     with collector_paused():
-        views = build_category_views(reference, horde, thresholds, computed_at=computed_at)
+        views = build_category_views(
+            reference, horde, thresholds, computed_at=computed_at, lifecycle=lifecycle
+        )
         stored = materialise(views, thresholds)
     risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
     observations = (
@@ -139,7 +160,7 @@ def recompute(
     )
     return Generation(
         category=category,
-        generation=generation_id(category, inputs, thresholds),
+        generation=generation_id(category, inputs, thresholds, lifecycle),
         basis=basis_of(inputs, computed_at=computed_at),
         views=stored,
         risk_models=risk_models,

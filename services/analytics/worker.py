@@ -29,7 +29,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.analytics.history import HistoryRecorder, capture_moment
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
-from services.analytics.recompute import Generation, recompute
+from services.analytics.recompute import Generation, capture_day, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_event_ids
 from services.analytics.state import AnalyticsState
 from shared.domain.categories import ModelCategory
@@ -352,9 +352,11 @@ class AnalyticsWorker:
         epoch = self.epoch
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
         reference = inputs.reference
+        today = capture_day(inputs)
+        lifecycle = self.history.context(category, today) if self.history and today else None
         started = time.perf_counter()
         generation = await asyncio.to_thread(
-            recompute, category, inputs, self.thresholds, computed_at=int(time.time())
+            recompute, category, inputs, self.thresholds, computed_at=int(time.time()), lifecycle=lifecycle
         )
         if generation is None:
             return

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, TypeAdapter
 
 from shared.domain.categories import ModelCategory, has_runtime_data
+from shared.domain.history.enrich import LifecycleContext, enrich
 from shared.domain.horde.index import HordeIndex, ModelMatcher
 from shared.domain.horde.merge import merge_matched
 from shared.domain.horde.payloads import HordeSnapshot
@@ -31,7 +32,7 @@ from shared.domain.text_names import get_base_model_name, group_key
 from shared.domain.trusted import copy_trusted
 
 #: Bumped whenever the rendered bytes change for the same inputs (part of every generation id).
-VIEW_SCHEMA_VERSION = 1
+VIEW_SCHEMA_VERSION = 2
 
 WITH_STATS_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
 RISK_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True))
@@ -114,6 +115,7 @@ def analyze_all(
     reference: ReferenceSnapshot,
     full: Mapping[str, CombinedModelStatistics],
     thresholds: RiskThresholds,
+    lifecycle: LifecycleContext | None = None,
 ) -> dict[bool, list[ModelDeletionRiskInfo]]:
     """Ungrouped risk entries without and (text only) with backend variations.
 
@@ -123,10 +125,13 @@ def analyze_all(
     """
     category = reference.category
     if category is not ModelCategory.TEXT_GENERATION:
-        return {False: analyze_category(reference.records, full, category, thresholds)}
+        entries = analyze_category(reference.records, full, category, thresholds)
+        return {False: enrich(entries, lifecycle, thresholds) if lifecycle is not None else entries}
     variations = analyze_category(
         reference.records, full, category, thresholds, include_backend_variations=True
     )
+    if lifecycle is not None:  # lifecycle and graced flags (docs/history.md), before any view
+        variations = enrich(variations, lifecycle, thresholds)
     plain = [
         entry if entry.backend_variations is None else copy_trusted(entry, {"backend_variations": None})
         for entry in variations
@@ -156,13 +161,18 @@ def risk_responses(
 
 
 def _runtime_views(
-    reference: ReferenceSnapshot, horde: HordeSnapshot, thresholds: RiskThresholds
+    reference: ReferenceSnapshot,
+    horde: HordeSnapshot,
+    thresholds: RiskThresholds,
+    lifecycle: LifecycleContext | None = None,
 ) -> RuntimeViews:
     matcher = ModelMatcher(reference.names(), HordeIndex.from_snapshot(horde))
     with_stats = merge_all_flags(matcher)
     full = with_stats[(True, True)]
     total = category_total_month_usage(reference.records, full)
-    risk = risk_responses(reference.category, analyze_all(reference, full, thresholds), total, thresholds)
+    risk = risk_responses(
+        reference.category, analyze_all(reference, full, thresholds, lifecycle), total, thresholds
+    )
     risk_models = {flags: tuple(response.models) for flags, response in risk.items()}
     return RuntimeViews(with_stats, risk_models, risk, total)
 
@@ -194,6 +204,7 @@ def build_category_views(
     thresholds: RiskThresholds,
     *,
     computed_at: int,
+    lifecycle: LifecycleContext | None = None,
 ) -> CategoryViews:
     """Compute every view of ``reference.category``; runtime views only with a Horde snapshot."""
     category = reference.category
@@ -205,7 +216,7 @@ def build_category_views(
         and horde.status is not None
         and horde.stats is not None
     ):
-        runtime = _runtime_views(reference, horde, thresholds)
+        runtime = _runtime_views(reference, horde, thresholds, lifecycle)
     return CategoryViews(category, statistics, statistics_grouped, runtime)
 
 

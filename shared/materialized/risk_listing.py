@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.lifecycle_csv import LIFECYCLE_CSV_COLUMNS, lifecycle_csv_cells
 from shared.domain.horde.spellings import backend_spellings
 from shared.domain.risk.listing import VALID_SORT_FIELDS, sort_risk_models
 from shared.domain.risk.models import CategoryDeletionRiskSummary, ModelDeletionRiskInfo
@@ -39,10 +40,10 @@ SUMMARY_COUNTERS = (
     "models_with_low_usage",
 )
 
-CSV_HEADER = (
+CSV_HEADER: tuple[str, ...] = (
     "name", "baseline", "workers", "usage_day", "usage_month", "usage_total", "usage_percentage",
     "cost_benefit_score", "size_gb", "risk_score", "flags", "at_risk", "is_critical", "has_warning",
-    "download_hosts", "notes",
+    "download_hosts", *LIFECYCLE_CSV_COLUMNS, "notes",
 )  # fmt: skip
 
 
@@ -82,7 +83,8 @@ def _csv_row(model: ModelDeletionRiskInfo) -> str:
          model.usage_total, model.usage_percentage_of_category,
          "" if model.cost_benefit_score is None else model.cost_benefit_score,
          "" if model.size_gb is None else model.size_gb, model.risk_score, _flag_names(model),
-         model.at_risk, model.is_critical, model.has_warning, " ".join(model.download_hosts), ""]
+         model.at_risk, model.is_critical, model.has_warning, " ".join(model.download_hosts),
+         *lifecycle_csv_cells(model.lifecycle), ""]
     )  # fmt: skip
     return buffer.getvalue()
 

@@ -289,6 +289,12 @@ async def test_deletion_risk_answers_equal_the_domain_for_every_combination(
                 offset=combo.get("offset", 0), limit=combo.get("limit"), sort_by=sort_by,
                 descending=combo.get("sort_desc", True) if sort_by else False,
             )  # fmt: skip
+            # The worker adds the lifecycle from its history (docs/history.md, test_history.py); the
+            # domain's expected answer has none. Grouped rows of several models have none either.
+            lifecycles = [model.pop("lifecycle") for model in body["models"]]
+            for model in expected["models"]:
+                model.pop("lifecycle", None)
+            assert grouped or all(lifecycle is not None for lifecycle in lifecycles), (category, combo)
             assert body == expected, (category, combo)
 
 

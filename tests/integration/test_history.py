@@ -170,6 +170,10 @@ async def test_a_month_of_snapshots_gives_the_expected_history_and_lifecycle(
     reference_v2 = tmp_path / "stable_diffusion.json"
     reference_v2.write_text(json.dumps(records))
     month = Month(reference_v2)
+    mod_data = str(DATA / "reference/image/model_mod_data.json")
+    settings = settings.model_copy(
+        update={"history": settings.history.model_copy(update={"mod_data_path": mod_data})}
+    )
     redis = Redis.from_url(settings.redis.url)
     keys = RedisKeys(settings.redis.key_prefix)
     history = HistoryStore(redis, keys)
@@ -273,6 +277,33 @@ async def test_a_month_of_snapshots_gives_the_expected_history_and_lifecycle(
         assert new.age_days == 24
         assert new.in_grace_period
         assert new.lifecycle_state == "grace"
+
+        # The rows of the last generation carry the lifecycle, computed by the worker as of its capture day.
+        rows = {
+            name: (await _risk_entry(store, name)).lifecycle for name in (UNSERVED, DECLINING, NEW, GOLDEN)
+        }
+        unserved_row, declining_row, new_row, golden_row = (
+            rows[n] for n in (UNSERVED, DECLINING, NEW, GOLDEN)
+        )
+        assert unserved_row is not None
+        assert (unserved_row.zero_workers_since, unserved_row.days_at_risk) == (date(2026, 10, 11), 19)
+        assert unserved_row.first_seen_source == "model_mod_data"
+        assert unserved_row.lifecycle_state == "deletion_candidate"
+        assert "no worker has served it for 19 days, since 2026-10-11 (no data 2026-10-20 to 2026-10-21)" in (
+            unserved_row.reasons
+        )
+        assert declining_row is not None
+        assert (declining_row.usage_trend.direction, declining_row.usage_trend.change_percent) == (
+            "falling",
+            -90.0,
+        )
+        assert new_row is not None
+        assert (new_row.in_grace_period, new_row.first_seen_source, new_row.age_days) == (True, "watcher", 24)
+        new_entry = await _risk_entry(store, NEW)
+        assert not new_entry.deletion_risk_flags.zero_usage_month  # no usage flags in grace
+        assert new_entry.deletion_risk_flags.no_active_workers
+        assert golden_row is not None
+        assert golden_row.lifecycle_state == "protected"
 
         golden_points = (await _model(history, GOLDEN))[0]
         golden = fields(GOLDEN, await _risk_entry(store, GOLDEN), golden_points)

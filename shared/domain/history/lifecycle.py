@@ -9,64 +9,15 @@ unserved since 2026-10-25 has been so for 41 days on 2026-12-05.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import date
 
 from shared.domain.history.days import ONE_DAY, describe_gap, gaps
+from shared.domain.history.fields import GapRange, LifecycleFields, LifecycleState, Trend, TrendDirection
 from shared.domain.history.policy import LifecyclePolicy
-from shared.domain.history.reference_events import FirstSeen, FirstSeenSource
+from shared.domain.history.reference_events import FirstSeen
 from shared.domain.history.rollup import LEVEL_RANK, RiskLevel
 from shared.domain.history.series import DayPoint
 from shared.domain.risk.models import ModelDeletionRiskInfo
-
-TrendDirection = Literal["rising", "falling", "flat", "unknown"]
-LifecycleState = Literal["protected", "grace", "clear", "at_risk", "deletion_candidate"]
-
-
-class Trend(BaseModel):
-    """Daily mean of the last window of completed days against the window before, with the numbers."""
-
-    model_config = ConfigDict(frozen=True)
-
-    direction: TrendDirection = "unknown"
-    recent: float | None = None
-    previous: float | None = None
-    recent_days: int = 0
-    previous_days: int = 0
-    change_percent: float | None = None
-
-
-class GapRange(BaseModel):
-    """Days without data, inclusive."""
-
-    model_config = ConfigDict(frozen=True)
-
-    first: date
-    last: date
-
-
-class LifecycleFields(BaseModel):
-    """The lifecycle fields of a deletion-risk row and event (``docs/history.md``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    first_seen_at: datetime | None = None
-    first_seen_source: FirstSeenSource | None = None
-    age_days: int | None = None
-    in_grace_period: bool = False
-    protected: bool = False
-    zero_workers_since: date | None = None
-    last_used_on: date | None = None
-    at_risk_since: date | None = None
-    days_at_risk: int = Field(default=0, ge=0)
-    usage_trend: Trend = Field(default_factory=Trend)
-    workers_trend: Trend = Field(default_factory=Trend)
-    lifecycle_state: LifecycleState = "clear"
-    deletion_candidate: bool = False
-    gaps: tuple[GapRange, ...] = ()
-    reasons: tuple[str, ...] = ()
 
 
 def current_level(info: ModelDeletionRiskInfo) -> RiskLevel:

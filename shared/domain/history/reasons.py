@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from shared.domain.history.lifecycle import LifecycleFields, gaps_within
+from shared.domain.history.fields import LifecycleFields
+from shared.domain.history.lifecycle import gaps_within
 from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.risk.models import ModelDeletionRiskInfo
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
+from shared.domain.history.fields import FirstSeenSource
 from shared.domain.history.rollup import ReferenceEvent
 from shared.domain.reference.diff import ReferenceDiff
-
-FirstSeenSource = Literal["model_mod_data", "watcher", "watcher_initial"]
 
 
 def events_of_diff(diff: ReferenceDiff, *, version: str, at: datetime, initial: bool) -> list[ReferenceEvent]:

@@ -16,19 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from shared.domain.history.days import ONE_DAY
-from shared.domain.history.lifecycle import (
-    GapRange,
-    LifecycleFields,
-    LifecycleState,
-    Trend,
-    current_level,
-    trend,
-)
+from shared.domain.history.fields import GapRange, LifecycleFields, LifecycleState, Trend
+from shared.domain.history.lifecycle import current_level, trend
 from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.history.reference_events import FirstSeen
 from shared.domain.history.rollup import LEVEL_RANK, ModelDay
 from shared.domain.history.series import DayPoint, _point
 from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.domain.trusted import build_trusted, copy_trusted
 
 
 @dataclass(slots=True)
@@ -47,6 +42,9 @@ class PastSummary:
     gaps: list[tuple[date, date]] = field(default_factory=list)
     #: The last points with data, enough for both trend windows.
     recent: deque[DayPoint] = field(default_factory=deque)
+    #: ``(today, policy, usage trend, workers trend)``: trends use completed days only, so they are
+    #: computed once per day and model, not once per recompute.
+    trends: tuple[date, LifecyclePolicy, Trend, Trend] | None = None
 
     def add_day(
         self, day: date, model_day: ModelDay, *, generated: bool = False, window_days: int = 14
@@ -77,6 +75,26 @@ class PastSummary:
         while self.recent and (day - self.recent[0].day).days >= window_days:
             self.recent.popleft()
         self.last_data_day, self.last_model_day, self.last_level_rank = day, model_day, rank
+        self.trends = None
+
+    def trends_on(self, today: date, policy: LifecyclePolicy) -> tuple[Trend, Trend]:
+        """Usage and workers trends as of ``today`` (cached until the next day is added)."""
+        held = self.trends
+        if held is not None and held[0] == today and held[1] is policy:
+            return held[2], held[3]
+        points = list(self.recent)
+        usage = trend(points, today, _usage_of, policy)
+        workers = trend(points, today, _workers_of, policy)
+        self.trends = (today, policy, usage, workers)
+        return usage, workers
+
+
+def _usage_of(point: DayPoint) -> float | None:
+    return None if point.usage is None else float(point.usage)
+
+
+def _workers_of(point: DayPoint) -> float | None:
+    return point.workers_mean
 
 
 def _state(
@@ -139,28 +157,35 @@ def lifecycle_from_summary(
             gap_list.append((summary.last_data_day + ONE_DAY, end))
     elif today_point is None:
         gap_list = []
-    points = list(summary.recent)
-    usage_trend: Trend = trend(points, today, lambda p: None if p.usage is None else float(p.usage), policy)
-    workers_trend: Trend = trend(points, today, lambda p: p.workers_mean, policy)
+    usage_trend, workers_trend = summary.trends_on(today, policy)
     state = _state(summary, today, protected=protection is not None, in_grace=in_grace, policy=policy)
-    fields = LifecycleFields(
-        first_seen_at=first_seen.at if first_seen is not None else None,
-        first_seen_source=first_seen.source if first_seen is not None else None,
-        age_days=age,
-        in_grace_period=in_grace,
-        protected=protection is not None,
-        zero_workers_since=zero_since,
-        last_used_on=last_used,
-        at_risk_since=at_risk_since,
-        days_at_risk=(today - at_risk_since).days if at_risk_since is not None else 0,
-        usage_trend=usage_trend,
-        workers_trend=workers_trend,
-        lifecycle_state=state,
-        deletion_candidate=state == "deletion_candidate",
-        gaps=tuple(GapRange(first=a, last=b) for a, b in gap_list),
+    # Every value below is computed here with its declared type: built without re-validation.
+    fields = build_trusted(
+        LifecycleFields,
+        {
+            "first_seen_at": first_seen.at if first_seen is not None else None,
+            "first_seen_source": first_seen.source if first_seen is not None else None,
+            "age_days": age,
+            "in_grace_period": in_grace,
+            "protected": protection is not None,
+            "zero_workers_since": zero_since,
+            "last_used_on": last_used,
+            "at_risk_since": at_risk_since,
+            "days_at_risk": (today - at_risk_since).days if at_risk_since is not None else 0,
+            "usage_trend": usage_trend,
+            "workers_trend": workers_trend,
+            "lifecycle_state": state,
+            "deletion_candidate": state == "deletion_candidate",
+            "gaps": tuple(_gap(a, b) for a, b in gap_list),
+            "reasons": (),
+        },
     )
     sentences = reasons_for(
         info, fields, today=today, policy=policy, protection=protection,
         low_usage_threshold=low_usage_threshold, preferred_hosts=preferred_hosts,
     )  # fmt: skip
-    return fields.model_copy(update={"reasons": tuple(sentences)})
+    return copy_trusted(fields, {"reasons": tuple(sentences)})
+
+
+def _gap(first: date, last: date) -> GapRange:
+    return build_trusted(GapRange, {"first": first, "last": last})

@@ -150,6 +150,7 @@ def build_risk_info(
             ),
             "is_critical": verdict.is_critical,
             "has_warning": verdict.has_warning,
+            "lifecycle": None,
         },
     )
 

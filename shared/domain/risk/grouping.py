@@ -157,6 +157,7 @@ def merge_group(
             "backend_variations": merge_backend_variations(members),
             "is_critical": verdict.is_critical,
             "has_warning": verdict.has_warning,
+            "lifecycle": None,
         },
     )
 

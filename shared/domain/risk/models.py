@@ -13,6 +13,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.fields import LifecycleFields
 
 
 class UsageTrend(BaseModel):
@@ -97,6 +98,9 @@ class ModelDeletionRiskInfo(BaseModel):
     backend_variations: tuple[BackendVariationStats, ...] | None = None
     is_critical: bool = False
     has_warning: bool = False
+    #: Age, history and policy of the model (``docs/history.md``); null for a group of several
+    #: models and where no history is kept (categories without Horde data).
+    lifecycle: LifecycleFields | None = None
 
     @model_validator(mode="after")
     def _score_matches_flags(self) -> Self:
