@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.fields import LifecycleFields, LifecycleState
 from shared.domain.risk.changes import ChangeKind, signature
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 
@@ -32,11 +33,19 @@ class RiskState(BaseModel):
     #: Context only: a change of these alone is not an event.
     worker_count: int
     usage_month: int
+    #: Schema 2: the lifecycle state (a change is an event) and the lifecycle fields (context).
+    lifecycle_state: LifecycleState | None = None
+    lifecycle: LifecycleFields | None = None
 
     def signature(self) -> tuple[object, ...]:
         """The change signature (see ``shared.domain.risk.changes.signature``)."""
         return signature(
-            self.deletion_risk_flags, self.risk_score, self.is_critical, self.has_warning, self.has_workers
+            self.deletion_risk_flags,
+            self.risk_score,
+            self.is_critical,
+            self.has_warning,
+            self.has_workers,
+            self.lifecycle_state,
         )
 
     @classmethod
@@ -51,6 +60,8 @@ class RiskState(BaseModel):
             has_workers=model.worker_count > 0,
             worker_count=model.worker_count,
             usage_month=model.usage_month,
+            lifecycle_state=model.lifecycle.lifecycle_state if model.lifecycle is not None else None,
+            lifecycle=model.lifecycle,
         )
 
 
@@ -70,7 +81,8 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    #: 2 adds ``lifecycle_state``/``lifecycle`` to the states; 1 records (no lifecycle) still read.
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -85,7 +97,8 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
+    #: 2 adds ``lifecycle_state``/``lifecycle`` to the states; 1 records (no lifecycle) still read.
+    schema_version: Literal[1, 2] = 2
     category: ModelCategory
     model: str
     state: RiskState
