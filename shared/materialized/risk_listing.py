@@ -62,6 +62,8 @@ class RiskListingIndex(BaseModel):
     orders: dict[str, tuple[int, ...]]
     summary_rows: tuple[tuple[int, ...], ...]
     csv_rows: tuple[str, ...]
+    #: Per row, ``lifecycle.days_at_risk`` (0 without lifecycle): the ``long_at_risk`` day filter.
+    days_at_risk: tuple[int, ...] = ()
 
     def position(self, name: str) -> int | None:
         """Row of a model by name (exact first, then case-insensitive)."""
@@ -138,6 +140,7 @@ def build_risk_index(
         orders=orders,
         summary_rows=tuple(_summary_row(m) for m in models),
         csv_rows=tuple(_csv_row(m) for m in models),
+        days_at_risk=tuple(m.lifecycle.days_at_risk if m.lifecycle is not None else 0 for m in models),
     )
 
 
@@ -167,6 +170,8 @@ class RiskQuery(BaseModel):
     descending: bool = False
     offset: int = 0
     limit: int | None = None
+    #: ``long_at_risk`` only: at risk for at least this many days.
+    min_days_at_risk: int = 0
 
 
 class RiskAnswer(BaseModel):
@@ -184,6 +189,8 @@ def run_risk_query(index: RiskListingIndex, query: RiskQuery) -> RiskAnswer:
     if query.sort_by:
         order = index.orders[f"{query.sort_by}:{'desc' if query.descending else 'asc'}"]
     allowed = set(index.presets[query.preset]) if query.preset else None
+    if allowed is not None and query.preset == DeletionRiskFilterPreset.LONG_AT_RISK and index.days_at_risk:
+        allowed = {i for i in allowed if index.days_at_risk[i] >= query.min_days_at_risk}
     selected = select(order, allowed=allowed, matching=search_matches(index.search_text, query.search))
     return RiskAnswer(selected=tuple(selected), page=tuple(page(selected, query.offset, query.limit)))
 

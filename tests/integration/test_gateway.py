@@ -572,3 +572,21 @@ async def test_cors_preflight_and_exposed_headers(filled: Filled) -> None:
         assert answer.headers["access-control-allow-origin"] == "https://models.example"
         assert "X-Data-Stale" in answer.headers["access-control-expose-headers"]
     await redis.aclose()
+
+
+async def test_lifecycle_presets_answer_from_the_rows_lifecycle(client: httpx.AsyncClient) -> None:
+    """``long_at_risk`` takes its day count as ``days_at_risk`` (docs/history.md); bad counts get 422."""
+    everything = await get_json(client, "/image_generation/deletion-risk")
+    at_risk = [m["name"] for m in everything["models"] if m["lifecycle"]["at_risk_since"] is not None]
+    any_day = await get_json(client, "/image_generation/deletion-risk", preset="long_at_risk", days_at_risk=0)
+    assert sorted(m["name"] for m in any_day["models"]) == sorted(at_risk)
+    assert at_risk
+    # Every day of this history is today: nobody has been at risk for a day yet.
+    a_day = await get_json(client, "/image_generation/deletion-risk", preset="long_at_risk", days_at_risk=1)
+    assert a_day["total_count"] == 0
+    for preset in ("declining", "new_models"):
+        assert (await get_json(client, "/image_generation/deletion-risk", preset=preset))["total_count"] == 0
+    bad = await client.get(
+        "/model_references/statistics/image_generation/deletion-risk?preset=long_at_risk&days_at_risk=-1"
+    )
+    assert bad.status_code == 422

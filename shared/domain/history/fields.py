@@ -46,6 +46,8 @@ class LifecycleFields(BaseModel):
     first_seen_source: FirstSeenSource | None = None
     age_days: int | None = None
     in_grace_period: bool = False
+    #: First seen (not in the watcher's first load) fewer than ``NEW_MODEL_DAYS`` ago.
+    new_model: bool = False
     protected: bool = False
     zero_workers_since: date | None = None
     last_used_on: date | None = None

@@ -20,6 +20,16 @@ from shared.domain.history.series import DayPoint
 from shared.domain.risk.models import ModelDeletionRiskInfo
 
 
+def is_new_model(first_seen: FirstSeen | None, age: int | None, policy: LifecyclePolicy) -> bool:
+    """First seen by a sighting that is not the watcher's first load, fewer than ``new_model_days`` ago."""
+    return (
+        first_seen is not None
+        and first_seen.source != "watcher_initial"
+        and age is not None
+        and age < policy.new_model_days
+    )
+
+
 def current_level(info: ModelDeletionRiskInfo) -> RiskLevel:
     """The risk level of an entry: critical, at risk (any flag) or clear."""
     return "critical" if info.is_critical else "at_risk" if info.at_risk else "clear"
@@ -159,6 +169,7 @@ def compute_lifecycle(
         first_seen_source=first_seen.source if first_seen is not None else None,
         age_days=age,
         in_grace_period=in_grace,
+        new_model=is_new_model(first_seen, age, policy),
         protected=protection is not None,
         zero_workers_since=zero_since,
         last_used_on=used[-1] if used else None,

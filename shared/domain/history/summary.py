@@ -17,7 +17,7 @@ from datetime import date
 
 from shared.domain.history.days import ONE_DAY
 from shared.domain.history.fields import GapRange, LifecycleFields, LifecycleState, Trend
-from shared.domain.history.lifecycle import current_level, trend
+from shared.domain.history.lifecycle import current_level, is_new_model, trend
 from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.history.reference_events import FirstSeen
 from shared.domain.history.rollup import LEVEL_RANK, ModelDay
@@ -167,6 +167,7 @@ def lifecycle_from_summary(
             "first_seen_source": first_seen.source if first_seen is not None else None,
             "age_days": age,
             "in_grace_period": in_grace,
+            "new_model": is_new_model(first_seen, age, policy),
             "protected": protection is not None,
             "zero_workers_since": zero_since,
             "last_used_on": last_used,

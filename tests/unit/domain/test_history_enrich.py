@@ -52,3 +52,27 @@ def test_csv_cells_name_every_column_and_show_trend_numbers() -> None:
     assert trend_cell(falling) == "falling (10.0 vs 100.0 a day, -90.0%)"
     assert trend_cell(Trend()) == "unknown"
     assert lifecycle_csv_cells(None) == [""] * len(LIFECYCLE_CSV_COLUMNS)
+
+
+def test_lifecycle_presets_and_the_long_at_risk_day_filter() -> None:
+    """``long_at_risk`` (N per request), ``declining`` and ``new_models`` select on the rows' lifecycle."""
+    from shared.domain.history.fields import LifecycleFields as Fields
+    from shared.materialized.risk_listing import RiskQuery, build_risk_index, run_risk_query
+
+    falling = Trend(direction="falling", recent=1.0, previous=9.0, recent_days=7, previous_days=7)
+    rows = [
+        info("a", workers=0).model_copy(update={"lifecycle": Fields(at_risk_since=TODAY, days_at_risk=20)}),
+        info("b", workers=0).model_copy(update={"lifecycle": Fields(at_risk_since=TODAY, days_at_risk=3)}),
+        info("c", workers=2).model_copy(update={"lifecycle": Fields(usage_trend=falling, new_model=True)}),
+        info("d", workers=2),
+    ]
+    index = build_risk_index(rows, category=IMAGE, category_total_month_usage=0, thresholds=RiskThresholds())
+    assert index.days_at_risk == (20, 3, 0, 0)
+
+    def names(**query: object) -> list[str]:
+        return [index.names[i] for i in run_risk_query(index, RiskQuery(**query)).selected]  # type: ignore[arg-type]
+
+    assert names(preset="long_at_risk", min_days_at_risk=14) == ["a"]
+    assert names(preset="long_at_risk", min_days_at_risk=0) == ["a", "b"]
+    assert names(preset="declining") == ["c"]
+    assert names(preset="new_models") == ["c"]
