@@ -364,14 +364,15 @@ class AnalyticsWorker:
             if not self._still_owned(epoch):
                 log.info("partitions moved during the recompute of %s; result dropped", category)
                 return
-            await self._write(category, generation, started, epoch)
-            if self.history is not None and generation.observations is not None and self._still_owned(epoch):
+            # The capture joins the history first, so the history answers of a generation include it.
+            if self.history is not None and generation.observations is not None:
                 await self.history.record(
                     category,
                     captured_at=capture_moment(generation.basis),
                     observations=generation.observations,
                     reference=reference,
                 )
+            await self._write(category, generation, started, epoch)
 
     async def _write(
         self, category: ModelCategory, generation: Generation, started: float, epoch: int

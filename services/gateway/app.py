@@ -26,7 +26,7 @@ from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
-from services.gateway.routes import deletion_risk, events, statistics, with_stats
+from services.gateway.routes import deletion_risk, events, history, statistics, with_stats
 from services.gateway.routes.events import StreamSlots
 from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         with_stats.router,
         deletion_risk.listing_router,
         events.router,
+        history.router,  # before model_router: its {model:path} would take …/history
         deletion_risk.model_router,
     )
     for router in routers:
