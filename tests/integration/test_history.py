@@ -312,3 +312,28 @@ async def test_a_month_of_snapshots_gives_the_expected_history_and_lifecycle(
         assert golden.first_seen_source == "model_mod_data"
     finally:
         await redis.aclose()
+
+
+async def test_backfill_through_the_running_stack_gives_months_of_history(settings: Settings) -> None:
+    """The documented backfill: real at_capture days and a generated sequence, rebuilt by the worker."""
+    from services.devstack.history_backfill import DEFAULT_DATA, backfill
+
+    # The real capture days (2023-07-09, 2024-06-08, 2025-06-25) are older than the default 400 days.
+    settings = settings.model_copy(
+        update={"history": settings.history.model_copy(update={"retention_days": 1500})}
+    )
+    redis = Redis.from_url(settings.redis.url)
+    history = HistoryStore(redis, RedisKeys(settings.redis.key_prefix))
+    try:
+        async with running_worker(settings):
+            await _until(lambda: history.is_built(IMAGE), within=90)
+            written = await backfill(settings, DEFAULT_DATA, 60, today=TODAY)
+            assert written == {"image_generation": 62, "text_generation": 61}
+        summary = await history.summary(IMAGE, TODAY - timedelta(days=60), TODAY - timedelta(days=1))
+        assert all(p.has_data and p.generated for p in summary)
+        real = (await history.summary(IMAGE, date(2023, 7, 9), date(2023, 7, 9)))[0]
+        assert real.has_data
+        assert not real.generated
+        assert real.models == 228
+    finally:
+        await redis.aclose()
