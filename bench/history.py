@@ -18,18 +18,22 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from redis.asyncio import Redis
 
+from bench.gateway_load import drive, start
 from bench.synthetic import load_reference, load_snapshot
 from services.analytics.history import HistoryRecorder
 from services.devstack.broker import start_tansu, stop_process
+from services.devstack.ports import free_port
 from services.devstack.redis_server import start_redis_server
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
@@ -44,6 +48,7 @@ from shared.events.history import rollup_key
 from shared.kafka import encode_key, ensure_topics, make_broker, make_producer
 from shared.redis_keys import RedisKeys
 from shared.settings import KafkaSettings
+from shared.store.generations import GenerationStore
 from shared.store.history import HistoryStore
 from shared.topics import HISTORY_DAILY, partition_for
 
@@ -105,6 +110,37 @@ def recompute_with_lifecycle(rollups: list[CategoryDay], today: date, repeat: in
                 runs.append((time.perf_counter() - began) * 1000)
         timings[label] = round(statistics.median(runs), 1)
     return timings
+
+
+async def route_latencies(
+    redis: Redis, redis_url: str, prefix: str, model: str, today: date
+) -> dict[str, Any]:
+    """p50/p99 of ``GET …/deletion-risk/{model}/history?days=90`` on a gateway process, 16 connections,
+    with the answer cache off (every request reads Redis) and on (repeated answers replayed)."""
+    moment = str(int(datetime.combine(today, dtime(12), tzinfo=UTC).timestamp() * 1000))
+    store = GenerationStore(redis, RedisKeys(prefix), superseded_ttl_seconds=60)
+    basis = {"computed_at": moment[:-3], "reference_version": "bench", "status_at_ms": moment,
+             "stats_at_ms": moment, "workers_at_ms": moment, "view_schema": "2"}  # fmt: skip
+    await store.write(TEXT, "bench", {"statistics": b"{}"}, basis)
+    url = f"/model_references/statistics/text_generation/deletion-risk/{quote(model)}/history?days=90"
+    out: dict[str, Any] = {"connections": 16}
+    for label, cache_bytes in (("routed", "0"), ("answer_cache", str(32 * 1024 * 1024))):
+        port = free_port()
+        env = {"HORDE_REDIS__URL": redis_url, "HORDE_REDIS__KEY_PREFIX": prefix, "HORDE_HTTP_PORT": str(port),
+               "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_LOG_LEVEL": "WARNING",
+               "HORDE_GATEWAY__ANSWER_CACHE_BYTES": cache_bytes}  # fmt: skip
+        process = start([sys.executable, "-m", "services.gateway"], env, port)
+        try:
+            latencies, errors = await drive(port, url, False, 16, seconds=5, warmup=1)
+        finally:
+            stop_process(process, timeout=5)
+        out[label] = {
+            "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+            "requests": len(latencies),
+            "errors": errors,
+        }
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -192,6 +228,7 @@ async def run(days: int, model_count: int) -> dict[str, Any]:
             held = fold_capture(held, category=TEXT, captured_at=moment, observations=observations)
             fold_ms.append((time.perf_counter() - began) * 1000)
         recompute = recompute_with_lifecycle(rollups, today)
+        route = await route_latencies(redis, redis_url, f"b{unique}", names[0], today)
     finally:
         await redis.aclose()
         for process in reversed(started):
@@ -212,6 +249,7 @@ async def run(days: int, model_count: int) -> dict[str, Any]:
         },
         "capture_fold_ms_median": round(statistics.median(fold_ms), 3),
         "recompute_text_ms_median": recompute,
+        "history_route_90d": route,
         "capture_models": len(held.models) if held is not None else 0,
     }
 
