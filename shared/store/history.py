@@ -1,6 +1,7 @@
 """The materialised daily history in Redis, written by the analytics worker, read by the gateway.
 
-Per model one hash (ISO day -> ``ModelDay`` JSON) and one hash of reference events; per category
+Per model one hash (ISO day -> the rendered day point JSON, its usage already the ``total`` delta
+from the day before) and one hash of reference events; per category
 one hash of day summaries and a ``meta`` hash whose absence means "rebuild me from Kafka". Every
 write is an idempotent overwrite of whole fields, so a replay or a rebuild ends in the same keys.
 """
@@ -17,8 +18,8 @@ from redis.asyncio.client import Pipeline
 
 from shared.domain.categories import ModelCategory
 from shared.domain.history.days import ONE_DAY, day_range
-from shared.domain.history.rollup import CategoryDay, ModelDay, ReferenceEvent
-from shared.domain.history.series import CategoryDayPoint, DayPoint, category_series, series_of
+from shared.domain.history.rollup import CategoryDay, ReferenceEvent
+from shared.domain.history.series import CategoryDayPoint, DayPoint, category_series, point_of
 from shared.redis_keys import RedisKeys
 
 _EVENTS = TypeAdapter(list[ReferenceEvent])
@@ -46,8 +47,10 @@ class HistoryStore:
         for rollup in rollups:
             category, day = rollup.category, rollup.day.isoformat()
             before = previous if previous is not None and previous.day == rollup.day - ONE_DAY else None
+            before_models = before.models if before is not None and before.has_data else {}
             for name, model_day in rollup.models.items():
-                pipe.hset(self.keys.history_model(category, name), day, model_day.model_dump_json())
+                point = point_of(rollup.day, model_day, before_models.get(name), rollup.generated)
+                pipe.hset(self.keys.history_model(category, name), day, point.model_dump_json())
             for event in rollup.reference_events:
                 field = f"{event.version}/{event.kind}"
                 pipe.hset(self.keys.history_events(category, event.model), field, event.model_dump_json())
@@ -104,29 +107,49 @@ class HistoryStore:
         await pipe.execute()
 
     # -- reading ---------------------------------------------------------------------------
+    async def model_history_json(
+        self, category: ModelCategory, model: str, first: date, last: date
+    ) -> tuple[list[str], list[str]] | None:
+        """The model's day points (JSON, a gap point for a day without data) for ``first..last`` and
+        its reference events (JSON, by time); None when the model has no history at all."""
+        days = day_range(first, last)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.history_model(category, model), [d.isoformat() for d in days])
+        pipe.hvals(self.keys.history_events(category, model))
+        raws, events_raw = await pipe.execute()
+        if (
+            not any(raws)
+            and not events_raw
+            and not await self.redis.exists(self.keys.history_model(category, model))
+        ):
+            return None
+        points = [
+            raw.decode() if isinstance(raw, bytes) else raw if raw is not None else _gap_json(day)
+            for day, raw in zip(days, raws, strict=True)
+        ]
+        events = sorted((_text(raw) or "" for raw in events_raw), key=_event_order)
+        return points, events
+
     async def model_history(
         self, category: ModelCategory, model: str, first: date, last: date
     ) -> tuple[list[DayPoint], list[ReferenceEvent]] | None:
         """The model's series for ``first..last`` and all its reference events; None: model unknown."""
-        fields = [d.isoformat() for d in day_range(first - ONE_DAY, last)]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.history_model(category, model), fields)
-        pipe.hmget(self.keys.history_days(category), fields)
-        pipe.hvals(self.keys.history_events(category, model))
-        model_days, summaries, events_raw = await pipe.execute()
-        if not any(model_days) and not events_raw:
+        found = await self.model_history_json(category, model, first, last)
+        if found is None:
             return None
-        held: dict[date, ModelDay] = {}
-        generated: set[date] = set()
-        for name, raw, summary in zip(fields, model_days, summaries, strict=True):
-            day = date.fromisoformat(name)
-            if summary is not None and json.loads(summary).get("generated"):
-                generated.add(day)
-            if raw is not None:
-                held[day] = ModelDay.model_validate_json(raw)
-        events = [ReferenceEvent.model_validate_json(raw) for raw in events_raw]
-        events.sort(key=lambda e: (e.at, e.kind))
-        return series_of(held, generated, first, last), events
+        points, events = found
+        return [DayPoint.model_validate_json(p) for p in points], [
+            ReferenceEvent.model_validate_json(e) for e in events
+        ]
+
+    async def summary_json(self, category: ModelCategory, first: date, last: date) -> list[str]:
+        """The category's day summaries (JSON) for ``first..last``, gap points included."""
+        days = day_range(first, last)
+        raws = await self.redis.hmget(self.keys.history_days(category), [d.isoformat() for d in days])
+        return [
+            _text(raw) or CategoryDayPoint(day=day, has_data=False).model_dump_json()
+            for day, raw in zip(days, raws, strict=True)
+        ]
 
     async def summary(self, category: ModelCategory, first: date, last: date) -> list[CategoryDayPoint]:
         """The category's day summaries for ``first..last`` (a gap point for a day without data)."""
@@ -142,6 +165,19 @@ class HistoryStore:
     async def meta(self, category: ModelCategory) -> Mapping[str, str]:
         raw = await self.redis.hgetall(self.keys.history_meta(category))
         return {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+
+
+def _gap_json(day: date) -> str:
+    return f'{{"day":"{day.isoformat()}","has_data":false{_GAP_TAIL}'
+
+
+#: The rest of a gap point's JSON (every value null or empty), rendered once.
+_GAP_TAIL = DayPoint(day=date(2000, 1, 1), has_data=False).model_dump_json().split('"has_data":false', 1)[1]
+
+
+def _event_order(raw: str) -> tuple[str, str]:
+    event = json.loads(raw)
+    return event["at"], event["kind"]
 
 
 def retention_start(today: date, retention_days: int) -> date:

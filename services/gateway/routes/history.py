@@ -124,19 +124,18 @@ async def model_history(
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         first, last = _range(request, current, days)
-        held = await store.model_history(chosen, model, first, last)
+        held = await store.model_history_json(chosen, model, first, last)
         if held is None:
             raise GatewayError(
                 404, ErrorBody(detail=f"No history of {model!r} in {category} (names are exact).")
             )
-        points, events = held
+        points, events = held  # stored rendered: the answer is a join of strings
         if format is Format.CSV:
-            return Body(render_series_csv(points), CSV)
+            return Body(render_series_csv([DayPoint.model_validate_json(p) for p in points]), CSV)
         fields = (
             f'"category":"{chosen.value}","model":{json.dumps(model)},"days":{days},'
             f'"first_day":"{first}","last_day":"{last}",'
-            f'"series":[{",".join(p.model_dump_json() for p in points)}],'
-            f'"reference_events":[{",".join(e.model_dump_json() for e in events)}]'
+            f'"series":[{",".join(points)}],"reference_events":[{",".join(events)}]'
         )
         return Body(_object(fields, found), JSON)
 
@@ -151,10 +150,10 @@ async def history_summary(request: Request, category: CategoryPath, days: DaysQu
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         first, last = _range(request, current, days)
-        points = await store.summary(chosen, first, last)
+        points = await store.summary_json(chosen, first, last)
         fields = (
             f'"category":"{chosen.value}","days":{days},"first_day":"{first}","last_day":"{last}",'
-            f'"series":[{",".join(p.model_dump_json() for p in points)}]'
+            f'"series":[{",".join(points)}]'
         )
         return Body(_object(fields, found), JSON)
 

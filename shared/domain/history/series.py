@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.domain.history.days import ONE_DAY, day_range
 from shared.domain.history.rollup import CategoryDay, ModelDay, RiskLevel
+from shared.domain.trusted import build_trusted
 
 UsageSource = Literal["total_delta", "stats_day"]
 
@@ -76,27 +77,36 @@ def _usage(held: ModelDay, previous: ModelDay | None) -> tuple[int, UsageSource,
 
 
 def _point(day: date, held: ModelDay, previous: ModelDay | None, generated: bool) -> DayPoint:
+    """The day point of a model day; built without re-validation (every value computed here)."""
     usage, source, disagree, note = _usage(held, previous)
-    return DayPoint(
-        day=day,
-        has_data=True,
-        generated=generated,
-        usage=usage,
-        usage_source=source,
-        usage_reported=held.usage_day_reported,
-        usage_disagrees=disagree,
-        usage_note=note,
-        workers_min=held.workers_min,
-        workers_max=held.workers_max,
-        workers_mean=round(held.workers_sum / held.polls, 3),
-        share_polls_with_workers=round(held.polls_with_workers / held.polls, 4),
-        threads_min=held.threads_min,
-        threads_max=held.threads_max,
-        queued_max=held.queued_max,
-        risk_level=held.risk.level,
-        risk_score=held.risk.score,
-        flags=held.risk.flags,
+    return build_trusted(
+        DayPoint,
+        {
+            "day": day,
+            "has_data": True,
+            "generated": generated,
+            "usage": usage,
+            "usage_source": source,
+            "usage_reported": held.usage_day_reported,
+            "usage_disagrees": disagree,
+            "usage_note": note,
+            "workers_min": held.workers_min,
+            "workers_max": held.workers_max,
+            "workers_mean": round(held.workers_sum / held.polls, 3),
+            "share_polls_with_workers": round(held.polls_with_workers / held.polls, 4),
+            "threads_min": held.threads_min,
+            "threads_max": held.threads_max,
+            "queued_max": held.queued_max,
+            "risk_level": held.risk.level,
+            "risk_score": held.risk.score,
+            "flags": held.risk.flags,
+        },
     )
+
+
+def point_of(day: date, held: ModelDay, previous: ModelDay | None, generated: bool) -> DayPoint:
+    """Public name of the day point builder (the store renders points when it writes them)."""
+    return _point(day, held, previous, generated)
 
 
 def by_day(rollups: Iterable[CategoryDay]) -> dict[date, CategoryDay]:
