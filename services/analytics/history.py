@@ -278,13 +278,20 @@ class HistoryRecorder:
                 summary.add_day(rollup.day, model_day, generated=rollup.generated, window_days=window)
         self.summarised[category] = rollup.day
 
-    def context(self, category: ModelCategory, today: date) -> LifecycleContext:
-        """The lifecycle context of a recompute whose capture is of ``today``."""
+    def context(
+        self, category: ModelCategory, today: date, reference: ReferenceCategoryChanged | None = None
+    ) -> LifecycleContext:
+        """The lifecycle context of a recompute whose capture is of ``today``: the completed days and
+        the sightings, including those of ``reference`` not recorded yet; never today's roll-up, so
+        the answer depends on the generation's inputs and the history before it only."""
         current = self.current.get(category)
         if current is not None and current.day < today:
             self._summarise(category, current)
-        todays = current if current is not None and current.day == today else None
         seen: dict[str, FirstSeen] = dict(self.sightings.get(category, {}))
+        if reference is not None and reference.version not in self.versions.get(category, set()):
+            pending = reference_events_of(reference, known=self.known.get(category, set()))
+            for name, sighting in watcher_first_seen(pending).items():
+                seen.setdefault(name, sighting)
         if category is ModelCategory.IMAGE_GENERATION:
             for name, dates in self.mod_dates.items():
                 if dates.added is not None:
@@ -294,8 +301,6 @@ class HistoryRecorder:
             today=today,
             policy=self.policy,
             summaries=dict(self.summaries.get(category, {})),
-            today_days=dict(todays.models) if todays is not None else {},
-            today_generated=todays.generated if todays is not None else False,
             first_seen=seen,
         )
 

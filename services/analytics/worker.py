@@ -353,7 +353,7 @@ class AnalyticsWorker:
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
         reference = inputs.reference
         today = capture_day(inputs)
-        lifecycle = self.history.context(category, today) if self.history and today else None
+        lifecycle = self.history.context(category, today, reference) if self.history and today else None
         started = time.perf_counter()
         generation = await asyncio.to_thread(
             recompute, category, inputs, self.thresholds, computed_at=int(time.time()), lifecycle=lifecycle
