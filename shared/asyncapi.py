@@ -15,6 +15,7 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from shared.events.dead_letter import BASE64_HEADER, HEADER_NAMES, TRUNCATED_BYTES, TRUNCATION_HEADER_NAMES
+from shared.events.history import CategoryDay
 from shared.events.horde import (
     SourceHealthReported,
 )
@@ -23,6 +24,7 @@ from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent
 from shared.events.styles import StylesChanged
 from shared.horde_sources import HORDE_SOURCES
 from shared.topics import (
+    HISTORY_DAILY,
     HORDE_SOURCE_HEALTH,
     PARTITION_RULE,
     REFERENCE_CHANGED,
@@ -42,6 +44,7 @@ CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
     (RISK_CURRENT, DeletionRiskCurrent, "analytics", "key: category/model; null value = removed"),
     (STYLES_CHANGED, StylesChanged, "reference-watcher", "key: styles (partition of image_generation)"),
     (REFERENCE_SOURCE_HEALTH, ReferenceSourceHealthReported, "reference-watcher", "key: category"),
+    (HISTORY_DAILY, CategoryDay, "analytics", "key: category/day (UTC); null value = day out of retention"),
 )
 
 HEADERS_NOTE = (

@@ -57,3 +57,23 @@ class RedisKeys:
     def owner(self, category: ModelCategory) -> str:
         """Integer: the fencing token of the category's latest owner (``shared.store.fencing``)."""
         return f"{self.prefix}:v1:owner:{category}"
+
+    def history_model(self, category: ModelCategory, model: str) -> str:
+        """Hash: ISO day -> the model's ``ModelDay`` JSON (the materialised daily history)."""
+        return f"{self.prefix}:v1:history:{category}:model:{model}"
+
+    def history_events(self, category: ModelCategory, model: str) -> str:
+        """Hash: ``version/kind`` -> one reference event of the model (JSON)."""
+        return f"{self.prefix}:v1:history:{category}:events:{model}"
+
+    def history_days(self, category: ModelCategory) -> str:
+        """Hash: ISO day -> the category's day summary JSON (counts, usage, generated, captures)."""
+        return f"{self.prefix}:v1:history:{category}:days"
+
+    def history_meta(self, category: ModelCategory) -> str:
+        """Hash: ``built_at``, ``first_day``, ``last_day`` of the materialised history (absent: rebuild)."""
+        return f"{self.prefix}:v1:history:{category}:meta"
+
+    def history_pattern(self, category: ModelCategory) -> str:
+        """Pattern of every history key of a category (cleared before a rebuild)."""
+        return f"{self.prefix}:v1:history:{category}:*"

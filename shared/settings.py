@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.risk.thresholds import RiskThresholds
 
 
@@ -246,6 +247,16 @@ class GatewaySettings(BaseModel):
     """Redis connections for queries per gateway process (probes and event streams have their own)."""
 
 
+class HistorySettings(LifecyclePolicy):
+    """Daily history and the lifecycle policy of deletion risk (``docs/history.md``)."""
+
+    retention_days: int = Field(default=400, ge=1)
+    """Days of daily history kept (in Redis, and the longest ``days`` a history route accepts)."""
+    mod_data_path: str = ""
+    """The image reference's ``model_mod_data.json`` (added/modified/removed dates, read by analytics at
+    start): image models' ``first_seen_at`` comes from it where present; empty: the watcher's sighting."""
+
+
 class StandinSettings(BaseModel):
     """The local AI Horde stand-in (offline runs and tests)."""
 
@@ -320,3 +331,5 @@ class Settings(BaseSettings):
     """AI Horde stand-in."""
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
     """Leader election of the poller and the reference watcher."""
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    """Daily history and lifecycle policy."""

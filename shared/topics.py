@@ -78,6 +78,15 @@ RISK_CURRENT = TopicSpec(
     description="Current deletion-risk state per model, keyed category/model (compacted).",
 )
 
+HISTORY_DAILY = TopicSpec(
+    "analytics.history.daily.v1",
+    compacted=True,
+    description=(
+        "Daily roll-up per category and UTC day (per model: usage, workers, threads, queue, end-of-day "
+        "risk; reference events), republished as the day's captures arrive; keyed category/day (compacted)."
+    ),
+)
+
 #: Topics the analytics workers consume.
 ANALYTICS_INPUTS: tuple[TopicSpec, ...] = (
     REFERENCE_CHANGED,
@@ -98,6 +107,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RISK_CURRENT,
     STYLES_CHANGED,
     REFERENCE_SOURCE_HEALTH,
+    HISTORY_DAILY,
 )
 
 _STATIC_CATEGORIES = [

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.analytics.history import HistoryRecorder, load_mod_dates
 from services.analytics.inputs import InputTopics
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
@@ -29,7 +30,8 @@ from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
-from shared.topics import ALL_TOPICS, RISK_CHANGED, RISK_CURRENT, TopicSpec
+from shared.store.history import HistoryStore
+from shared.topics import ALL_TOPICS, HISTORY_DAILY, RISK_CHANGED, RISK_CURRENT, TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,20 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         keys=keys,
         producer=producer,
     )
+    history = HistoryRecorder(
+        store=HistoryStore(redis, keys),
+        broker=broker,
+        spec=HISTORY_DAILY.with_prefix(settings.kafka.topic_prefix),
+        kafka_settings=settings.kafka,
+        partitions=settings.kafka.topic_partitions,
+        retention_days=settings.history.retention_days,
+        consumer_name=socket.gethostname(),
+        tombstones=producer,
+        policy=settings.history,
+        mod_dates=load_mod_dates(settings.history.mod_data_path),
+    )
     worker = AnalyticsWorker(
+        history=history,
         risk=risk,
         kafka_settings=settings.kafka,
         topics=topics,

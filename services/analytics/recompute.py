@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from services.analytics.state import CategoryInputs
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
+from shared.domain.history.enrich import LifecycleContext
+from shared.domain.history.rollup import ModelObservation, observations_of
 from shared.domain.impact.models import BrokenStyle
 from shared.domain.proposal.models import ProposalBasis
 from shared.domain.risk.models import ModelDeletionRiskInfo
@@ -47,6 +49,8 @@ class Generation:
     views: dict[str, bytes]
     #: The ungrouped risk entries (for risk-change events), when runtime views exist.
     risk_models: tuple[ModelDeletionRiskInfo, ...] | None
+    #: Per model, what this capture adds to the daily history (runtime views only).
+    observations: dict[str, ModelObservation] | None = None
 
 
 def _ms(moment: datetime | None, *, not_after: int) -> str:
@@ -55,8 +59,13 @@ def _ms(moment: datetime | None, *, not_after: int) -> str:
     return str(min(int(moment.timestamp() * 1000), not_after * 1000)) if moment else "0"
 
 
-def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds) -> str:
-    """Deterministic id of the views computed from ``inputs``."""
+def generation_id(
+    category: ModelCategory,
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    lifecycle: LifecycleContext | None = None,
+) -> str:
+    """Deterministic id of the views computed from ``inputs`` (and the lifecycle's day and policy)."""
     parts = [
         str(VIEW_SCHEMA_VERSION),
         category.value,
@@ -67,7 +76,15 @@ def generation_id(category: ModelCategory, inputs: CategoryInputs, thresholds: R
         thresholds.model_dump_json(),
         inputs.styles.version if inputs.styles else "-",
     ]
+    if lifecycle is not None:
+        parts += [lifecycle.today.isoformat(), lifecycle.policy.model_dump_json()]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
+def capture_day(inputs: CategoryInputs) -> date | None:
+    """UTC day of the newest Horde snapshot of ``inputs`` (the lifecycle's "today"); None without one."""
+    moments = [e.captured_at for e in (inputs.status, inputs.stats, inputs.workers) if e is not None]
+    return max(moments).astimezone(UTC).date() if moments else None
 
 
 def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
@@ -128,7 +145,12 @@ def body_checksum(body: bytes) -> tuple[int, int]:
 
 
 def recompute(
-    category: ModelCategory, inputs: CategoryInputs, thresholds: RiskThresholds, *, computed_at: int
+    category: ModelCategory,
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    *,
+    computed_at: int,
+    lifecycle: LifecycleContext | None = None,
 ) -> Generation | None:
     """All views of ``category``, or ``None`` while its reference is unknown.
 
@@ -141,17 +163,29 @@ def recompute(
     horde = inputs.horde_snapshot()
     styles = inputs.styles.catalog() if inputs.styles else None
     with collector_paused():
-        views = build_category_views(reference, horde, thresholds, computed_at=computed_at, styles=styles)
+        views = build_category_views(
+            reference, horde, thresholds, computed_at=computed_at, styles=styles, lifecycle=lifecycle
+        )
         stored = materialise(views, thresholds)
     risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
-    generation = generation_id(category, inputs, thresholds)
+    generation = generation_id(category, inputs, thresholds, lifecycle)
     basis = basis_of(inputs, computed_at=computed_at)
     if risk_models is not None and views.runtime is not None:
         stored[PROPOSAL_INPUTS] = proposal_inputs(
             category, generation, basis, inputs, thresholds, risk_models, views.runtime.broken_styles
         )
+    observations = (
+        observations_of(risk_models, views.runtime.with_stats[(False, False)])
+        if views.runtime is not None and risk_models is not None
+        else None
+    )
     return Generation(
-        category=category, generation=generation, basis=basis, views=stored, risk_models=risk_models
+        category=category,
+        generation=generation,
+        basis=basis,
+        views=stored,
+        risk_models=risk_models,
+        observations=observations,
     )
 
 

@@ -32,6 +32,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 
+from services.analytics.history import HistoryRecorder, capture_moment
 from services.analytics.inputs import (
     InputTopics,
     PoisonRecordError,
@@ -40,7 +41,7 @@ from services.analytics.inputs import (
     decode_record,
 )
 from services.analytics.lag import LAG_INTERVAL_SECONDS, LagGauge, measure_lag
-from services.analytics.recompute import Generation, recompute
+from services.analytics.recompute import Generation, capture_day, recompute
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from services.analytics.state import AnalyticsState
 from shared import tracing
@@ -102,6 +103,7 @@ class AnalyticsWorker:
         verify_interval_seconds: float = 5.0,
         max_future_seconds: float = 60.0,
         lag_interval_seconds: float = LAG_INTERVAL_SECONDS,
+        history: HistoryRecorder | None = None,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
@@ -110,6 +112,7 @@ class AnalyticsWorker:
         self.broker = broker
         self.consumer_name = consumer_name
         self.risk = risk
+        self.history = history
         self.kafka_settings = kafka_settings
         self.state = AnalyticsState()
         self.ownership = Ownership()
@@ -192,6 +195,8 @@ class AnalyticsWorker:
                     "pending": {c.value: e.event_id for c, e in self.risk.pending.items()},
                 },
             )
+        if self.history is not None:
+            await self.history.load({tp.partition for tp in assigned})
         self.ownership = Ownership(targets=dict(targets))
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:
@@ -243,6 +248,8 @@ class AnalyticsWorker:
         self.retry_at.clear()
         if self.risk is not None:
             self.risk.forget()
+        if self.history is not None:
+            self.history.forget()
         RISK_MODELS.clear()  # exported again by the owner's first write of each category
         self.lag.forget()  # no lag series outlives the ownership of its partition
         forget_categories()
@@ -452,6 +459,8 @@ class AnalyticsWorker:
         if self.loading or self.revoking:
             return
         async with self.busy:
+            if self.history is not None:
+                await self.history.verify()
             checked = [
                 (category, inputs)
                 for category in sorted(self.owned_categories())
@@ -510,9 +519,12 @@ class AnalyticsWorker:
         changes, unless a rebalance started meanwhile (the next owner computes it again)."""
         epoch = self.epoch
         inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
+        reference = inputs.reference
+        today = capture_day(inputs)
+        lifecycle = self.history.context(category, today, reference) if self.history and today else None
         started = time.perf_counter()
         generation = await asyncio.to_thread(
-            recompute, category, inputs, self.thresholds, computed_at=int(time.time())
+            recompute, category, inputs, self.thresholds, computed_at=int(time.time()), lifecycle=lifecycle
         )
         if generation is None:
             return
@@ -520,6 +532,14 @@ class AnalyticsWorker:
             if not self._still_owned(epoch):
                 log.info("partitions moved during the recompute of %s; result dropped", category)
                 return
+            # The capture joins the history first, so the history answers of a generation include it.
+            if self.history is not None and generation.observations is not None:
+                await self.history.record(
+                    category,
+                    captured_at=capture_moment(generation.basis),
+                    observations=generation.observations,
+                    reference=reference,
+                )
             await self._write(category, generation, started, epoch)
 
     async def _write(

@@ -28,7 +28,15 @@ from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.pointers import PointerCache
-from services.gateway.routes import deletion_risk, events, heartbeat, proposals, statistics, with_stats
+from services.gateway.routes import (
+    deletion_risk,
+    events,
+    heartbeat,
+    history,
+    proposals,
+    statistics,
+    with_stats,
+)
 from services.gateway.routes.events import StreamSlots
 from services.gateway.streams import StreamHub
 from shared.domain.categories import RUNTIME_CATEGORIES
@@ -195,6 +203,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         with_stats.router,
         deletion_risk.listing_router,
         events.router,
+        history.router,  # before model_router: its {model:path} would take …/history
         deletion_risk.model_router,
     )
     for router in routers:

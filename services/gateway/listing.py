@@ -35,7 +35,10 @@ def select_rows(
     query: RiskQuery,
 ) -> Selection:
     """The selection of ``query`` (its page ignored), computed once per generation and view."""
-    key = (category, generation, view, query.preset, query.search, query.sort_by, query.descending)
+    key = (
+        category, generation, view, query.preset, query.search, query.sort_by, query.descending,
+        query.min_days_at_risk,
+    )  # fmt: skip
     found: Selection | None = selections.peek(key)
     if found is None:
         rows = run_risk_query(index, query.model_copy(update={"offset": 0, "limit": None})).selected

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, TypeAdapter
 
 from shared.domain.categories import ModelCategory, has_runtime_data
+from shared.domain.history.enrich import LifecycleContext, enrich
 from shared.domain.horde.index import HordeIndex, ModelMatcher
 from shared.domain.horde.merge import merge_matched
 from shared.domain.horde.payloads import HordeSnapshot
@@ -36,8 +37,9 @@ from shared.domain.trusted import copy_trusted
 #: Bumped whenever the rendered bytes change for the same inputs (part of every generation id).
 #: 2: maintenance_worker_count, whole queued/queued_jobs as integers, text baseline "", base names
 #: keep their own characters, koboldcpp/<author>/<model> counted (issue 12).
-VIEW_SCHEMA_VERSION = 3
 #: 3: ungrouped risk rows carry ``impact`` (styles, hosting workers, disk, text family; issue 18).
+#: 4: risk rows carry ``lifecycle`` (history: age, days at risk, trends, reasons; issue 17).
+VIEW_SCHEMA_VERSION = 4
 
 WITH_STATS_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
 RISK_FLAGS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True))
@@ -122,6 +124,7 @@ def analyze_all(
     reference: ReferenceSnapshot,
     full: Mapping[str, CombinedModelStatistics],
     thresholds: RiskThresholds,
+    lifecycle: LifecycleContext | None = None,
 ) -> dict[bool, list[ModelDeletionRiskInfo]]:
     """Ungrouped risk entries without and (text only) with backend variations.
 
@@ -131,10 +134,13 @@ def analyze_all(
     """
     category = reference.category
     if category is not ModelCategory.TEXT_GENERATION:
-        return {False: analyze_category(reference.records, full, category, thresholds)}
+        entries = analyze_category(reference.records, full, category, thresholds)
+        return {False: enrich(entries, lifecycle, thresholds) if lifecycle is not None else entries}
     variations = analyze_category(
         reference.records, full, category, thresholds, include_backend_variations=True
     )
+    if lifecycle is not None:  # lifecycle and graced flags (docs/history.md), before any view
+        variations = enrich(variations, lifecycle, thresholds)
     plain = [
         entry if entry.backend_variations is None else copy_trusted(entry, {"backend_variations": None})
         for entry in variations
@@ -182,12 +188,13 @@ def _runtime_views(
     horde: HordeSnapshot,
     thresholds: RiskThresholds,
     styles: StyleCatalog | None = None,
+    lifecycle: LifecycleContext | None = None,
 ) -> RuntimeViews:
     matcher = ModelMatcher(reference.names(), HordeIndex.from_snapshot(horde))
     with_stats = merge_all_flags(matcher)
     full = with_stats[(True, True)]
     total = category_total_month_usage(reference.records, full)
-    analyses = with_impacts(analyze_all(reference, full, thresholds), reference, full, styles)
+    analyses = with_impacts(analyze_all(reference, full, thresholds, lifecycle), reference, full, styles)
     risk = risk_responses(reference.category, analyses, total, thresholds)
     risk_models = {flags: tuple(response.models) for flags, response in risk.items()}
     broken = (
@@ -226,6 +233,7 @@ def build_category_views(
     *,
     computed_at: int,
     styles: StyleCatalog | None = None,
+    lifecycle: LifecycleContext | None = None,
 ) -> CategoryViews:
     """Compute every view of ``reference.category``; runtime views only with a Horde snapshot
     (``styles``: the AI Horde styles in force, for the impact of image models)."""
@@ -238,7 +246,7 @@ def build_category_views(
         and horde.status is not None
         and horde.stats is not None
     ):
-        runtime = _runtime_views(reference, horde, thresholds, styles)
+        runtime = _runtime_views(reference, horde, thresholds, styles, lifecycle)
     return CategoryViews(category, statistics, statistics_grouped, runtime)
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.fields import LifecycleFields, LifecycleState
 from shared.domain.impact.models import ModelImpact
 from shared.domain.risk.changes import ChangeKind, signature
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
@@ -39,13 +40,21 @@ class RiskState(BaseModel):
     #: Context only: a change of these alone is not an event.
     worker_count: int
     usage_month: int
-    #: Context only (schema 2): what removing the model would break or free (issue 18).
+    #: Context only (schema 3): what removing the model would break or free.
     impact: ModelImpact | None = None
+    #: Schema 4: the lifecycle state (a change is an event) and the lifecycle fields (context).
+    lifecycle_state: LifecycleState | None = None
+    lifecycle: LifecycleFields | None = None
 
     def signature(self) -> tuple[object, ...]:
         """The change signature (see ``shared.domain.risk.changes.signature``)."""
         return signature(
-            self.deletion_risk_flags, self.risk_score, self.is_critical, self.has_warning, self.has_workers
+            self.deletion_risk_flags,
+            self.risk_score,
+            self.is_critical,
+            self.has_warning,
+            self.has_workers,
+            self.lifecycle_state,
         )
 
     @classmethod
@@ -61,6 +70,8 @@ class RiskState(BaseModel):
             worker_count=model.worker_count,
             usage_month=model.usage_month,
             impact=model.impact,
+            lifecycle_state=model.lifecycle.lifecycle_state if model.lifecycle is not None else None,
+            lifecycle=model.lifecycle,
         )
 
 
@@ -80,8 +91,9 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    #: 2: ``sequence`` (unique event ids); 3: ``RiskState.impact`` (issue 18). Older records stay readable.
-    schema_version: Literal[1, 2, 3] = 3
+    #: 2: ``sequence`` (unique event ids); 3: ``RiskState.impact`` (removal impact); 4: ``lifecycle_state``
+    #: and ``lifecycle`` (history). Older records stay readable.
+    schema_version: Literal[1, 2, 3, 4] = 4
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -102,8 +114,9 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    #: 2: ``sequence`` (unique event ids); 3: ``RiskState.impact`` (issue 18). Older records stay readable.
-    schema_version: Literal[1, 2, 3] = 3
+    #: 2: ``sequence`` (unique event ids); 3: ``RiskState.impact`` (removal impact); 4: ``lifecycle_state``
+    #: and ``lifecycle`` (history). Older records stay readable.
+    schema_version: Literal[1, 2, 3, 4] = 4
     category: ModelCategory
     model: str
     state: RiskState

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.lifecycle_csv import LIFECYCLE_CSV_COLUMNS, lifecycle_csv_cells
 from shared.domain.horde.spellings import backend_spellings
 from shared.domain.risk.flag_table import FLAG_COUNTERS
 from shared.domain.risk.listing import VALID_SORT_FIELDS, sort_risk_models
@@ -33,10 +34,10 @@ SUMMARY_COUNTERS = (*_VERDICT_COUNTERS, *_FLAG_COUNTERS)
 #: The flag each flag counter of a row counts.
 _ROW_FLAGS = tuple(FLAG_COUNTERS[counter] for counter in _FLAG_COUNTERS)
 
-CSV_HEADER = (
+CSV_HEADER: tuple[str, ...] = (
     "name", "baseline", "workers", "usage_day", "usage_month", "usage_total", "usage_percentage",
     "cost_benefit_score", "size_gb", "risk_score", "flags", "at_risk", "is_critical", "has_warning",
-    "download_hosts", "notes",
+    "download_hosts", *LIFECYCLE_CSV_COLUMNS, "notes",
 )  # fmt: skip
 
 
@@ -55,6 +56,8 @@ class RiskListingIndex(BaseModel):
     orders: dict[str, tuple[int, ...]]
     summary_rows: tuple[tuple[int, ...], ...]
     csv_rows: tuple[str, ...]
+    #: Per row, ``lifecycle.days_at_risk`` (0 without lifecycle): the ``long_at_risk`` day filter.
+    days_at_risk: tuple[int, ...] = ()
 
     def position(self, name: str) -> int | None:
         """Row of a model by name (exact first, then case-insensitive)."""
@@ -76,7 +79,8 @@ def _csv_row(model: ModelDeletionRiskInfo) -> str:
          model.usage_total, model.usage_percentage_of_category,
          "" if model.cost_benefit_score is None else model.cost_benefit_score,
          "" if model.size_gb is None else model.size_gb, model.risk_score, _flag_names(model),
-         model.at_risk, model.is_critical, model.has_warning, " ".join(model.download_hosts), ""]
+         model.at_risk, model.is_critical, model.has_warning, " ".join(model.download_hosts),
+         *lifecycle_csv_cells(model.lifecycle), ""]
     )  # fmt: skip
     return buffer.getvalue()
 
@@ -126,6 +130,7 @@ def build_risk_index(
         orders=orders,
         summary_rows=tuple(_summary_row(m) for m in models),
         csv_rows=tuple(_csv_row(m) for m in models),
+        days_at_risk=tuple(m.lifecycle.days_at_risk if m.lifecycle is not None else 0 for m in models),
     )
 
 
@@ -155,6 +160,8 @@ class RiskQuery(BaseModel):
     descending: bool = False
     offset: int = 0
     limit: int | None = None
+    #: ``long_at_risk`` only: at risk for at least this many days.
+    min_days_at_risk: int = 0
 
 
 class RiskAnswer(BaseModel):
@@ -172,6 +179,8 @@ def run_risk_query(index: RiskListingIndex, query: RiskQuery) -> RiskAnswer:
     if query.sort_by:
         order = index.orders[f"{query.sort_by}:{'desc' if query.descending else 'asc'}"]
     allowed = set(index.presets[query.preset]) if query.preset else None
+    if allowed is not None and query.preset == DeletionRiskFilterPreset.LONG_AT_RISK and index.days_at_risk:
+        allowed = {i for i in allowed if index.days_at_risk[i] >= query.min_days_at_risk}
     selected = select(order, allowed=allowed, matching=search_matches(index.search_text, query.search))
     return RiskAnswer(selected=tuple(selected), page=tuple(page(selected, query.offset, query.limit)))
 

@@ -975,6 +975,7 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
     from services.analytics.inputs import InputTopics
     from services.poller.publishing import PollerTopics
     from shared.topics import (
+        HISTORY_DAILY,
         REFERENCE_CHANGED,
         REFERENCE_SOURCE_HEALTH,
         RISK_CHANGED,
@@ -997,6 +998,8 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
         analytics |= topic(spec.name, "Read") | topic(spec.dead_letter, "Write")
     for spec in (RISK_CHANGED, RISK_CURRENT):
         analytics |= topic(spec.with_prefix(prefix).name, "Read", "Write")
+    history = HISTORY_DAILY.with_prefix(prefix)
+    analytics |= topic(history.name, "Read", "Write") | topic(history.dead_letter, "Write")
     return {
         KAFKA_USER_OF["poller"]: poller,
         KAFKA_USER_OF["reference_watcher"]: watcher,

@@ -43,7 +43,7 @@ def operations(filled: Filled) -> list[Any]:  # noqa: F811
     app = create_app(filled.settings)  # schemathesis runs the app's lifespan in its own loop
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=r"/events$")
     found = [result.ok() for result in schema.get_all_operations()]
-    assert len(found) == 8  # six listing/model routes, /heartbeat and the removal proposal
+    assert len(found) == 10  # six listing/model routes, /heartbeat, the removal proposal, two history routes
     return found
 
 

@@ -61,7 +61,7 @@ def test_unreadable_records_are_handed_over_with_their_coordinates_and_the_reaso
     headers = [(k, v.encode()) for k, v in good.to_headers().items()]
     cases = {
         b"{not json": headers,
-        b'{"schema_version": 4}': headers,
+        b'{"schema_version": 5}': headers,
         b'{"schema_version": 1, "model": 3}': headers,
         b'{"schema_version": 1}': [],
     }

@@ -87,6 +87,14 @@ async def deletion_risk_listing(
     sort_desc: Annotated[bool, Query(description="Descending order (only with `sort_by`).")] = True,
     search: SearchQuery = None,
     format: FormatQuery = Format.JSON,
+    days_at_risk: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="With `preset=long_at_risk`: at risk for at least this many days "
+            "(default `HORDE_HISTORY__MIN_DAYS_AT_RISK`).",
+        ),
+    ] = None,
 ) -> Response:
     """Deletion-risk analysis of every model of image or text generation, filtered and paged."""
     # Check order (D11, D17): unknown category 404, then its kind (D16), then the closed parameter
@@ -100,9 +108,17 @@ async def deletion_risk_listing(
     query = RiskQuery(
         preset=preset or None, search=terms or None, sort_by=sort_by or None,
         descending=bool(sort_by) and sort_desc, offset=offset, limit=limit,
+        min_days_at_risk=(
+            (gateway_of(request).settings.history.min_days_at_risk if days_at_risk is None else days_at_risk)
+            if preset == "long_at_risk"
+            else 0
+        ),
     )  # fmt: skip
     default = query == _DEFAULT and format is Format.JSON
-    key = f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
+    key = (
+        f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
+        f"|{query.min_days_at_risk}"
+    )
     cache = gateway_of(request).cache
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:

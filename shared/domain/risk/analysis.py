@@ -151,6 +151,7 @@ def build_risk_info(
             "is_critical": verdict.is_critical,
             "has_warning": verdict.has_warning,
             "impact": None,
+            "lifecycle": None,
         },
     )
 

@@ -11,15 +11,22 @@ from typing import Literal
 from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 
 ChangeKind = Literal[
-    "added", "removed", "flags", "risk_score", "is_critical", "has_warning", "workers_crossed_zero"
-]
+    "added", "removed", "flags", "risk_score", "is_critical", "has_warning", "workers_crossed_zero",
+    "lifecycle_state",
+]  # fmt: skip
 
 
 def signature(
-    flags: DeletionRiskFlags, risk_score: int, is_critical: bool, has_warning: bool, has_workers: bool
+    flags: DeletionRiskFlags,
+    risk_score: int,
+    is_critical: bool,
+    has_warning: bool,
+    has_workers: bool,
+    lifecycle_state: str | None = None,
 ) -> tuple[object, ...]:
-    """What must differ for a risk change: flags, score, critical, warning, workers crossing zero."""
-    return (flags, risk_score, is_critical, has_warning, has_workers)
+    """What must differ for a risk change: flags, score, critical, warning, workers crossing zero,
+    and the lifecycle state (which moves at most once a UTC day, docs/history.md)."""
+    return (flags, risk_score, is_critical, has_warning, has_workers, lifecycle_state)
 
 
 def risk_signature(model: ModelDeletionRiskInfo) -> tuple[object, ...]:
@@ -30,6 +37,7 @@ def risk_signature(model: ModelDeletionRiskInfo) -> tuple[object, ...]:
         model.is_critical,
         model.has_warning,
         model.worker_count > 0,
+        model.lifecycle.lifecycle_state if model.lifecycle is not None else None,
     )
 
 
@@ -49,6 +57,7 @@ def describe_change(
         "is_critical",
         "has_warning",
         "workers_crossed_zero",
+        "lifecycle_state",
     )
     return tuple(kind for kind, old, new in zip(kinds, previous, current, strict=True) if old != new)
 

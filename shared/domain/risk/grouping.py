@@ -158,6 +158,7 @@ def merge_group(
             "is_critical": verdict.is_critical,
             "has_warning": verdict.has_warning,
             "impact": None,
+            "lifecycle": None,
         },
     )
 

@@ -13,6 +13,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.fields import LifecycleFields
 from shared.domain.impact.models import ModelImpact
 from shared.domain.risk.flag_table import FLAG_COUNTERS, FLAG_NAMES
 
@@ -104,6 +105,9 @@ class ModelDeletionRiskInfo(BaseModel):
     has_warning: bool = False
     #: What removing the model would break or free (ungrouped rows of image/text; null otherwise).
     impact: ModelImpact | None = None
+    #: Age, history and policy of the model (``docs/history.md``); null for a group of several
+    #: models and where no history is kept (categories without Horde data).
+    lifecycle: LifecycleFields | None = None
 
     @model_validator(mode="after")
     def _score_matches_flags(self) -> Self:

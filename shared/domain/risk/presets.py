@@ -1,4 +1,5 @@
-"""The seven deletion-risk filter presets (§4.7), with the thresholds that really apply (D33).
+"""The seven deletion-risk filter presets (§4.7), with the thresholds that really apply (D33), and
+the three lifecycle presets of docs/history.md (``long_at_risk``, ``declining``, ``new_models``).
 
 Validation is a separate function (``parse_preset``) so a caller can reject an unknown preset
 before fetching or analysing anything (D11).
@@ -27,6 +28,10 @@ class DeletionRiskFilterPreset(StrEnum):
     HOST_ISSUES = "host_issues"
     CRITICAL = "critical"
     LOW_USAGE = "low_usage"
+    #: Lifecycle presets (docs/history.md): need the rows' lifecycle fields.
+    LONG_AT_RISK = "long_at_risk"
+    DECLINING = "declining"
+    NEW_MODELS = "new_models"
 
 
 VALID_PRESETS: tuple[str, ...] = tuple(p.value for p in DeletionRiskFilterPreset)
@@ -85,6 +90,14 @@ def available_presets(category: ModelCategory, thresholds: RiskThresholds) -> li
         DeletionRiskFilterPreset.LOW_USAGE: (
             f"Models with monthly usage below {low} of the category's monthly usage"
         ),
+        DeletionRiskFilterPreset.LONG_AT_RISK: (
+            "Models at risk for at least `days_at_risk` days (query parameter; default the minimum days "
+            "at risk of a deletion candidate)"
+        ),
+        DeletionRiskFilterPreset.DECLINING: (
+            "Models whose daily usage or workers fell over the last 7 completed days against the 7 before"
+        ),
+        DeletionRiskFilterPreset.NEW_MODELS: "Models first seen recently (not in the watcher's first load)",
     }
     return [PresetInfo(name=p, description=texts[p]) for p in DeletionRiskFilterPreset]
 
@@ -113,6 +126,16 @@ def matches_preset(
             return model.worker_count == 0
         case DeletionRiskFilterPreset.CRITICAL:
             return model.is_critical
+        case DeletionRiskFilterPreset.LONG_AT_RISK:  # the day count is filtered per request
+            return model.lifecycle is not None and model.lifecycle.at_risk_since is not None
+        case DeletionRiskFilterPreset.DECLINING:
+            life = model.lifecycle
+            return life is not None and "falling" in (
+                life.usage_trend.direction,
+                life.workers_trend.direction,
+            )
+        case DeletionRiskFilterPreset.NEW_MODELS:
+            return model.lifecycle is not None and model.lifecycle.new_model
         case _:  # missing_data, host_issues, low_usage: any of the preset's flags
             return any(flags[name] for name in PRESET_FLAGS[preset])
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.domain.categories import ModelCategory
+from shared.domain.history.fields import LifecycleFields
 from shared.domain.horde.payloads import HordeWorker
 from shared.domain.impact.models import BrokenStyle
 from shared.domain.impact.styles import StyleCatalog, StylesFormatError, parse_styles
@@ -249,25 +250,25 @@ def test_text_family_left_unserved() -> None:
 
 
 def test_lifecycle_fields_gate_policy_candidates_but_not_the_include_list() -> None:
-    """Composes with the history issue: rows carrying ``days_at_risk``/``in_grace_period``/``protected``
-    (flat or in a ``lifecycle`` object) are filtered by the policy; ``include`` still wins."""
+    """Composes with the history: rows whose ``lifecycle`` carries ``days_at_risk``,
+    ``in_grace_period`` or ``protected`` are filtered by the policy; ``include`` still wins."""
 
-    class Lifecycle:
-        def __init__(self, days: int, grace: bool = False, protected: bool = False) -> None:
-            self.days_at_risk, self.in_grace_period, self.protected = days, grace, protected
-            self.reasons = (f"at risk for {days} days",)
-
-    class Row(ModelDeletionRiskInfo):
-        lifecycle: object = None
+    def life(days: int, grace: bool = False, protected: bool = False) -> LifecycleFields:
+        return LifecycleFields(
+            days_at_risk=days,
+            in_grace_period=grace,
+            protected=protected,
+            reasons=(f"at risk for {days} days",),
+        )
 
     rows, _ = image_rows()
     lifecycle = {
-        "ChilloutMix": Lifecycle(30),
-        "Furry Epoch": Lifecycle(3),
-        "Kenshi": Lifecycle(40, grace=True),
+        "ChilloutMix": life(30),
+        "Furry Epoch": life(3),
+        "Kenshi": life(40, grace=True),
     }
     dressed = [
-        Row(**r.model_dump(), lifecycle=lifecycle.get(r.name, Lifecycle(0, protected=True))) for r in rows
+        r.model_copy(update={"lifecycle": lifecycle.get(r.name, life(0, protected=True))}) for r in rows
     ]
     policy = RemovalPolicy(presets=(DeletionRiskFilterPreset.NO_WORKERS,), min_days_at_risk=14)
     proposal = build_proposal(dressed, policy, BASIS, THRESHOLDS)

@@ -125,6 +125,7 @@ def test_text_summary_critical() -> None:
 
 
 def test_preset_names_in_upstream_order() -> None:
+    """Upstream's seven first, then the lifecycle presets of docs/history.md."""
     assert VALID_PRESETS == (
         "deletion_candidates",
         "zero_usage",
@@ -133,6 +134,9 @@ def test_preset_names_in_upstream_order() -> None:
         "host_issues",
         "critical",
         "low_usage",
+        "long_at_risk",
+        "declining",
+        "new_models",
     )
 
 
@@ -141,7 +145,7 @@ def test_unknown_preset_lists_valid_values() -> None:  # D11
         parse_preset("bogus")
     assert str(caught.value) == (
         "Unknown preset: 'bogus'. Valid presets: deletion_candidates, zero_usage, no_workers, "
-        "missing_data, host_issues, critical, low_usage"
+        "missing_data, host_issues, critical, low_usage, long_at_risk, declining, new_models"
     )
     assert caught.value.valid == VALID_PRESETS
     assert isinstance(caught.value, ValueError)

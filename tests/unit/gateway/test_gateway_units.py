@@ -123,7 +123,7 @@ def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views:
                     selection = select_rows(lru, TEXT, "g", view, index, query)
                     expected = render_risk_json(index, query, run_risk_query(index, query), ',"x":1')
                     assert render_listing(index, query, selection, ',"x":1') == expected
-        assert isinstance(lru.peek((TEXT, "g", view, None, None, None, True)), Selection)
+        assert isinstance(lru.peek((TEXT, "g", view, None, None, None, True, 0)), Selection)
     assert json.loads(render_risk_json(index, RiskQuery(), run_risk_query(index, RiskQuery()))) == json.loads(
         text_views["deletion-risk.variations"]
     )

@@ -7,7 +7,7 @@ project (``tests/unit/test_subscriber_kit_models.py``) compares these models' JS
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -35,7 +35,14 @@ class ModelCategory(StrEnum):
 
 
 ChangeKind = Literal[
-    "added", "removed", "flags", "risk_score", "is_critical", "has_warning", "workers_crossed_zero"
+    "added",
+    "removed",
+    "flags",
+    "risk_score",
+    "is_critical",
+    "has_warning",
+    "workers_crossed_zero",
+    "lifecycle_state",
 ]
 
 
@@ -92,6 +99,57 @@ class ModelImpact(BaseModel):
     leaves_family_unserved: bool | None = None
 
 
+TrendDirection = Literal["rising", "falling", "flat", "unknown"]
+LifecycleState = Literal["protected", "grace", "clear", "at_risk", "deletion_candidate"]
+FirstSeenSource = Literal["model_mod_data", "watcher", "watcher_initial"]
+
+
+class Trend(BaseModel):
+    """Daily mean of the last window of completed days against the window before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    direction: TrendDirection = "unknown"
+    recent: float | None = None
+    previous: float | None = None
+    recent_days: int = 0
+    previous_days: int = 0
+    change_percent: float | None = None
+
+
+class GapRange(BaseModel):
+    """Days without data, inclusive."""
+
+    model_config = ConfigDict(frozen=True)
+
+    first: date
+    last: date
+
+
+class LifecycleFields(BaseModel):
+    """Age, history and policy of the model (schema 4): how long it has been at risk, since when
+    it has had no worker, its usage and worker trends, and one sentence of evidence per reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    first_seen_at: datetime | None = None
+    first_seen_source: FirstSeenSource | None = None
+    age_days: int | None = None
+    in_grace_period: bool = False
+    new_model: bool = False
+    protected: bool = False
+    zero_workers_since: date | None = None
+    last_used_on: date | None = None
+    at_risk_since: date | None = None
+    days_at_risk: int = Field(default=0, ge=0)
+    usage_trend: Trend = Field(default_factory=Trend)
+    workers_trend: Trend = Field(default_factory=Trend)
+    lifecycle_state: LifecycleState = "clear"
+    deletion_candidate: bool = False
+    gaps: tuple[GapRange, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
 class RiskState(BaseModel):
     """A model's deletion risk (the parts whose change is an event, plus context numbers)."""
 
@@ -106,6 +164,8 @@ class RiskState(BaseModel):
     worker_count: int
     usage_month: int
     impact: ModelImpact | None = None
+    lifecycle_state: LifecycleState | None = None
+    lifecycle: LifecycleFields | None = None
 
 
 class RiskBasis(BaseModel):
@@ -124,7 +184,7 @@ class DeletionRiskChanged(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1, 2, 3] = 3
+    schema_version: Literal[1, 2, 3, 4] = 4
     category: ModelCategory
     model: str
     previous: RiskState | None
@@ -151,7 +211,7 @@ class DeletionRiskCurrent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1, 2, 3] = 3
+    schema_version: Literal[1, 2, 3, 4] = 4
     category: ModelCategory
     model: str
     state: RiskState

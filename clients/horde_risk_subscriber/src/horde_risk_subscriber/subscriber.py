@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 CHANGED_TOPIC = "analytics.deletion-risk.changed.v1"
 CURRENT_TOPIC = "analytics.deletion-risk.current.v1"
-#: Schema 2 numbers a category's events (``sequence``), schema 3 adds ``RiskState.impact``;
-#: older records read with sequence 0 and no impact.
-SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
+#: Schema 2 numbers a category's events (``sequence``), 3 adds ``RiskState.impact``, 4 the
+#: lifecycle (history); older records read with sequence 0 and without those fields.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4)
 Start = Literal["now", "current"] | datetime
 #: How far before the snapshot the change log is re-read to close the gap between the two
 #: topics (a change and its current state are published one after the other); duplicates are

@@ -1,0 +1,105 @@
+"""Put the lifecycle fields on deletion-risk entries, and apply the grace period to their flags.
+
+Called by a recompute with the worker's :class:`LifecycleContext` (the history as summaries and
+today's roll-up so far), before the risk views are built, so every row, listing, summary and CSV
+of the generation sees the same lifecycle and graced flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from shared.domain.categories import ModelCategory
+from shared.domain.history.policy import USAGE_FLAG_NAMES, LifecyclePolicy, without_usage_flags
+from shared.domain.history.reference_events import FirstSeen
+from shared.domain.history.rollup import ModelDay, RiskMark
+from shared.domain.history.summary import PastSummary, lifecycle_from_summary
+from shared.domain.risk.flags import risk_verdict
+from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.domain.trusted import build_trusted, copy_trusted
+
+
+@dataclass(frozen=True)
+class LifecycleContext:
+    """What the lifecycle of a category's entries is computed from, as of ``today`` (UTC)."""
+
+    category: ModelCategory
+    today: date
+    policy: LifecyclePolicy
+    summaries: Mapping[str, PastSummary] = field(default_factory=dict)
+    today_days: Mapping[str, ModelDay] = field(default_factory=dict)
+    today_generated: bool = False
+    first_seen: Mapping[str, FirstSeen] = field(default_factory=dict)
+
+
+_EMPTY = PastSummary()
+
+
+_CLEAR = RiskMark()
+
+
+def _this_capture(entry: ModelDeletionRiskInfo) -> ModelDay:
+    """Today as this capture alone: what the lifecycle needs of today (workers, usage, total).
+
+    The recorder passes no roll-up of today, so the lifecycle of a generation depends on its
+    inputs and the completed days only, and recomputing it (after a restart or a Redis loss)
+    gives the same bytes under the same generation id."""
+    workers, total = entry.worker_count, entry.usage_total
+    return build_trusted(
+        ModelDay,
+        {
+            "polls": 1, "polls_with_workers": 1 if workers > 0 else 0, "workers_min": workers,
+            "workers_max": workers, "workers_sum": workers, "threads_min": 0, "threads_max": 0,
+            "queued_max": None, "queued_last": None, "usage_day_reported": entry.usage_day,
+            "usage_month_last": entry.usage_month, "total_first": total, "total_last": total, "risk": _CLEAR,
+        },
+    )  # fmt: skip
+
+
+def _in_grace(seen: FirstSeen | None, today: date, policy: LifecyclePolicy) -> bool:
+    if seen is None or seen.source == "watcher_initial":
+        return False
+    return (today - seen.at.date()).days < policy.grace_period_days
+
+
+def enrich(
+    entries: Sequence[ModelDeletionRiskInfo], context: LifecycleContext, thresholds: RiskThresholds
+) -> list[ModelDeletionRiskInfo]:
+    """Each entry with its ``lifecycle``; a model in its grace period loses its usage flags first."""
+    category, policy, today = context.category, context.policy, context.today
+    low = thresholds.low_usage_threshold_for(category)
+    out: list[ModelDeletionRiskInfo] = []
+    summaries, today_days = context.summaries, context.today_days
+    for entry in entries:
+        name = entry.name
+        seen = context.first_seen.get(name)
+        update: dict[str, object] = {}
+        flags = entry.deletion_risk_flags
+        if _in_grace(seen, today, policy) and any(getattr(flags, f) for f in USAGE_FLAG_NAMES):
+            graced = without_usage_flags(flags)
+            verdict = risk_verdict(
+                category,
+                graced,
+                usage_month=entry.usage_month,
+                worker_count=entry.worker_count,
+                thresholds=thresholds,
+            )
+            update = {
+                "deletion_risk_flags": graced,
+                "at_risk": verdict.at_risk,
+                "risk_score": verdict.risk_score,
+                "is_critical": verdict.is_critical,
+                "has_warning": verdict.has_warning,
+            }
+            entry = copy_trusted(entry, update)
+        today_day = today_days.get(name) or _this_capture(entry)
+        fields = lifecycle_from_summary(
+            entry, summaries.get(name, _EMPTY), today_day, first_seen=seen, today=today,
+            policy=policy, low_usage_threshold=low, preferred_hosts=thresholds.preferred_file_hosts,
+            today_generated=context.today_generated,
+        )  # fmt: skip
+        out.append(copy_trusted(entry, {"lifecycle": fields}))
+    return out

@@ -1,0 +1,185 @@
+"""The materialised daily history in Redis, written by the analytics worker, read by the gateway.
+
+Per model one hash (ISO day -> the rendered day point JSON, its usage already the ``total`` delta
+from the day before) and one hash of reference events; per category
+one hash of day summaries and a ``meta`` hash whose absence means "rebuild me from Kafka". Every
+write is an idempotent overwrite of whole fields, so a replay or a rebuild ends in the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+
+from pydantic import TypeAdapter
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from shared.domain.categories import ModelCategory
+from shared.domain.history.days import ONE_DAY, day_range
+from shared.domain.history.rollup import CategoryDay, ReferenceEvent
+from shared.domain.history.series import CategoryDayPoint, DayPoint, category_series, point_of
+from shared.redis_keys import RedisKeys
+
+_EVENTS = TypeAdapter(list[ReferenceEvent])
+#: Redis commands per pipeline round trip while rebuilding.
+CHUNK = 5000
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class HistoryStore:
+    """Reads and writes the history keys of one deployment prefix."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    # -- writing ---------------------------------------------------------------------------
+    async def write_days(self, rollups: Iterable[CategoryDay], *, previous: CategoryDay | None = None) -> int:
+        """Write roll-ups in day order (each day's summary needs the day before); returns days written."""
+        pipe = self.redis.pipeline(transaction=False)
+        pending = written = 0
+        meta: dict[ModelCategory, tuple[date, date]] = {}
+        for rollup in rollups:
+            category, day = rollup.category, rollup.day.isoformat()
+            before = previous if previous is not None and previous.day == rollup.day - ONE_DAY else None
+            before_models = before.models if before is not None and before.has_data else {}
+            for name, model_day in rollup.models.items():
+                point = point_of(rollup.day, model_day, before_models.get(name), rollup.generated)
+                pipe.hset(self.keys.history_model(category, name), day, point.model_dump_json())
+            for event in rollup.reference_events:
+                field = f"{event.version}/{event.kind}"
+                pipe.hset(self.keys.history_events(category, event.model), field, event.model_dump_json())
+            days = {rollup.day: rollup} | ({before.day: before} if before is not None else {})
+            summary = category_series(days, rollup.day, rollup.day)[0]
+            pipe.hset(self.keys.history_days(category), day, summary.model_dump_json())
+            first, last = meta.get(category, (rollup.day, rollup.day))
+            meta[category] = (min(first, rollup.day), max(last, rollup.day))
+            pending += len(rollup.models) + len(rollup.reference_events) + 1
+            written += 1
+            previous = rollup
+            if pending >= CHUNK:
+                await pipe.execute()
+                pending = 0
+        for category, (first, last) in meta.items():
+            await self._extend_meta(pipe, category, first, last)
+        await pipe.execute()
+        return written
+
+    async def _extend_meta(self, pipe: Pipeline, category: ModelCategory, first: date, last: date) -> None:
+        held = await self.redis.hmget(self.keys.history_meta(category), ["first_day", "last_day"])
+        old_first, old_last = (_text(v) for v in held)
+        first_day = min(first.isoformat(), old_first) if old_first else first.isoformat()
+        last_day = max(last.isoformat(), old_last) if old_last else last.isoformat()
+        pipe.hset(self.keys.history_meta(category), mapping={"first_day": first_day, "last_day": last_day})
+
+    async def mark_built(self, category: ModelCategory) -> None:
+        """Say the category's history is complete (written after a rebuild, even an empty one)."""
+        await self.redis.hset(self.keys.history_meta(category), "built", "1")
+
+    async def is_built(self, category: ModelCategory) -> bool:
+        return bool(await self.redis.hexists(self.keys.history_meta(category), "built"))
+
+    async def clear(self, category: ModelCategory) -> None:
+        """Drop every history key of a category (before a rebuild from Kafka)."""
+        batch: list[bytes | str] = []
+        async for key in self.redis.scan_iter(match=self.keys.history_pattern(category), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self.redis.unlink(*batch)
+                batch = []
+        if batch:
+            await self.redis.unlink(*batch)
+
+    async def drop_days(self, category: ModelCategory, models: Iterable[str], days: Iterable[date]) -> None:
+        """Remove days that fell out of retention."""
+        fields = [d.isoformat() for d in days]
+        if not fields:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for name in models:
+            pipe.hdel(self.keys.history_model(category, name), *fields)
+        pipe.hdel(self.keys.history_days(category), *fields)
+        await pipe.execute()
+
+    # -- reading ---------------------------------------------------------------------------
+    async def model_history_json(
+        self, category: ModelCategory, model: str, first: date, last: date
+    ) -> tuple[list[str], list[str]] | None:
+        """The model's day points (JSON, a gap point for a day without data) for ``first..last`` and
+        its reference events (JSON, by time); None when the model has no history at all."""
+        days = day_range(first, last)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.history_model(category, model), [d.isoformat() for d in days])
+        pipe.hvals(self.keys.history_events(category, model))
+        raws, events_raw = await pipe.execute()
+        if (
+            not any(raws)
+            and not events_raw
+            and not await self.redis.exists(self.keys.history_model(category, model))
+        ):
+            return None
+        points = [
+            raw.decode() if isinstance(raw, bytes) else raw if raw is not None else _gap_json(day)
+            for day, raw in zip(days, raws, strict=True)
+        ]
+        events = sorted((_text(raw) or "" for raw in events_raw), key=_event_order)
+        return points, events
+
+    async def model_history(
+        self, category: ModelCategory, model: str, first: date, last: date
+    ) -> tuple[list[DayPoint], list[ReferenceEvent]] | None:
+        """The model's series for ``first..last`` and all its reference events; None: model unknown."""
+        found = await self.model_history_json(category, model, first, last)
+        if found is None:
+            return None
+        points, events = found
+        return [DayPoint.model_validate_json(p) for p in points], [
+            ReferenceEvent.model_validate_json(e) for e in events
+        ]
+
+    async def summary_json(self, category: ModelCategory, first: date, last: date) -> list[str]:
+        """The category's day summaries (JSON) for ``first..last``, gap points included."""
+        days = day_range(first, last)
+        raws = await self.redis.hmget(self.keys.history_days(category), [d.isoformat() for d in days])
+        return [
+            _text(raw) or CategoryDayPoint(day=day, has_data=False).model_dump_json()
+            for day, raw in zip(days, raws, strict=True)
+        ]
+
+    async def summary(self, category: ModelCategory, first: date, last: date) -> list[CategoryDayPoint]:
+        """The category's day summaries for ``first..last`` (a gap point for a day without data)."""
+        fields = [d.isoformat() for d in day_range(first, last)]
+        raws = await self.redis.hmget(self.keys.history_days(category), fields)
+        return [
+            CategoryDayPoint.model_validate_json(raw)
+            if raw is not None
+            else CategoryDayPoint(day=day, has_data=False)
+            for day, raw in zip(day_range(first, last), raws, strict=True)
+        ]
+
+    async def meta(self, category: ModelCategory) -> Mapping[str, str]:
+        raw = await self.redis.hgetall(self.keys.history_meta(category))
+        return {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+
+
+def _gap_json(day: date) -> str:
+    return f'{{"day":"{day.isoformat()}","has_data":false{_GAP_TAIL}'
+
+
+#: The rest of a gap point's JSON (every value null or empty), rendered once.
+_GAP_TAIL = DayPoint(day=date(2000, 1, 1), has_data=False).model_dump_json().split('"has_data":false', 1)[1]
+
+
+def _event_order(raw: str) -> tuple[str, str]:
+    event = json.loads(raw)
+    return event["at"], event["kind"]
+
+
+def retention_start(today: date, retention_days: int) -> date:
+    """The first day kept: ``retention_days`` days ending today."""
+    return today - timedelta(days=retention_days - 1)
