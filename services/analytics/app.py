@@ -14,7 +14,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +28,7 @@ from shared.kafka import consumer_options, ensure_topics, make_broker, make_prod
 from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
+from shared.store.connection import open_redis
 from shared.store.generations import GenerationStore
 from shared.store.history import HistoryStore
 from shared.topics import ALL_TOPICS, HISTORY_DAILY, RISK_CHANGED, RISK_CURRENT, TopicSpec
@@ -71,7 +71,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run one analytics replica until SIGTERM (or until ``stop`` is set)."""
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
-    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    redis = open_redis(settings.redis)
     keys = RedisKeys(settings.redis.key_prefix)
     store = GenerationStore(redis, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
     producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")

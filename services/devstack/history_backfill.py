@@ -31,8 +31,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
-
 from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
 from shared.domain.history.rollup import (
     CategoryDay,
@@ -51,6 +49,7 @@ from shared.events.history import rollup_key
 from shared.kafka import encode_key, make_producer
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.store.connection import open_redis
 from shared.topics import HISTORY_DAILY, partition_for
 
 IMAGE, TEXT = ModelCategory.IMAGE_GENERATION, ModelCategory.TEXT_GENERATION
@@ -180,7 +179,7 @@ def rollups(data: Path, days: int, today: date, before: Mapping[ModelCategory, d
 async def backfill(settings: Settings, data: Path, days: int, *, today: date | None = None) -> dict[str, int]:
     """Publish the roll-ups, ask the workers to rebuild, wait until they did; returns days per category."""
     today = today or datetime.now(UTC).date()
-    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    redis = open_redis(settings.redis)
     keys = RedisKeys(settings.redis.key_prefix)
     spec = HISTORY_DAILY.with_prefix(settings.kafka.topic_prefix)
     try:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import httpx
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
@@ -29,6 +28,7 @@ from shared.logging import configure_logging
 from shared.redis_keys import RedisKeys
 from shared.runtime import ReadinessCheck, ops_app, run_process, run_service
 from shared.settings import LiveHordeApiSettings, Settings
+from shared.store.connection import open_redis
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def serve(
         if created:
             log.info("created topics", extra={"topics": created})
     broker = make_broker(settings.kafka, client_id="horde-poller")
-    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    redis = open_redis(settings.redis)
     lease = (
         LeaderLease(redis, RedisKeys(settings.redis.key_prefix), SERVICE, settings.leader)
         if settings.leader.enabled

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 from faststream.kafka import KafkaBroker
-from redis.asyncio import Redis
 
 from services.reference_watcher.publisher import PRODUCER, KafkaEventPublisher, KafkaHealthPublisher
 from services.reference_watcher.sources import (
@@ -40,6 +39,7 @@ from shared.leader import LeaderLease, lead, lease_headers
 from shared.redis_keys import RedisKeys
 from shared.runtime import ReadinessCheck, ops_app, run_service
 from shared.settings import ReferenceSettings, Settings
+from shared.store.connection import open_redis
 from shared.topics import REFERENCE_CHANGED, REFERENCE_SOURCE_HEALTH, STYLES_CHANGED, TopicSpec
 
 
@@ -146,7 +146,7 @@ async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
     the state is rebuilt (a standby is ready too: it is healthy, it only does not publish)."""
     spec = spec or REFERENCE_CHANGED.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=PRODUCER)
-    redis = Redis.from_url(settings.redis.url, password=settings.redis.password.get_secret_value() or None)
+    redis = open_redis(settings.redis)
     lease = (
         LeaderLease(redis, RedisKeys(settings.redis.key_prefix), PRODUCER, settings.leader)
         if settings.leader.enabled
