@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from services.analytics.dead_letters import publish_dead_letter
 from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
 from shared.domain.history.days import ONE_DAY, utc_day
 from shared.domain.history.enrich import LifecycleContext
@@ -41,11 +42,9 @@ from shared.domain.history.rollup import (
 )
 from shared.domain.history.summary import PastSummary
 from shared.domain.reference.diff import ModelChange, ReferenceDiff
-from shared.events.dead_letter import DeadLetterReason
 from shared.events.history import MalformedRollupError, decode_rollup, rollup_key
 from shared.events.reference import ReferenceCategoryChanged
 from shared.kafka import drain_to_end, encode_key, kafka_client_options, publish_event
-from shared.metrics import DEAD_LETTERS
 from shared.settings import KafkaSettings
 from shared.store.history import HistoryStore, retention_start
 from shared.topics import TopicSpec, categories_of_partition, partition_for
@@ -232,23 +231,19 @@ class HistoryRecorder:
             log.info("history rebuilt", extra={"category": category.value, "days": len(kept)})
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
+        """Dead-letter a malformed roll-up once per process (the rebuild reads it again each time)."""
         coordinates = (record.topic, record.partition, record.offset)
         if coordinates in self.rejected:
             return
         self.rejected.add(coordinates)
-        reason = DeadLetterReason(
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            error_type=type(error).__name__,
-            error=str(error),
+        await publish_dead_letter(
+            self.broker,
+            self.spec.dead_letter,
+            record,
+            error,
             consumer=self.consumer_name,
+            max_message_bytes=self.kafka_settings.max_message_bytes,
         )
-        log.error("history record rejected to dead-letter topic: %s", error, extra={"offset": record.offset})
-        await self.broker.publish(
-            record.value or b"", self.spec.dead_letter, key=record.key, headers=reason.to_headers()
-        )
-        DEAD_LETTERS.labels(record.topic).inc()
         self.dead_lettered += 1
 
     async def verify(self) -> list[ModelCategory]:

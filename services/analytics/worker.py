@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 
+from services.analytics.dead_letters import publish_dead_letter
 from services.analytics.history import HistoryRecorder, capture_moment
 from services.analytics.inputs import (
     InputTopics,
@@ -49,14 +49,11 @@ from shared.backoff import Backoff
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.summary import risk_state_counts
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.events.dead_letter import TRUNCATED_BYTES, DeadLetterReason, dead_letter_headers
 from shared.events.horde import SourceHealthReported
 from shared.events.reference import ReferenceSourceHealthReported
 from shared.events.risk import RiskBasis
 from shared.metrics import (
     CURRENT_GENERATION,
-    DEAD_LETTER_FAILURES,
-    DEAD_LETTERS,
     LAST_GENERATION,
     RECOMPUTE_SECONDS,
     RISK_MODELS,
@@ -299,59 +296,15 @@ class AnalyticsWorker:
                 self.ownership.caught_up.add(tp)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
-        """Move a poison record to ``<topic>.dlq`` with all its headers and the reason; processing goes on.
-
-        A value too large to publish is truncated (the headers say so, with its size). If the
-        dead-letter publish still fails, that is logged as an error with the record's coordinates
-        (the record itself stays on its topic) and processing goes on.
-        """
-        spec = self.topics.spec(record.topic)
-        reason = DeadLetterReason(
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            error_type=type(error).__name__,
-            error=str(error),
+        """Move a poison record to its ``.dlq`` topic (``services.analytics.dead_letters``); go on."""
+        await publish_dead_letter(
+            self.broker,
+            self.topics.spec(record.topic).dead_letter,
+            record,
+            error,
             consumer=self.consumer_name,
+            max_message_bytes=self.kafka_settings.max_message_bytes if self.kafka_settings else None,
         )
-        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-        log.error("record rejected to dead-letter topic: %s", error, extra=where)
-        value = record.value or b""
-        limit = self.kafka_settings.max_message_bytes if self.kafka_settings else TRUNCATED_BYTES
-        keep = min(TRUNCATED_BYTES, limit // 2)
-        if len(value) > limit:
-            reason, value = reason.truncated(value, keep)
-        try:
-            try:
-                await self.broker.publish(
-                    value,
-                    spec.dead_letter,
-                    key=record.key,
-                    headers=dead_letter_headers(record.headers, reason),
-                )
-            except MessageSizeTooLargeError:
-                if reason.original_bytes is not None:
-                    raise
-                reason, value = reason.truncated(value, keep)
-                await self.broker.publish(
-                    value,
-                    spec.dead_letter,
-                    key=record.key,
-                    headers=dead_letter_headers(record.headers, reason),
-                )
-        except Exception as failure:
-            log.error(
-                "dead-letter publish failed; the record stays only on its topic",
-                extra=where | {"dead_letter_topic": spec.dead_letter, "error_type": type(failure).__name__,
-                               "error": str(failure), "value_bytes": len(record.value or b"")},
-            )  # fmt: skip
-            DEAD_LETTER_FAILURES.labels(record.topic).inc()
-            return
-        if reason.original_bytes is not None:
-            log.warning(
-                "dead-lettered value truncated", extra=where | {"original_bytes": reason.original_bytes}
-            )
-        DEAD_LETTERS.labels(record.topic).inc()
 
     # -- materialiser ----------------------------------------------------------------------
     async def materialise_forever(self, stop: asyncio.Event) -> None:

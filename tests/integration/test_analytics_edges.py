@@ -134,7 +134,7 @@ async def test_a_failed_dead_letter_publish_is_an_error_with_the_coordinates(
         topics.status.name, 0, 42, 0, 0, b"image", b"x" * (2 * 1024 * 1024), None, 5, 2 * 1024 * 1024, []
     )
     async with tiny:
-        with caplog.at_level("ERROR", logger="services.analytics.worker"):
+        with caplog.at_level("ERROR", logger="services.analytics.dead_letters"):
             await worker.dead_letter(record, PoisonRecordError("not a status snapshot"))
     failures = [r for r in caplog.records if r.getMessage().startswith("dead-letter publish failed")]
     assert len(failures) == 1
