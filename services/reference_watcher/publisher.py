@@ -7,8 +7,10 @@ its published state forward (and single-record batches keep offsets exact on eve
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 
 from shared.events.reference import ReferenceCategoryChanged, ReferenceSourceHealthReported
 from shared.kafka import encode_key, publish_event
@@ -19,65 +21,52 @@ from shared.topics import TopicSpec
 PRODUCER = "reference-watcher"
 
 
-class KafkaEventPublisher:
-    """Publishes reference events to ``spec`` with CloudEvents headers; a ``fence`` (leader
-    election) runs before each publish, raising when this replica may not publish, and returns
-    headers every record carries (the fencing token)."""
+#: The leader lease's check before a publish: raises when this replica may not publish, and returns
+#: the headers every record of the term carries (the fencing token).
+Fence = Callable[[], Awaitable[Mapping[str, str]]]
 
-    def __init__(
-        self,
-        broker: KafkaBroker,
-        spec: TopicSpec,
-        fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
-    ) -> None:
+
+class FencedPublisher:
+    """One record at a time to ``spec`` with CloudEvents headers, behind the ``fence`` (if any)."""
+
+    def __init__(self, broker: KafkaBroker, spec: TopicSpec, fence: Fence | None = None) -> None:
         self.broker = broker
         self.spec = spec
         self.fence = fence
 
-    async def publish(self, event: ReferenceCategoryChanged, *, event_id: str, partition: int) -> None:
+    async def send(
+        self, event: BaseModel, *, key: str, partition: int, event_id: str, time: datetime, subject: str
+    ) -> None:
         extra = await self.fence() if self.fence is not None else None
         await publish_event(
-            self.broker,
-            self.spec,
+            self.broker, self.spec, event, key=encode_key(key), partition=partition, event_id=event_id,
+            time=time, producer=PRODUCER, subject=subject, extra_headers=extra,
+        )  # fmt: skip
+        EVENTS_PUBLISHED.labels(self.spec.name).inc()
+
+
+class KafkaEventPublisher(FencedPublisher):
+    """Publishes reference change events, keyed by category."""
+
+    async def publish(self, event: ReferenceCategoryChanged, *, event_id: str, partition: int) -> None:
+        category = event.category.value
+        await self.send(
             event,
-            key=encode_key(event.category.value),
+            key=category,
             partition=partition,
             event_id=event_id,
             time=event.detected_at,
-            producer=PRODUCER,
-            subject=event.category.value,
-            extra_headers=extra,
+            subject=category,
         )
-        EVENTS_PUBLISHED.labels(self.spec.name).inc()
 
 
-class KafkaHealthPublisher:
-    """Publishes the per-category poll outcomes to ``spec`` (keyed and partitioned by category,
-    like the changes), fenced by the same leader lease as the changes."""
-
-    def __init__(
-        self,
-        broker: KafkaBroker,
-        spec: TopicSpec,
-        fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
-    ) -> None:
-        self.broker = broker
-        self.spec = spec
-        self.fence = fence
+class KafkaHealthPublisher(FencedPublisher):
+    """Publishes the per-category poll outcomes (keyed and partitioned by category, like the changes)."""
 
     async def publish_health(self, report: ReferenceSourceHealthReported, *, partition: int) -> None:
-        extra = await self.fence() if self.fence is not None else None
+        category = report.category.value
         stamp = int(report.checked_at.timestamp() * 1000)
-        await publish_event(
-            self.broker,
-            self.spec,
-            report,
-            key=encode_key(report.category.value),
-            partition=partition,
-            event_id=f"{report.category.value}:health:{stamp}",
-            time=report.checked_at,
-            producer=PRODUCER,
-            subject=report.category.value,
-            extra_headers=extra,
-        )
-        EVENTS_PUBLISHED.labels(self.spec.name).inc()
+        await self.send(
+            report, key=category, partition=partition, event_id=f"{category}:health:{stamp}",
+            time=report.checked_at, subject=category,
+        )  # fmt: skip

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +24,9 @@ from typing import Protocol
 import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-from services.reference_watcher.publisher import PRODUCER
+from services.reference_watcher.publisher import FencedPublisher
 from services.reference_watcher.sources import HttpPolicy, get_with_retries
 from shared.domain.categories import ModelCategory
 from shared.domain.impact.styles import StyleCatalog, StylesFormatError, parse_styles
@@ -36,12 +35,10 @@ from shared.kafka import (
     consumer_options,
     content_hash,
     drain_to_end,
-    encode_key,
     kafka_client_options,
-    publish_event,
     topic_partitions,
 )
-from shared.metrics import EVENTS_PUBLISHED, REFERENCE_REJECTED
+from shared.metrics import REFERENCE_REJECTED
 from shared.settings import KafkaSettings, ReferenceSettings
 from shared.topics import TopicSpec, partition_for
 
@@ -118,28 +115,14 @@ class StylesPublisher(Protocol):
     async def publish(self, event: StylesChanged, *, partition: int) -> None: ...
 
 
-class KafkaStylesPublisher:
-    """One record per styles change, key ``styles``, on the image generation partition; a
-    ``fence`` (leader election, as for reference events) runs before each publish."""
-
-    def __init__(
-        self,
-        broker: KafkaBroker,
-        spec: TopicSpec,
-        fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
-    ) -> None:
-        self.broker = broker
-        self.spec = spec
-        self.fence = fence
+class KafkaStylesPublisher(FencedPublisher):
+    """One record per styles change, key ``styles``, on the image generation partition."""
 
     async def publish(self, event: StylesChanged, *, partition: int) -> None:
-        extra = await self.fence() if self.fence is not None else None
-        await publish_event(
-            self.broker, self.spec, event, key=encode_key(STYLES_KEY), partition=partition,
-            event_id=f"{STYLES_KEY}:{event.version}", time=event.detected_at, producer=PRODUCER,
-            subject=STYLES_KEY, extra_headers=extra,
+        await self.send(
+            event, key=STYLES_KEY, partition=partition, event_id=f"{STYLES_KEY}:{event.version}",
+            time=event.detected_at, subject=STYLES_KEY,
         )  # fmt: skip
-        EVENTS_PUBLISHED.labels(self.spec.name).inc()
 
 
 class StylesWatcher:
