@@ -27,6 +27,7 @@ from services.gateway.cache import ViewCache
 from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
 from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
+from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
 from services.gateway.routes import (
     deletion_risk,
@@ -37,6 +38,7 @@ from services.gateway.routes import (
     statistics,
     with_stats,
 )
+from services.gateway.routes.common import PREFIX
 from services.gateway.routes.events import StreamSlots
 from services.gateway.streams import StreamHub
 from shared.domain.categories import RUNTIME_CATEGORIES
@@ -162,7 +164,12 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
                 await client.aclose()
 
     app = GatewayApp(
-        title="Horde Model Analytics gateway", version="1", lifespan=lifespan, description=DESCRIPTION
+        title="Horde Model Analytics gateway",
+        version="1",
+        lifespan=lifespan,
+        description=DESCRIPTION,
+        docs_url=None,  # served by ``document`` from packaged assets, not a CDN
+        redoc_url=None,
     )
     app.state.sse_slots = StreamSlots(settings.gateway.max_sse_streams)
     # The same middlewares, innermost first, on the full stack and on the fast lane.
@@ -212,6 +219,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     app.include_router(heartbeat.router)
     # List-valued policy parameters: FastAPI's own routing, not the scalar fast lane.
     app.include_router(proposals.router)
+    document(app, PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
