@@ -487,6 +487,9 @@ class AnalyticsWorker:
                 return
             # The capture joins the history first, so the history answers of a generation include it.
             if self.history is not None and generation.observations is not None:
+                if not await self._holds(category):  # fenced like the generation and risk events
+                    log.warning("history not recorded: another worker owns %s now", category)
+                    return
                 await self.history.record(
                     category,
                     captured_at=capture_moment(generation.basis),
