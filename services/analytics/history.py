@@ -149,6 +149,9 @@ class HistoryRecorder:
         self.versions: dict[ModelCategory, set[str]] = {}
         self.known: dict[ModelCategory, set[str]] = {}
         self.owned: set[ModelCategory] = set()
+        #: The owned history is rebuilt; until then nothing is recorded (a fold into a day that
+        #: was not read back would publish that day without its earlier captures).
+        self.loaded = False
         self.dead_lettered = 0
         #: Records already dead-lettered by this process (a rebuild after a Redis wipe reads them again).
         self.rejected: set[tuple[str, int, int]] = set()
@@ -159,6 +162,7 @@ class HistoryRecorder:
         for mapping in held:
             mapping.clear()
         self.owned = set()
+        self.loaded = False
 
     # -- rebuild ---------------------------------------------------------------------------
     async def load(self, partitions: set[int], *, limit_seconds: float = 120) -> None:
@@ -171,6 +175,7 @@ class HistoryRecorder:
             if c in RUNTIME_CATEGORIES
         }
         if not partitions:
+            self.loaded = True
             return
         latest: dict[str, ConsumerRecord[Any, Any]] = {}
         consumer = AIOKafkaConsumer(
@@ -197,6 +202,7 @@ class HistoryRecorder:
         finally:
             await consumer.stop()
         await self.rebuild(latest.values())
+        self.loaded = True
 
     async def rebuild(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         """Decode the latest record per key, dead-letter bad ones, write the owned days in order."""
@@ -247,8 +253,9 @@ class HistoryRecorder:
         self.dead_lettered += 1
 
     async def verify(self) -> list[ModelCategory]:
-        """Rebuild from Kafka every owned category whose history Redis lost; returns them."""
-        lost = [c for c in sorted(self.owned) if not await self.store.is_built(c)]
+        """Rebuild from Kafka every owned category whose history Redis lost (or all of them when the
+        rebuild at assignment failed); returns them."""
+        lost = [c for c in sorted(self.owned) if not self.loaded or not await self.store.is_built(c)]
         if lost:
             log.warning(
                 "redis lost the history; rebuilding from kafka", extra={"categories": [c.value for c in lost]}
@@ -309,7 +316,11 @@ class HistoryRecorder:
         reference: ReferenceCategoryChanged | None = None,
         generated: bool = False,
     ) -> CategoryDay | None:
-        """Fold one capture (and a new reference version's events) into the day; publish, write."""
+        """Fold one capture (and a new reference version's events) into the day; publish, write.
+
+        Nothing before the owned history is rebuilt: verification retries the rebuild."""
+        if not self.loaded:
+            return None
         held = self.current.get(category)
         day = utc_day(captured_at)
         if held is not None and day < held.day:

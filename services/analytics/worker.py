@@ -193,7 +193,10 @@ class AnalyticsWorker:
                 },
             )
         if self.history is not None:
-            await self.history.load({tp.partition for tp in assigned})
+            try:
+                await self.history.load({tp.partition for tp in assigned})
+            except Exception as error:  # Redis or Kafka away: verification rebuilds it later
+                log.warning("history not rebuilt at assignment; retried by verification: %r", error)
         self.ownership = Ownership(targets=dict(targets))
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:

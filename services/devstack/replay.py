@@ -90,11 +90,25 @@ def _get(url: str) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"null")
 
 
+#: What an answer holds that the capture's files alone do not determine: freshness and the
+#: computation time, and the lifecycle fields (they come from the history the running stack
+#: has recorded and from the day of the run; ``docs/history.md``).
+_PER_RUN = ("freshness", "computed_at")
+
+
 def _plain(body: Any) -> Any:
-    """An answer without what differs per run: freshness and the computation time."""
+    """An answer without what differs per run (``_PER_RUN`` at the top, ``lifecycle`` anywhere)."""
     if isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in ("freshness", "computed_at")}
-    return body
+        body = {k: v for k, v in body.items() if k not in _PER_RUN}
+    return _without_lifecycle(body)
+
+
+def _without_lifecycle(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_lifecycle(v) for k, v in value.items() if k != "lifecycle"}
+    if isinstance(value, list):
+        return [_without_lifecycle(v) for v in value]
+    return value
 
 
 def _domain(model: Any) -> Any:
