@@ -28,23 +28,13 @@ class PolicyConflictError(ValueError):
     """A name both included and excluded."""
 
 
-def lifecycle_value(row: ModelDeletionRiskInfo, name: str) -> object:
-    """A lifecycle field of the history issue (``days_at_risk``, ``in_grace_period``, ``protected``,
-    ``reasons``) on the row itself or in its ``lifecycle`` object; None for rows without them."""
-    value = getattr(row, name, None)
-    if value is None:
-        value = getattr(getattr(row, "lifecycle", None), name, None)
-    return value
-
-
 def _days_at_risk(row: ModelDeletionRiskInfo) -> int | None:
-    value = lifecycle_value(row, "days_at_risk")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """Days at risk from the row's lifecycle (None for rows without history)."""
+    return row.lifecycle.days_at_risk if row.lifecycle is not None else None
 
 
 def _evidence(row: ModelDeletionRiskInfo) -> CandidateEvidence:
     flags = row.deletion_risk_flags
-    reasons = lifecycle_value(row, "reasons")
     return CandidateEvidence(
         flags=tuple(name for name in DELETION_RISK_FLAG_NAMES if getattr(flags, name)),
         risk_score=row.risk_score,
@@ -55,7 +45,7 @@ def _evidence(row: ModelDeletionRiskInfo) -> CandidateEvidence:
         usage_total=row.usage_total,
         usage_percentage_of_category=row.usage_percentage_of_category,
         days_at_risk=_days_at_risk(row),
-        lifecycle_reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list | tuple) else (),
+        lifecycle_reasons=row.lifecycle.reasons if row.lifecycle is not None else (),
     )
 
 
@@ -63,7 +53,8 @@ def _policy_reasons(
     row: ModelDeletionRiskInfo, policy: RemovalPolicy, thresholds: RiskThresholds, notes: set[str]
 ) -> list[str]:
     """Why the policy picks ``row`` (empty: it does not)."""
-    if lifecycle_value(row, "in_grace_period") is True or lifecycle_value(row, "protected") is True:
+    life = row.lifecycle
+    if life is not None and (life.in_grace_period or life.protected):
         return []
     matched = [p.value for p in policy.effective_presets() if matches_preset(row, p, thresholds)]
     if not matched:
