@@ -84,6 +84,10 @@ def test_sigkilled_workers_lose_no_generation_and_duplicate_no_risk_event(
                 stack.wait_for_frame(round_, within=60)
                 recoveries.append(time.monotonic() - killed_at)
                 assert not stack.crashed(), stack.crashed()
+            # The gateway served the last frame; give the concurrent reader its next read of it.
+            deadline = time.monotonic() + 10
+            while ROUNDS not in reader.seen.frames_seen and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             seen = reader.stop()
         final = stack.get("/model_references/statistics/image_generation/with-stats").json()
