@@ -25,12 +25,9 @@ from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
 from shared.asyncapi import build_document
 from shared.backoff import Backoff
 from shared.kafka import consumer_options, ensure_topics, make_broker, make_producer
-from shared.redis_keys import RedisKeys
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
-from shared.store.connection import open_redis
-from shared.store.generations import GenerationStore
-from shared.store.history import HistoryStore
+from shared.store.analytics import AnalyticsStores
 from shared.topics import ALL_TOPICS, HISTORY_DAILY, RISK_CHANGED, RISK_CURRENT, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -71,20 +68,17 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run one analytics replica until SIGTERM (or until ``stop`` is set)."""
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
-    redis = open_redis(settings.redis)
-    keys = RedisKeys(settings.redis.key_prefix)
-    store = GenerationStore(redis, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
+    stores = AnalyticsStores.open(settings.redis)
     producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")
     risk = RiskChangePublisher(
         changed=RISK_CHANGED.with_prefix(settings.kafka.topic_prefix),
         current=RISK_CURRENT.with_prefix(settings.kafka.topic_prefix),
         partitions=settings.kafka.topic_partitions,
-        redis=redis,
-        keys=keys,
+        stream=stores.risk_events,
         producer=producer,
     )
     history = HistoryRecorder(
-        store=HistoryStore(redis, keys),
+        store=stores.history,
         broker=broker,
         spec=HISTORY_DAILY.with_prefix(settings.kafka.topic_prefix),
         kafka_settings=settings.kafka,
@@ -101,7 +95,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         kafka_settings=settings.kafka,
         topics=topics,
         partitions=settings.kafka.topic_partitions,
-        store=store,
+        store=stores.generations,
         thresholds=settings.risk,
         broker=broker,
         consumer_name=socket.gethostname(),
@@ -114,7 +108,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         return bool(await broker.ping(timeout=2))
 
     async def redis_ready() -> bool:
-        return bool(await redis.ping())
+        return await stores.ping()
 
     async def asyncapi(_: Request) -> Response:
         return Response(json.dumps(build_document()), media_type="application/json")
@@ -145,7 +139,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         finally:
             await broker.stop()
             await risk.producer.stop()
-            await redis.aclose()
+            await stores.aclose()
 
     return await run_service(
         "analytics",

@@ -74,12 +74,6 @@ def load_mod_dates(path: str) -> dict[str, ModDates]:
     return dates
 
 
-def capture_moment(basis: Mapping[str, str]) -> datetime:
-    """When the Horde data of a generation was captured: the newest of its three snapshots."""
-    newest = max(int(basis.get(name) or 0) for name in ("status_at_ms", "stats_at_ms", "workers_at_ms"))
-    return datetime.fromtimestamp(newest / 1000, UTC)
-
-
 def reference_events_of(reference: ReferenceCategoryChanged, *, known: set[str]) -> list[ReferenceEvent]:
     """Events of a reference change; with no model known yet, the models it did not add are
     initial sightings (they existed before the history did)."""

@@ -34,6 +34,7 @@ from shared.materialized.gzip_splice import compress_prefix
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
 from shared.materialized.risk_listing import build_risk_index
 from shared.materialized.with_stats_listing import build_with_stats_index
+from shared.store.basis import GenerationBasis
 
 #: Views whose JSON body is an object that gets a live ``freshness`` field appended on request.
 OBJECT_VIEW_PREFIXES = ("statistics", "deletion-risk")
@@ -45,7 +46,7 @@ class Generation:
 
     category: ModelCategory
     generation: str
-    basis: dict[str, str]
+    basis: GenerationBasis
     views: dict[str, bytes]
     #: The ungrouped risk entries (for risk-change events), when runtime views exist.
     risk_models: tuple[ModelDeletionRiskInfo, ...] | None
@@ -53,10 +54,10 @@ class Generation:
     observations: dict[str, ModelObservation] | None = None
 
 
-def _ms(moment: datetime | None, *, not_after: int) -> str:
-    """Unix ms of ``moment`` ("0": none), never later than ``not_after`` (Unix seconds): a time
+def _ms(moment: datetime | None, *, not_after: int) -> int:
+    """Unix ms of ``moment`` (0: none), never later than ``not_after`` (Unix seconds): a time
     within the tolerated clock skew ahead of us is reported as now, never as the future."""
-    return str(min(int(moment.timestamp() * 1000), not_after * 1000)) if moment else "0"
+    return min(int(moment.timestamp() * 1000), not_after * 1000) if moment else 0
 
 
 def generation_id(
@@ -87,30 +88,28 @@ def capture_day(inputs: CategoryInputs) -> date | None:
     return max(moments).astimezone(UTC).date() if moments else None
 
 
-def basis_of(inputs: CategoryInputs, *, computed_at: int) -> dict[str, str]:
+def basis_of(inputs: CategoryInputs, *, computed_at: int) -> GenerationBasis:
     """What a generation is based on; also the freshness fields the gateway reports."""
     reference = inputs.reference
     now = computed_at
-    return {
-        "computed_at": str(computed_at),
-        "reference_version": reference.version if reference else "",
-        "reference_detected_at_ms": _ms(reference.detected_at if reference else None, not_after=now),
-        "reference_seq": str(inputs.reference_seq),
-        "status_at_ms": _ms(inputs.status.captured_at if inputs.status else None, not_after=now),
-        "stats_at_ms": _ms(inputs.stats.captured_at if inputs.stats else None, not_after=now),
-        "workers_at_ms": _ms(inputs.workers.captured_at if inputs.workers else None, not_after=now),
-        # Offsets of the input records: the store orders generations by these, never by clocks.
-        "status_seq": str(inputs.status_seq),
-        "stats_seq": str(inputs.stats_seq),
-        "workers_seq": str(inputs.workers_seq),
-        "status_hash": inputs.status.content_hash if inputs.status else "",
-        "stats_hash": inputs.stats.content_hash if inputs.stats else "",
-        "workers_hash": inputs.workers.content_hash if inputs.workers else "",
-        "view_schema": str(VIEW_SCHEMA_VERSION),
-        # The gateway answers 404 for a category whose reference in force has no models (D17).
-        "reference_models": str(len(reference.records)) if reference else "",
-        "styles_version": inputs.styles.version if inputs.styles else "",
-    }
+    return GenerationBasis(
+        computed_at=computed_at,
+        reference_version=reference.version if reference else "",
+        reference_detected_at_ms=_ms(reference.detected_at if reference else None, not_after=now),
+        reference_seq=inputs.reference_seq,
+        status_at_ms=_ms(inputs.status.captured_at if inputs.status else None, not_after=now),
+        stats_at_ms=_ms(inputs.stats.captured_at if inputs.stats else None, not_after=now),
+        workers_at_ms=_ms(inputs.workers.captured_at if inputs.workers else None, not_after=now),
+        status_seq=inputs.status_seq,
+        stats_seq=inputs.stats_seq,
+        workers_seq=inputs.workers_seq,
+        status_hash=inputs.status.content_hash if inputs.status else "",
+        stats_hash=inputs.stats.content_hash if inputs.stats else "",
+        workers_hash=inputs.workers.content_hash if inputs.workers else "",
+        view_schema=VIEW_SCHEMA_VERSION,
+        reference_models=len(reference.records) if reference else None,
+        styles_version=inputs.styles.version if inputs.styles else "",
+    )
 
 
 def splice_prefix(view: str, body: bytes) -> bytes:
@@ -192,7 +191,7 @@ def recompute(
 def proposal_inputs(
     category: ModelCategory,
     generation: str,
-    basis: dict[str, str],
+    basis: GenerationBasis,
     inputs: CategoryInputs,
     thresholds: RiskThresholds,
     rows: tuple[ModelDeletionRiskInfo, ...],
@@ -204,12 +203,12 @@ def proposal_inputs(
         basis=ProposalBasis(
             category=category,
             generation=generation,
-            reference_version=basis["reference_version"],
-            reference_detected_at_ms=int(basis["reference_detected_at_ms"]),
-            horde_status_at_ms=int(basis["status_at_ms"]),
-            horde_stats_at_ms=int(basis["stats_at_ms"]),
-            horde_workers_at_ms=int(basis["workers_at_ms"]),
-            styles_version=basis["styles_version"] or None,
+            reference_version=basis.reference_version,
+            reference_detected_at_ms=basis.reference_detected_at_ms,
+            horde_status_at_ms=basis.status_at_ms,
+            horde_stats_at_ms=basis.stats_at_ms,
+            horde_workers_at_ms=basis.workers_at_ms,
+            styles_version=basis.styles_version or None,
         ),
         thresholds=thresholds,
         rows=rows,

@@ -31,7 +31,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
-from redis.asyncio import Redis
 
 from shared.domain.categories import ModelCategory, has_runtime_data
 from shared.domain.risk.changes import PublishedChange, changed_models, number_changes
@@ -40,14 +39,13 @@ from shared.events.cloudevents import CloudEventAttributes, event_type
 from shared.events.risk import DeletionRiskChanged, DeletionRiskCurrent, RiskBasis, RiskState
 from shared.kafka import SOURCE_PREFIX, drain_to_end, encode_key, kafka_client_options
 from shared.metrics import EVENTS_PUBLISHED
-from shared.redis_keys import RedisKeys
 from shared.settings import KafkaSettings
-from shared.store.fencing import Fence, OwnerFence
+from shared.store.fencing import Fence
+from shared.store.risk_stream import RiskEventStream
 from shared.topics import TopicSpec, categories_of_partition, partition_for
 
 log = logging.getLogger(__name__)
 PRODUCER = "analytics"
-STREAM_LENGTH = 1000
 
 
 #: History records read per step while looking back for each category's last event.
@@ -224,17 +222,17 @@ class RiskChangePublisher:
     """Diffs each new risk state of a category against the published one and publishes changes."""
 
     def __init__(
-        self, *, changed: TopicSpec, current: TopicSpec, partitions: int, redis: Redis, keys: RedisKeys,
+        self, *, changed: TopicSpec, current: TopicSpec, partitions: int, stream: RiskEventStream,
         producer: AIOKafkaProducer,
     ) -> None:  # fmt: skip
         #: A plain producer (no linger): changes, current states and tombstones.
         self.producer = producer
-        self.fences = OwnerFence(redis, keys)
+        #: The gateway's Redis stream (``shared.store``); its fences guard the Kafka records too.
+        self.stream = stream
+        self.fences = stream.fences
         self.changed = changed
         self.current = current
         self.partitions = partitions
-        self.redis = redis
-        self.keys = keys
         self.states: dict[ModelCategory, dict[str, RiskState]] = {}
         #: Highest event sequence used per owned category (recovered at assignment).
         self.sequences: dict[ModelCategory, int] = {}
@@ -291,11 +289,7 @@ class RiskChangePublisher:
 
     async def _stream(self, category: ModelCategory, fence: Fence | None, fields: dict[str, str]) -> bool:
         """The event on the gateway's Redis stream (atomically fenced); ``False`` when refused."""
-        key = self.keys.risk_events(category)
-        if fence is not None:
-            return await self.fences.xadd(fence, key, fields, maxlen=STREAM_LENGTH)
-        await self.redis.xadd(key, fields, maxlen=STREAM_LENGTH, approximate=True)  # type: ignore[arg-type]
-        return True
+        return await self.stream.append(category, fields, fence=fence)
 
     async def publish(
         self,

@@ -13,7 +13,7 @@ of that generation only, so they see the whole old or the whole new generation, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
-from shared.store.fencing import Fence
+from shared.store.basis import GenerationBasis
+from shared.store.fencing import Fence, OwnerFence
 
 #: Basis fields compared by the swap: a new generation must not be older on any of them. Each is
 #: the offset of an input record in its partition; a pointer written before these existed lacks
@@ -84,18 +85,23 @@ class GenerationStore:
         self.keys = keys
         self.ttl = superseded_ttl_seconds
         self._swap = redis.register_script(_FENCE_CHECK + _SWAP)
+        #: The categories' fencing tokens (same client and prefix as the generations they guard).
+        self.fences = OwnerFence(redis, keys)
 
     async def write(
         self,
         category: ModelCategory,
         generation: str,
         views: Mapping[str, bytes],
-        basis: Mapping[str, str],
+        basis: GenerationBasis | Mapping[str, str],
         *,
         fence: Fence | None = None,
     ) -> SwapOutcome:
         """Write all views of ``generation`` and make it current atomically; ``"fenced"`` when
-        ``fence`` is given and a newer owner holds the category."""
+        ``fence`` is given and a newer owner holds the category. ``basis`` is the worker's typed
+        basis, or pointer fields as read back (tools and tests re-writing a pointer)."""
+        if isinstance(basis, GenerationBasis):
+            basis = basis.to_fields()
         current = await self.current(category)
         if current is not None and current.generation == generation:
             return "unchanged"
@@ -122,6 +128,31 @@ class GenerationStore:
         if outcome == "written":
             await self.announce(category)
         return outcome
+
+    async def write_source_health(
+        self, category: ModelCategory, endpoints: Mapping[str, str], *, reference: str | None = None
+    ) -> None:
+        """Set the category's source-health fields: one JSON per AI Horde endpoint (announced to
+        the readers) and the reference source's (field ``reference``, read by the heartbeat)."""
+        key = self.keys.source_health(category)
+        if endpoints:
+            await self.redis.hset(key, mapping=dict(endpoints))  # type: ignore[arg-type]
+            await self.announce(category)
+        if reference is not None:
+            await self.redis.hset(key, "reference", reference)
+
+    async def written_state(self, categories: Sequence[ModelCategory]) -> list[tuple[str | None, bool]]:
+        """Per category, in one round trip: the current generation id (``None``: no pointer) and
+        whether its source health exists (what a writer checks to heal a lost Redis)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for category in categories:
+            pipe.hget(self.keys.current(category), "generation")
+            pipe.exists(self.keys.source_health(category))
+        found = await pipe.execute()
+        return [
+            (None if raw is None else _text(raw), bool(exists))
+            for raw, exists in zip(found[::2], found[1::2], strict=True)
+        ]
 
     async def announce(self, category: ModelCategory) -> None:
         """Tell readers that cache the pointer (the gateway) that ``category`` changed."""

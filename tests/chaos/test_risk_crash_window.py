@@ -24,6 +24,7 @@ from shared.events.risk import RiskBasis
 from shared.kafka import ensure_topics, make_producer
 from shared.redis_keys import RedisKeys
 from shared.settings import KafkaSettings
+from shared.store.risk_stream import RiskEventStream
 from shared.topics import RISK_CHANGED, RISK_CURRENT, partition_for
 from tests.support.analytics import read_topic
 from tests.support.kafka_broker import KafkaInfo
@@ -84,8 +85,8 @@ async def new_owner(
     producer = make_producer(settings, client_id="crash-test")
     keys = RedisKeys(f"crash{unique}")
     publisher = RiskChangePublisher(
-        changed=changed, current=current, partitions=settings.topic_partitions, redis=redis, keys=keys,
-        producer=producer,
+        changed=changed, current=current, partitions=settings.topic_partitions,
+        stream=RiskEventStream(redis, keys), producer=producer,
     )  # fmt: skip
     partitions = {partition_for(CATEGORY, settings.topic_partitions)}
     publisher.load(

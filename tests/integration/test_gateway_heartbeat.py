@@ -48,7 +48,7 @@ async def served(
     assert generation is not None
     assert await store.write(IMAGE, generation.generation, generation.views, generation.basis) == "written"
     try:
-        yield settings, store, generation.basis
+        yield settings, store, generation.basis.to_fields()
     finally:
         await redis.aclose()
 

@@ -54,8 +54,9 @@ def test_small_skew_is_tolerated_and_clamped_where_it_is_reported() -> None:
     state = AnalyticsState()
     state.apply(event, offset=0)
     basis = basis_of(state.inputs(IMAGE), computed_at=int(NOW.timestamp()))
-    assert basis["status_at_ms"] == str(int(NOW.timestamp()) * 1000), "never a time in the future"
-    assert basis["status_seq"] == "0"
+    assert basis.status_at_ms == int(NOW.timestamp()) * 1000, "never a time in the future"
+    assert basis.status_seq == 0
+    assert basis.to_fields()["status_at_ms"] == str(int(NOW.timestamp()) * 1000)
 
 
 def test_future_health_times_are_rejected() -> None:
