@@ -163,7 +163,7 @@ async def test_failing_redis_writes_are_retried_with_growing_delays(
             if r.getMessage().startswith("recompute of") and vars(r).get("category") == IMAGE.value
         ]
 
-    with caplog.at_level("ERROR", logger="services.analytics.worker"):
+    with caplog.at_level("ERROR", logger="services.analytics.materialiser"):
         async with running_worker(no_redis):
             await publish_input(
                 no_redis, reference_event(IMAGE, DATA / "reference/image/stable_diffusion.json")
