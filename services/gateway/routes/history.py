@@ -36,6 +36,7 @@ from services.gateway.routes.common import (
 from shared.domain.categories import ModelCategory
 from shared.domain.history.rollup import ReferenceEvent
 from shared.domain.history.series import CategoryDayPoint, DayPoint
+from shared.store.basis import newest_capture_ms
 from shared.store.generations import CurrentGeneration
 from shared.store.history import HistoryStore
 
@@ -82,7 +83,7 @@ def _range(request: Request, current: CurrentGeneration, days: int) -> tuple[dat
         raise GatewayError(
             422, ErrorBody(detail=f"days must be between 1 and {retention} (the retention), not {days}")
         )
-    newest = max(int(current.basis.get(k) or 0) for k in ("status_at_ms", "stats_at_ms", "workers_at_ms"))
+    newest = newest_capture_ms(current.basis)
     last = datetime.fromtimestamp(newest / 1000, UTC).date() if newest else datetime.now(UTC).date()
     return last - timedelta(days=days - 1), last
 

@@ -93,3 +93,16 @@ def test_a_pointer_written_before_a_field_existed_reads_as_none() -> None:
     assert legacy.reference_models is None
     assert newest_capture_ms({"stats_at_ms": "9", "workers_at_ms": ""}) == 9
     assert newest_capture_ms({}) == 0
+
+
+def test_every_basis_field_the_gateway_reads_is_one_the_worker_writes() -> None:
+    """The gateway reads a subset of the pointer by name (its hot path reads no more than it needs):
+    each name must be a field of the typed basis, so renaming one fails here, not in production."""
+    from services.gateway.freshness import _BASIS_FIELD
+    from services.gateway.pointers import ENDPOINTS, POINTER_FIELDS
+
+    written = set(GenerationBasis(computed_at=0).to_fields())
+    assert POINTER_FIELDS[0] == "generation"
+    assert set(POINTER_FIELDS[1:]) <= written
+    assert set(_BASIS_FIELD.values()) <= written
+    assert {f"{endpoint}_hash" for endpoint in ENDPOINTS} <= written
