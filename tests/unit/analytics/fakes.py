@@ -38,6 +38,8 @@ class FakeStore:
 
     def __init__(self, claims: FakeClaims) -> None:
         self.claims = claims
+        #: What ``GenerationStore.fences`` is: the token source of the categories it guards.
+        self.fences = claims
         self.pointers: dict[ModelCategory, tuple[str, GenerationBasis]] = {}
         self.health: dict[ModelCategory, dict[str, str]] = {}
         self.announced: list[ModelCategory] = []
