@@ -63,3 +63,18 @@ def test_every_upstream_section_cited_is_mapped_in_the_contract() -> None:
 
 def test_the_readme_links_the_contract() -> None:
     assert "docs/contract.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_contract_flag_table_names_every_risk_flag() -> None:
+    """§6.2 lists each flag of ``RISK_FLAGS`` and says how many there are: a 12th flag without its row
+    in the contract fails here (the code's table is the source, the contract its description)."""
+    from shared.domain.risk.flag_table import RISK_FLAGS
+
+    contract = CONTRACT.read_text(encoding="utf-8")
+    section = contract.split("### 6.2 The ", 1)[1].split("\n### ", 1)[0]
+    heading_count = section.split(" flags", 1)[0]
+    listed = set(re.findall(r"`([a-z_]+)`", section.split("| --- | --- |", 1)[1].split("\n\n", 1)[0]))
+    flags = {flag.name for flag in RISK_FLAGS}
+    assert heading_count == str(len(flags)), "the §6.2 heading counts the flags"
+    assert f"the {len(flags)} flags below" in contract, "§6.1 says how many flags there are"
+    assert flags <= listed, f"flags without a row in §6.2: {sorted(flags - listed)}"
