@@ -7,6 +7,7 @@ HTML page with the same status and ``Retry-After``. Parameters keep the API's na
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import Gateway, gateway_of, has_no_models, serve
+from services.gateway.cache import LRU
 from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value
 from services.gateway.freshness import Provenance, provenance
@@ -47,6 +49,8 @@ from shared.store.generations import CurrentGeneration
 
 router = APIRouter(include_in_schema=False)
 HTML = "text/html; charset=utf-8"
+#: Rendered pages kept per gateway process (a full text table is about 1 MB).
+RENDERED_PAGES = 16
 Text = Annotated[str, Query(max_length=512)]
 
 
@@ -59,13 +63,46 @@ def _html_error(error: GatewayError) -> Response:
     )
 
 
+class _Rendered:
+    """A rendered page, gzipped at most once (a 720-row table is above the on-the-fly gzip limit)."""
+
+    def __init__(self, html: bytes) -> None:
+        self.html = html
+        self._gzip: bytes | None = None
+
+    def gzip(self) -> bytes:
+        if self._gzip is None:
+            self._gzip = gzip.compress(self.html, compresslevel=5, mtime=0)
+        return self._gzip
+
+    def body(self) -> Body:
+        return Body(self.html, HTML, self.gzip)
+
+
+def _rendered_pages(request: Request) -> LRU:
+    """Pages of recent generations, per app: a reload within one generation renders nothing."""
+    state = request.app.state
+    pages: LRU | None = getattr(state, "review_pages", None)
+    if pages is None:
+        pages = state.review_pages = LRU(RENDERED_PAGES)
+    return pages
+
+
 async def _answer(request: Request, category: ModelCategory, view: str, key: str, render: Callable[
         [Gateway, CurrentGeneration, Provenance], Awaitable[str | None]]) -> Response:  # fmt: skip
     gateway = gateway_of(request)
+    pages = _rendered_pages(request)
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
-        html = await render(gateway, current, found)
-        return None if html is None else Body(html.encode(), HTML)
+        cache_key = (category, current.generation, view, key, found.stale)
+        held: _Rendered | None = pages.peek(cache_key)
+        if held is None:
+            html = await render(gateway, current, found)
+            if html is None:
+                return None
+            held = _Rendered(html.encode())
+            pages.put(cache_key, held)
+        return held.body()
 
     try:
         return await serve(request, category, view, f"review|{key}", build)

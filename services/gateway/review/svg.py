@@ -12,17 +12,23 @@ from html import escape
 Series = Sequence[float | None]
 
 
-def _scale(values: Series) -> tuple[float, float]:
+def _scale(values: Series, *, from_zero: bool = True) -> tuple[float, float]:
+    """The value range drawn: from zero on charts (honest heights), from the minimum on
+    sparklines (their job is the shape of the trend)."""
     present = [v for v in values if v is not None]
     if not present:
         return 0.0, 1.0
-    low, high = min(0.0, min(present)), max(present)
+    low, high = min(present), max(present)
+    if from_zero:
+        low = min(0.0, low)
     return low, high if high > low else low + 1.0
 
 
-def _runs(values: Series, width: float, height: float, pad: float) -> list[list[tuple[float, float]]]:
+def _runs(
+    values: Series, width: float, height: float, pad: float, *, from_zero: bool = True
+) -> list[list[tuple[float, float]]]:
     """Point runs between gaps, in SVG coordinates (x left to right, y up from the bottom)."""
-    low, high = _scale(values)
+    low, high = _scale(values, from_zero=from_zero)
     step = (width - 2 * pad) / max(1, len(values) - 1)
     runs: list[list[tuple[float, float]]] = []
     current: list[tuple[float, float]] = []
@@ -39,32 +45,28 @@ def _runs(values: Series, width: float, height: float, pad: float) -> list[list[
     return runs
 
 
-def _path(runs: list[list[tuple[float, float]]]) -> str:
-    parts = []
-    for run in runs:
-        parts.append("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in run))
-    return " ".join(parts)
+def _path(runs: list[list[tuple[float, float]]], digits: int = 1) -> str:
+    """Path data; ``digits=0`` (sparklines) keeps a 720-row page small."""
+    return " ".join("M" + " L".join(f"{x:.{digits}f},{y:.{digits}f}" for x, y in run) for run in runs)
 
 
 def _dots(runs: list[list[tuple[float, float]]], radius: float) -> str:
     """Single-point runs are invisible as a path: draw them as dots."""
     return "".join(
-        f'<circle cx="{run[0][0]:.1f}" cy="{run[0][1]:.1f}" r="{radius}"/>' for run in runs if len(run) == 1
+        f'<circle cx="{run[0][0]:.0f}" cy="{run[0][1]:.0f}" r="{radius}"/>' for run in runs if len(run) == 1
     )
 
 
 def sparkline(values: Series, *, label: str, width: int = 96, height: int = 22) -> str:
     """A small line of ``values`` (fixed size, so rows keep their height); ``label`` is its title."""
-    runs = _runs(values, width, height, 2)
+    runs = _runs(values, width, height, 2, from_zero=False)
     title = escape(label)
+    size = f'width="{width}" height="{height}" role="img"'
     if not runs:
-        return (
-            f'<svg class="spark empty" width="{width}" height="{height}" role="img" aria-label="{title}">'
-            f"<title>{title}</title></svg>"
-        )
+        return f'<svg class="spark empty" {size}><title>{title}</title></svg>'
     return (
-        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{title}"><title>{title}</title><path d="{_path(runs)}"/>{_dots(runs, 1.5)}</svg>'
+        f'<svg class="spark" {size}><title>{title}</title>'
+        f'<path d="{_path(runs, 0)}"/>{_dots(runs, 1.5)}</svg>'
     )
 
 

@@ -94,7 +94,8 @@ def test_an_empty_category_renders_a_table_saying_so() -> None:
     html = risk_table(TablePage("image_generation", TableQuery(preset="critical"), 0, []))
     assert "No models match." in html
     assert "Rows 0–0 of" in html
-    assert "<table" in html and "</table>" in html
+    assert "<table" in html
+    assert "</table>" in html
 
 
 def test_sort_links_carry_the_api_parameters_and_aria_sort_marks_the_active_column() -> None:
@@ -107,7 +108,8 @@ def test_sort_links_carry_the_api_parameters_and_aria_sort_marks_the_active_colu
     )
     assert re.search(r'rel="next" href="[^"]*offset=50', html)
     assert 'rel="prev"' not in html
-    assert '<th scope="col"' in html and '<th scope="row"' in html
+    assert '<th scope="col"' in html
+    assert '<th scope="row"' in html
 
 
 def test_sparklines_break_at_gaps_and_have_titles() -> None:
@@ -156,7 +158,8 @@ def test_index_lists_categories_with_counts_or_the_reason() -> None:
             CategoryEntry("text_generation", note="No views yet"),
         ]
     )
-    assert "No views yet" in html and "200" in html
+    assert "No views yet" in html
+    assert "200" in html
     assert 'href="/review/image_generation/proposal"' in html
 
 
@@ -173,7 +176,8 @@ def test_proposal_page_links_the_api_downloads_and_escapes_names() -> None:
     html = proposal_page("text_generation", proposal, "", downloads, FRESH)
     assert 'href="/api?x=1&amp;format=markdown" download' in html
     assert "<script>alert" not in html
-    assert "Would break" in html and "every removal is clean" in html
+    assert "Would break" in html
+    assert "every removal is clean" in html
 
 
 def test_urls_keep_slashes_in_model_names_and_drop_empty_parameters() -> None:
@@ -183,9 +187,11 @@ def test_urls_keep_slashes_in_model_names_and_drop_empty_parameters() -> None:
 
 def test_assets_are_packaged_and_versioned_by_content() -> None:
     css = asset("review.css")
-    assert css is not None and css.media_type.startswith("text/css")
+    assert css is not None
+    assert css.media_type.startswith("text/css")
     assert asset_url("review.css").endswith("?v=" + css.etag.strip('"'))
-    assert asset("../app.py") is None and asset("review.py") is None
+    assert asset("../app.py") is None
+    assert asset("review.py") is None
 
 
 def test_line_chart_names_risk_levels_on_its_axis() -> None:
