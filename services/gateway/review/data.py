@@ -57,14 +57,23 @@ def spark_of(raws: Sequence[str | None], days: int) -> Spark:
 
 
 async def sparks(
-    gateway: Gateway, category: ModelCategory, current: CurrentGeneration, names: Sequence[str]
+    gateway: Gateway,
+    category: ModelCategory,
+    current: CurrentGeneration,
+    names: Sequence[str],
+    held: dict[str, Spark] | None = None,
 ) -> dict[str, Spark]:
-    """Recent daily usage and workers of ``names`` (one Redis round trip)."""
-    first, last = window(current, SPARK_DAYS, gateway.settings.history.retention_days)
-    store = HistoryStore(gateway.redis, gateway.store.keys)
-    found = await store.points_of_models(category, names, first, last)
-    days = (last - first).days + 1
-    return {name: spark_of(raws, days) for name, raws in zip(names, found, strict=True)}
+    """Recent daily usage and workers of ``names``: those not in ``held`` (what earlier pages of the
+    same generation read) in one Redis round trip, added to ``held``."""
+    held = {} if held is None else held
+    missing = [name for name in names if name not in held]
+    if missing:
+        first, last = window(current, SPARK_DAYS, gateway.settings.history.retention_days)
+        store = HistoryStore(gateway.redis, gateway.store.keys)
+        found = await store.points_of_models(category, missing, first, last)
+        days = (last - first).days + 1
+        held.update((name, spark_of(raws, days)) for name, raws in zip(missing, found, strict=True))
+    return {name: held[name] for name in names}
 
 
 async def model_history(

@@ -34,7 +34,7 @@ from services.gateway.review.pages import (
     policy_form,
     proposal_page,
 )
-from services.gateway.review.table import TablePage, TableQuery
+from services.gateway.review.table import Spark, TablePage, TableQuery
 from services.gateway.routes.common import PREFIX, RUNTIME, normalise_search, parse_category
 from services.gateway.routes.proposals import parse_policy
 from shared.domain.categories import ModelCategory
@@ -79,13 +79,29 @@ class _Rendered:
         return Body(self.html, HTML, self.gzip)
 
 
-def _rendered_pages(request: Request) -> LRU:
-    """Pages of recent generations, per app: a reload within one generation renders nothing."""
+def _state_lru(request: Request, name: str, entries: int) -> LRU:
+    """An LRU kept on the app (per gateway process, dropped with it)."""
     state = request.app.state
-    pages: LRU | None = getattr(state, "review_pages", None)
-    if pages is None:
-        pages = state.review_pages = LRU(RENDERED_PAGES)
-    return pages
+    found: LRU | None = getattr(state, name, None)
+    if found is None:
+        found = LRU(entries)
+        setattr(state, name, found)
+    return found
+
+
+def _rendered_pages(request: Request) -> LRU:
+    """Pages of recent generations: a reload within one generation renders nothing."""
+    return _state_lru(request, "review_pages", RENDERED_PAGES)
+
+
+def _sparks_of(request: Request, category: ModelCategory, generation: str) -> dict[str, Spark]:
+    """The sparkline data read so far for one generation (another preset or sort reads no history)."""
+    held = _state_lru(request, "review_sparks", 4)
+    found: dict[str, Spark] | None = held.peek((category, generation))
+    if found is None:
+        found = {}
+        held.put((category, generation), found)
+    return found
 
 
 async def _answer(request: Request, category: ModelCategory, view: str, key: str, render: Callable[
@@ -210,7 +226,10 @@ async def risk_table(
         selection = select_rows(gateway.cache.selections, chosen, current.generation, "deletion-risk",
                                 index, risk_query)  # fmt: skip
         rows = [json.loads(index.fragments[i]) for i in page(selection.rows, query.offset, query.limit)]
-        spark = await data.sparks(gateway, chosen, current, [str(r["name"]) for r in rows])
+        names = [str(r["name"]) for r in rows]
+        spark = await data.sparks(
+            gateway, chosen, current, names, _sparks_of(request, chosen, current.generation)
+        )
         table = TablePage(
             chosen.value, query, len(selection.rows), rows, spark, json.loads(selection.summary_json)
         )
