@@ -92,6 +92,10 @@
       }
       var row = rows[event.model];
       if (row && event.current) update(row, event.current);
+      if (row && !event.current) {  // left the reference: say so in the row, keep its place
+        row.querySelector(".c-verdict").replaceChildren(badge("removed", "critical"));
+        row.classList.add("updated");
+      }
       live.textContent = event.model + ": " + (event.changes || []).join(", ").replace(/_/g, " ") +
         (row ? " (row updated)" : "");
       document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
