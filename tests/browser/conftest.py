@@ -1,7 +1,7 @@
 """A running stack on the recorded data, with backfilled history, and a headless Debian Chromium.
 
-One stack for the whole module (the browser tests only read, except the one that switches the
-stand-in to its second frame, which runs last in its file). Chromium is ``HORDE_CHROMIUM``, else
+One stack per module, stopped with it (the browser tests only read, except the one that switches
+the stand-in to its second frame, which runs last in its file). Chromium is ``HORDE_CHROMIUM``, else
 ``chromium`` on PATH, else ``/usr/bin/chromium``; without one the tests are skipped locally with
 the reason, and fail where ``HORDE_REQUIRE_CHROMIUM=1`` (``.ci/run``; ``.ci/install-tools`` installs
 Debian's package).
@@ -134,7 +134,7 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def review_stack(
     kafka: KafkaInfo, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ReviewStack]:
@@ -170,8 +170,10 @@ def review_stack(
         standin.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Module-scoped on purpose: Playwright's sync API runs an event loop in this thread while it is
+    open, which would break every later test of the session that starts a loop of its own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

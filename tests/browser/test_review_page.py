@@ -7,6 +7,7 @@ written to ``${HORDE_ARTIFACTS_DIR:-.ci/work/artifacts}/review/figures.json``, n
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,20 @@ def test_the_table_loads_with_the_api_row_count_and_paints_fast(page: Any, revie
           f"(first load, reloads); timings {paints}")  # fmt: skip
     (artifacts() / "figures.json").write_text(json.dumps(FIGURES, indent=2))
     assert page.locator("svg.spark path").count() > 0  # sparklines drawn from the backfilled history
+    freshness = page.locator("#freshness")
+    assert re.match(r"Horde data from \d+ (s|min) ago; reference version \S+; fresh$", freshness.inner_text())
     shot(page, "table-text")
     page.goto("/review/")
     assert page.locator("table.categories tbody tr").count() == 2
     shot(page, "index", full=True)
+    # The lines tick client-side: data older than the stale limit turns red and says "stale"
+    # (on the category list, which follows no event stream that could move the time on).
+    line = page.locator(".freshness").first
+    assert line.inner_text().endswith("; fresh")
+    line.evaluate("(p) => { p.dataset.hordeAt = String(Math.round(Date.now() / 1000) - 3600); }")
+    page.wait_for_selector(".freshness.stale")
+    assert line.inner_text().endswith("; stale")
+    assert line.locator("strong.state").inner_text() == "stale"
 
 
 def test_a_preset_and_a_search_change_the_rows(page: Any, review_stack: ReviewStack) -> None:

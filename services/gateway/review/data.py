@@ -33,12 +33,13 @@ def window(current: CurrentGeneration, days: int, retention: int) -> tuple[date,
     return last - timedelta(days=min(days, retention) - 1), last
 
 
-def freshness_html(gateway: Gateway, found: Provenance) -> str:
+def freshness_html(gateway: Gateway, found: Provenance, *, page_line: bool = True) -> str:
     confirmed = found.headers.get("X-Horde-Confirmed-At")
     return freshness_line(
         json.loads(found.json),
         confirmed_at=int(confirmed) if confirmed else None,
         stale_after=gateway.settings.analytics.stale_after_seconds,
+        page_line=page_line,
     )
 
 

@@ -61,11 +61,14 @@ def page(
     )
 
 
-def freshness_line(fields: Mapping[str, object], *, confirmed_at: int | None, stale_after: float) -> str:
+def freshness_line(
+    fields: Mapping[str, object], *, confirmed_at: int | None, stale_after: float, page_line: bool = True
+) -> str:
     """ "Horde data from …; reference version …; stale" (the word, not only the red, says it).
 
     Server-rendered with absolute times; the script turns the time into a ticking age and marks
-    the line stale once the data is older than ``stale_after`` seconds.
+    the line stale once the data is older than ``stale_after`` seconds. ``page_line``: the page's
+    own line (``id="freshness"``, which live events move on), not one of the category list's.
     """
     status_at = fields.get("horde_status_at")
     seen = max(status_at if isinstance(status_at, int) else 0, confirmed_at or 0) or None
@@ -74,8 +77,10 @@ def freshness_line(fields: Mapping[str, object], *, confirmed_at: int | None, st
     missing = [str(m) for m in fields.get("missing_sources") or ()]  # type: ignore[attr-defined]
     state = '<strong class="state">stale</strong>' if stale else '<span class="state">fresh</span>'
     extra = f"; missing: {esc(', '.join(missing))}" if missing else ""
+    ident = ' id="freshness"' if page_line else ""
     return (
-        f'<p id="freshness" class="freshness{" stale" if stale else ""}" data-horde-at="{seen or ""}" '
+        f'<p{ident} class="freshness{" stale" if stale else ""}" '
+        f'data-horde-at="{seen or ""}" '
         f'data-stale-after="{stale_after:g}" data-stale="{"true" if stale else "false"}">'
         f'Horde data from <time class="age" datetime="{esc(utc(seen))}">{esc(utc(seen))}</time>; '
         f"reference version <code>{esc(version[:12])}</code>{extra}; {state}</p>"

@@ -175,7 +175,7 @@ async def index(request: Request) -> Response:
         found = provenance(current, "deletion-risk",
                            stale_after_seconds=gateway.settings.analytics.stale_after_seconds)  # fmt: skip
         entries.append(
-            CategoryEntry(name, data.freshness_html(gateway, found), len(selection.rows),
+            CategoryEntry(name, data.freshness_html(gateway, found, page_line=False), len(selection.rows),
                           summary["models_at_risk"], summary["models_critical"])
         )  # fmt: skip
     return Response(index_page(entries).encode(), media_type=HTML, headers={"Cache-Control": "no-cache"})

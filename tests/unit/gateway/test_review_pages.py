@@ -7,6 +7,7 @@ from datetime import date
 from html.parser import HTMLParser
 
 from services.gateway.review.assets import asset, asset_url
+from services.gateway.review.data import spark_of
 from services.gateway.review.html import freshness_line, url
 from services.gateway.review.pages import CategoryEntry, ModelView, index_page, model_page, proposal_page
 from services.gateway.review.svg import line_chart, sparkline
@@ -199,3 +200,10 @@ def test_line_chart_names_risk_levels_on_its_axis() -> None:
                      levels=("clear", "at_risk", "critical"))  # fmt: skip
     for level in ("clear", "at_risk", "critical"):
         assert f">{level}</text>" in svg
+
+
+def test_spark_data_keeps_days_without_data_as_gaps() -> None:
+    raws = ['{"has_data":true,"usage":5,"workers_mean":1.5}', None, '{"has_data":false}']
+    spark = spark_of(raws, 3)
+    assert list(spark.usage) == [5, None, None]
+    assert list(spark.workers) == [1.5, None, None]

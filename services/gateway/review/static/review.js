@@ -105,7 +105,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var line = document.getElementById("freshness"), main = document.getElementById("main");
-    if (line) { tick(line); setInterval(function () { tick(line); }, 1000); }
+    var lines = document.querySelectorAll(".freshness");
+    var tickAll = function () { lines.forEach(tick); };
+    tickAll();
+    setInterval(tickAll, 1000);
     if (main && main.dataset.events && window.EventSource) listen(main, line);
   });
 })();
