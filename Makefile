@@ -5,7 +5,7 @@ PY := .venv/bin/python
 OFFLINE ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-unit test-integration lint typecheck format bench bench-recompute chaos asyncapi clean tools image
+.PHONY: setup run test test-unit test-integration test-browser lint typecheck format bench bench-recompute chaos asyncapi clean tools image
 
 ## setup: Python deps from the lock file, and redis-server when it is missing (Debian/Ubuntu).
 setup:
@@ -31,6 +31,11 @@ test-unit: setup
 
 test-integration: setup
 	@$(PY) -m pytest -m "(integration or e2e) and not chaos" $(PYTEST_ARGS)
+
+## test-browser: the review page in Debian's headless chromium (Playwright) against a running stack; also
+## part of `make test`. Skipped (with the reason) when no chromium exists, unless HORDE_REQUIRE_CHROMIUM=1.
+test-browser: setup
+	@$(PY) -m pytest tests/browser -m browser $(PYTEST_ARGS)
 
 lint: setup
 	@$(PY) -m ruff check .

@@ -29,6 +29,7 @@ from services.gateway.fastlane import GatewayApp
 from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
+from services.gateway.review.routes import router as review_router
 from services.gateway.routes import (
     deletion_risk,
     events,
@@ -219,6 +220,8 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     app.include_router(heartbeat.router)
     # List-valued policy parameters: FastAPI's own routing, not the scalar fast lane.
     app.include_router(proposals.router)
+    # The review page (HTML for people): normal routes, through the whole middleware stack.
+    app.include_router(review_router)
     document(app, PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -9,7 +9,7 @@ write is an idempotent overwrite of whole fields, so a replay or a rebuild ends 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
 from pydantic import TypeAdapter
@@ -161,6 +161,18 @@ class HistoryStore:
             else CategoryDayPoint(day=day, has_data=False)
             for day, raw in zip(day_range(first, last), raws, strict=True)
         ]
+
+    async def points_of_models(
+        self, category: ModelCategory, models: Sequence[str], first: date, last: date
+    ) -> list[list[str | None]]:
+        """Day point JSON of several models for ``first..last`` (``None``: no data that day), in one
+        round trip: the review table's sparklines."""
+        fields = [d.isoformat() for d in day_range(first, last)]
+        pipe = self.redis.pipeline(transaction=False)
+        for name in models:
+            pipe.hmget(self.keys.history_model(category, name), fields)
+        found = await pipe.execute() if models else []
+        return [[_text(raw) for raw in values] for values in found]
 
     async def meta(self, category: ModelCategory) -> Mapping[str, str]:
         raw = await self.redis.hgetall(self.keys.history_meta(category))
