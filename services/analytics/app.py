@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from services.analytics.history import HistoryRecorder, load_mod_dates
 from services.analytics.inputs import InputTopics
+from services.analytics.partition_producers import PartitionProducers
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
 from shared.asyncapi import build_document
@@ -82,6 +83,11 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         redis=redis,
         keys=keys,
         producer=producer,
+        transactions=(
+            PartitionProducers(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
+            if settings.kafka.transactions
+            else None
+        ),
     )
     history = HistoryRecorder(
         store=HistoryStore(redis, keys),
@@ -144,6 +150,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
             await worker.materialise_forever(stop)
         finally:
             await broker.stop()
+            await risk.close()
             await risk.producer.stop()
             await redis.aclose()
 

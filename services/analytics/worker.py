@@ -181,6 +181,7 @@ class AnalyticsWorker:
         partitions = {tp.partition for tp in assigned}
         await self._claim({c for p in partitions for c in categories_of_partition(p, self.partitions)})
         if self.risk is not None and self.kafka_settings is not None:
+            await self.risk.own(partitions)  # fences the partitions' previous owners in Kafka first
             published = await read_current_states(self.kafka_settings, self.risk.current, partitions)
             last = await read_last_changes(self.kafka_settings, self.risk.changed, partitions)
             self.risk.load(published, last)
