@@ -118,3 +118,15 @@ async def _stop(producer: AIOKafkaProducer) -> None:
     """Stop a producer; a fenced or never-started one may fail to, which changes nothing."""
     with contextlib.suppress(Exception):
         await producer.stop()
+    # aiokafka leaves a fenced producer's error in futures nobody awaits (its sender task, the
+    # transaction waiter, the failed batches' drain waiters): asyncio would log each as "Future
+    # exception was never retrieved", an ERROR with a traceback, for an expected, logged refusal.
+    accumulator = getattr(producer, "_message_accumulator", None)
+    batches = [b for q in getattr(accumulator, "_batches", {}).values() for b in q]
+    batches += list(getattr(accumulator, "_pending_batches", ()))
+    futures = [getattr(b, "_drain_waiter", None) for b in batches]
+    futures.append(getattr(getattr(producer, "_sender", None), "_sender_task", None))
+    futures.append(getattr(getattr(producer, "_txn_manager", None), "_transaction_waiter", None))
+    for future in futures:
+        if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+            future.exception()
