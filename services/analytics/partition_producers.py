@@ -101,17 +101,20 @@ class PartitionProducers:
     @contextlib.asynccontextmanager
     async def transaction(self, partition: int) -> AsyncIterator[AIOKafkaProducer]:
         """The partition's producer inside one transaction: committed when the block ends, aborted
-        when it raises. Raises ``Fenced`` when the producer was fenced (it is dropped then) and
-        ``KeyError`` when the partition has no producer."""
+        when it raises. Raises ``Fenced`` when the producer was fenced and ``KeyError`` when the
+        partition has no producer. After any failure the producer is dropped (an abort that failed
+        too, say with the broker away, leaves it unusable): the next publish starts a new one."""
         producer = self.producers[partition]
         try:
             async with producer.transaction():
                 yield producer
-        except FENCED_ERRORS as error:
+        except BaseException as error:
             if self.producers.get(partition) is producer:
                 del self.producers[partition]
             await _stop(producer)
-            raise Fenced(partition) from error
+            if isinstance(error, FENCED_ERRORS):
+                raise Fenced(partition) from error
+            raise
 
 
 async def _stop(producer: AIOKafkaProducer) -> None:

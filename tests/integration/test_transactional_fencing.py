@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from redis.asyncio import Redis
 
 from services.analytics.partition_producers import Fenced, PartitionProducers
@@ -190,6 +191,41 @@ async def test_a_timed_out_producer_of_the_owner_is_started_again(
         await intruder.close()
         await owner.close()
     assert [event["sequence"] for event, _ in await topic(settings, committed=True)] == [1, 2, 3, 4]
+
+
+async def test_a_publish_that_fails_half_way_is_aborted_and_published_whole_by_the_retry(
+    settings: KafkaSettings, redis: Redis, unique: str
+) -> None:
+    """A send fails in the middle of a publish (the broker away, say): the transaction is aborted,
+    the publisher forgets what it had sent, and the retry publishes all four events with the
+    same sequences: the committed history has each once, nothing of the failed attempt."""
+    keys = RedisKeys(f"txn{unique}")
+    owner = Owner(settings, redis, keys, "owner")
+    try:
+        fence = await owner.assigned()
+        producer = owner.producers.producers[owner.partition]
+        real_send, sends = producer.send_and_wait, 0
+
+        async def failing_send(*args: Any, **kwargs: Any) -> Any:
+            nonlocal sends
+            sends += 1
+            if sends == 4:
+                raise KafkaConnectionError("the broker went away")
+            return await real_send(*args, **kwargs)
+
+        producer.send_and_wait = failing_send  # type: ignore[method-assign]
+        with pytest.raises(KafkaConnectionError):
+            await owner.publisher.publish(CATEGORY, models(), BASIS, fence=fence)
+        assert owner.partition not in owner.producers.producers, "a failed producer is not reused"
+        assert owner.publisher.sequences.get(CATEGORY, 0) == 0
+        assert owner.publisher.states.get(CATEGORY) == {}
+        assert await owner.publisher.publish(CATEGORY, models(), BASIS, fence=fence) == 4
+    finally:
+        await owner.close()
+    committed = await topic(settings, committed=True)
+    assert [event["sequence"] for event, _ in committed] == [1, 2, 3, 4]
+    assert len({headers["ce_id"] for _, headers in committed}) == 4
+    assert len(await redis.xrange(keys.risk_events(CATEGORY))) == 4
 
 
 def test_the_transactional_id_names_the_partition_not_the_worker(settings: KafkaSettings) -> None:
