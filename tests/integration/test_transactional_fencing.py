@@ -226,14 +226,3 @@ async def test_a_publish_that_fails_half_way_is_aborted_and_published_whole_by_t
     assert [event["sequence"] for event, _ in committed] == [1, 2, 3, 4]
     assert len({headers["ce_id"] for _, headers in committed}) == 4
     assert len(await redis.xrange(keys.risk_events(CATEGORY))) == 4
-
-
-def test_the_transactional_id_names_the_partition_not_the_worker(settings: KafkaSettings) -> None:
-    first = PartitionProducers(settings, client_id="worker-a")
-    second = PartitionProducers(settings, client_id="worker-b")
-    assert (
-        first.transactional_id(2)
-        == second.transactional_id(2)
-        == f"{settings.topic_prefix}horde-analytics-risk-2"
-    )
-    assert first.transactional_id(1) != first.transactional_id(2)
