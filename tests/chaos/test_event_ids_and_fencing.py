@@ -48,13 +48,14 @@ BACK_AND_FORTH = [1, 0, 1, 0, 1, 0]
 PAUSE_SECONDS = 30
 
 
-def history(kafka: KafkaInfo, stack: ChaosStack) -> list[tuple[bytes | None, bytes | None, dict[str, str]]]:
+def history(
+    kafka: KafkaInfo, stack: ChaosStack, *, committed: bool | None = None
+) -> list[tuple[bytes | None, bytes | None, dict[str, str]]]:
     """The risk history topic as our consumers read it (committed records only, with transactions)."""
     topic = RISK_CHANGED.with_prefix(stack.topic_prefix).name
+    committed = kafka.supports_transactions if committed is None else committed
     return asyncio.run(
-        read_topic(
-            kafka.bootstrap_servers, topic, idle_seconds=3, within=90, committed=kafka.supports_transactions
-        )
+        read_topic(kafka.bootstrap_servers, topic, idle_seconds=3, within=90, committed=committed)
     )
 
 
@@ -238,6 +239,7 @@ def test_a_paused_owner_resumed_after_its_successor_writes_nothing(
         refused = refusals(stack, zombie)
         successor_epoch = epochs_taken(stack, successor, text)[-1]
         events = of_category(history(kafka, stack), text)
+        written = of_category(history(kafka, stack, committed=False), text)  # aborted records too
         assert not stack.crashed(), stack.crashed()
 
     record("zombie.mid_publish", int(mid_publish), "bool", "SIGSTOP landed while the owner published")
@@ -249,6 +251,12 @@ def test_a_paused_owner_resumed_after_its_successor_writes_nothing(
     first_new = next(i for i, epoch in enumerate(stamped) if epoch > zombie_epoch)
     late = [i for i in range(first_new, len(stamped)) if stamped[i] <= zombie_epoch]
     record("zombie.late_records", len(late), "records", f"after the successor's first ({kafka.kind})")
+
+    def older(records: list[tuple[dict[str, Any], dict[str, str]]]) -> int:
+        return sum(int(h["hma_owner_epoch"]) <= zombie_epoch for _, h in records)
+
+    aborted = older(written) - older(events)  # on the topic, but never seen by a read_committed reader
+    record("zombie.aborted_records", aborted, "records", "the paused worker's, written but aborted")
     if kafka.supports_transactions:
         # The successor's producer fenced the paused one's transactional id: whatever it sent on
         # SIGCONT was refused or aborted, and a read_committed consumer never sees it.
