@@ -137,6 +137,7 @@ def stack_env(
     )
     if not infra.embedded and os.environ.get("KAFKA_BROKER_KIND") == "tansu":
         env["HORDE_KAFKA__ENABLE_IDEMPOTENCE"] = "false"
+        env["HORDE_KAFKA__TRANSACTIONS"] = "false"
     return env | {
         "HORDE_KAFKA__TOPIC_PREFIX": f"{unique}.",
         "HORDE_REDIS__KEY_PREFIX": unique,

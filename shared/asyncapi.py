@@ -35,13 +35,23 @@ from shared.topics import (
     TopicSpec,
 )
 
+#: How the risk topics are written (HORDE_KAFKA__TRANSACTIONS, docs/risk-events.md "Fenced writers").
+TRANSACTIONAL = (
+    "written in Kafka transactions (one transactional id per category partition): read with "
+    "isolation.level=read_committed, so a fenced-off worker's aborted records are never seen"
+)
 #: Every topic with the payload it carries and who writes it.
 CATALOGUE: tuple[tuple[TopicSpec, type[BaseModel], str, str], ...] = (
     *((source.topic, source.event, "poller", "key: model type (image|text)") for source in HORDE_SOURCES),
     (HORDE_SOURCE_HEALTH, SourceHealthReported, "poller", "key: model type"),
     (REFERENCE_CHANGED, ReferenceCategoryChanged, "reference-watcher", "key: category"),
-    (RISK_CHANGED, DeletionRiskChanged, "analytics", "key: category/model"),
-    (RISK_CURRENT, DeletionRiskCurrent, "analytics", "key: category/model; null value = removed"),
+    (RISK_CHANGED, DeletionRiskChanged, "analytics", f"key: category/model; {TRANSACTIONAL}"),
+    (
+        RISK_CURRENT,
+        DeletionRiskCurrent,
+        "analytics",
+        f"key: category/model; null value = removed; {TRANSACTIONAL}",
+    ),
     (STYLES_CHANGED, StylesChanged, "reference-watcher", "key: styles (partition of image_generation)"),
     (REFERENCE_SOURCE_HEALTH, ReferenceSourceHealthReported, "reference-watcher", "key: category"),
     (HISTORY_DAILY, CategoryDay, "analytics", "key: category/day (UTC); null value = day out of retention"),

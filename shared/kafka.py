@@ -223,19 +223,22 @@ async def drain_to_end(
     on_record: Callable[[ConsumerRecord[Any, Any]], None],
     *,
     fetch_timeout_ms: int = 500,
+    read_committed: bool = False,
 ) -> int:
     """Read assigned ``partitions`` from their positions to their ends; returns the records read.
 
     A partition's end is the larger of its listed end offset and the highwater of fetch answers:
     the embedded broker lists end offsets too low after multi-record batches, highwaters are exact.
+    A ``read_committed`` consumer ends at the last stable offset instead: it never reads past an
+    open transaction, so waiting for the highwater would wait for that transaction to end.
     """
 
+    def end(tp: TopicPartition) -> int:
+        fetched = consumer.last_stable_offset(tp) if read_committed else consumer.highwater(tp)
+        return max(ends.get(tp, 0), fetched or 0)
+
     async def behind() -> list[TopicPartition]:
-        return [
-            tp
-            for tp in partitions
-            if await consumer.position(tp) < max(ends.get(tp, 0), consumer.highwater(tp) or 0)
-        ]
+        return [tp for tp in partitions if await consumer.position(tp) < end(tp)]
 
     read = 0
     while pending := await behind():
@@ -287,3 +290,25 @@ async def publish_event(
             partition=partition,
             headers=headers,
         )
+
+
+def isolation_level(settings: KafkaSettings) -> str:
+    """What our consumers of transactionally written topics read: committed records only when
+    the producers use transactions (an aborted record is a fenced-off writer's, never an event)."""
+    return "read_committed" if settings.transactions else "read_uncommitted"
+
+
+def make_transactional_producer(
+    settings: KafkaSettings, *, client_id: str, transactional_id: str
+) -> AIOKafkaProducer:
+    """A producer like ``make_producer`` whose sends go in transactions under ``transactional_id``:
+    starting it fences every earlier producer of that id and aborts what that one left open."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        transactional_id=transactional_id,
+        compression_type="zstd",
+        max_request_size=settings.max_message_bytes + 64 * 1024,
+        **kafka_client_options(settings),
+    )

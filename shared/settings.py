@@ -57,6 +57,10 @@ class KafkaSettings(BaseModel):
     """Prefix of every topic name (lets several deployments or test runs share one cluster)."""
     create_topics: bool = True
     """Create missing topics at start-up with our partitions, compaction and size limits."""
+    transactions: bool = True
+    """Risk events go out in Kafka transactions, one transactional id per category partition, so a
+    paused worker's late writes are fenced off by Kafka and our consumers read committed records
+    only; the embedded test broker lacks transactions, so local runs turn it off."""
 
 
 class RedisSettings(BaseModel):

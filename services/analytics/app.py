@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from services.analytics.history import HistoryRecorder, load_mod_dates
 from services.analytics.inputs import InputTopics
+from services.analytics.partition_producers import PartitionProducers
 from services.analytics.risk_events import RiskChangePublisher
 from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
 from shared.asyncapi import build_document
@@ -76,6 +77,11 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         partitions=settings.kafka.topic_partitions,
         stream=stores.risk_events,
         producer=producer,
+        transactions=(
+            PartitionProducers(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
+            if settings.kafka.transactions
+            else None
+        ),
     )
     history = HistoryRecorder(
         store=stores.history,
@@ -138,6 +144,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
             await worker.materialise_forever(stop)
         finally:
             await broker.stop()
+            await risk.close()
             await risk.producer.stop()
             await stores.aclose()
 

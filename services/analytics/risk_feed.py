@@ -31,6 +31,7 @@ class RiskFeed:
     async def load(self, partitions: set[int]) -> None:
         """Start from what was published for the owned ``partitions`` (at assignment)."""
         publisher = self.publisher
+        await publisher.own(partitions)  # fences the partitions' previous owners in Kafka first
         published = await read_current_states(self.kafka_settings, publisher.current, partitions)
         last = await read_last_changes(self.kafka_settings, publisher.changed, partitions)
         publisher.load(published, last)

@@ -246,6 +246,7 @@ def infrastructure() -> Iterator[dict[str, str]]:
             started.append(broker)
             env |= {
                 "HORDE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+                "HORDE_KAFKA__TRANSACTIONS": "false",
                 "HORDE_KAFKA__SESSION_TIMEOUT_MS": "2000",
                 "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
                 "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "2000",

@@ -89,6 +89,7 @@ def service_env(
     if embedded_broker:
         env |= {
             "HORDE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+            "HORDE_KAFKA__TRANSACTIONS": "false",
             "HORDE_KAFKA__SESSION_TIMEOUT_MS": "2000",
             "HORDE_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
             "HORDE_KAFKA__REBALANCE_TIMEOUT_MS": "2000",

@@ -13,7 +13,9 @@ When Redis lost the key (FLUSHDB, restart without persistence) the next writer's
 as the owner's again: the owner rewrites what Redis lost within seconds, and a zombie would have
 to resume in that same window. Likewise a worker whose assignment could not reach Redis takes
 its token at its first write. The check and a risk event's send are two steps: a worker paused
-exactly between them sends that one model's events late (consumers drop them by ``sequence``).
+exactly between them sends that one model's events late (consumers drop them by ``sequence``),
+unless Kafka fences it too (transactional producers per partition, on Apache Kafka:
+``services.analytics.partition_producers``).
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ async def settings(kafka: KafkaInfo, unique: str) -> KafkaSettings:
     chosen = KafkaSettings(
         bootstrap_servers=kafka.bootstrap_servers,
         enable_idempotence=kafka.supports_idempotence,
+        transactions=kafka.supports_transactions,
         topic_prefix=f"crash{unique}.",
     )
     await ensure_topics(

@@ -973,6 +973,7 @@ Acl = tuple[str, str, str]  # (resource type, resource name, operation)
 def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]]:
     """What each Kafka client does, from the code: KafkaUser name -> the ACLs it needs."""
     from services.analytics.inputs import InputTopics
+    from services.analytics.partition_producers import PartitionProducers
     from services.poller.publishing import PollerTopics
     from shared.topics import (
         HISTORY_DAILY,
@@ -1000,6 +1001,11 @@ def needed_acls(kafka: KafkaSettings, consumer_group: str) -> dict[str, set[Acl]
         analytics |= topic(spec.with_prefix(prefix).name, "Read", "Write")
     history = HISTORY_DAILY.with_prefix(prefix)
     analytics |= topic(history.name, "Read", "Write") | topic(history.dead_letter, "Write")
+    if kafka.transactions:  # one transactional id per category partition (risk events)
+        producers = PartitionProducers(kafka, client_id="acl")
+        for partition in range(kafka.topic_partitions):
+            name = producers.transactional_id(partition)
+            analytics |= {("transactionalId", name, "Describe"), ("transactionalId", name, "Write")}
     return {
         KAFKA_USER_OF["poller"]: poller,
         KAFKA_USER_OF["reference_watcher"]: watcher,

@@ -64,6 +64,7 @@ def worker_settings(kafka: KafkaInfo, redis_url: str, unique: str, *, group: str
             "bootstrap_servers": kafka.bootstrap_servers,
             "topic_prefix": f"t{unique}.",
             "enable_idempotence": kafka.supports_idempotence,
+            "transactions": kafka.supports_transactions,
             "session_timeout_ms": int(env["HORDE_KAFKA__SESSION_TIMEOUT_MS"]),
             "heartbeat_interval_ms": int(env["HORDE_KAFKA__HEARTBEAT_INTERVAL_MS"]),
             "rebalance_timeout_ms": int(env["HORDE_KAFKA__REBALANCE_TIMEOUT_MS"]),
@@ -118,12 +119,14 @@ async def wait_for_view(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, idle_seconds: float = 3.0, within: float = 60
+    bootstrap: str, topic: str, *, idle_seconds: float = 3.0, within: float = 60, committed: bool = False
 ) -> list[tuple[bytes | None, bytes | None, dict[str, str]]]:
-    """Every record of ``topic`` until none arrived for ``idle_seconds``."""
+    """Every record of ``topic`` until none arrived for ``idle_seconds`` (``committed``: as a
+    read_committed consumer sees them, without the records of aborted transactions)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+        isolation_level="read_committed" if committed else "read_uncommitted",
+    )  # fmt: skip
     await consumer.start()
     records: list[tuple[bytes | None, bytes | None, dict[str, str]]] = []
     try:

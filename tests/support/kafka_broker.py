@@ -25,11 +25,17 @@ class KafkaInfo:
     def supports_idempotence(self) -> bool:
         return self.kind == "apache"
 
+    @property
+    def supports_transactions(self) -> bool:
+        """aiokafka's transactional producers need Apache Kafka (Tansu refuses their InitProducerId)."""
+        return self.kind == "apache"
+
     def env(self) -> dict[str, str]:
         """Environment for service processes (``HORDE_KAFKA__*``)."""
         env = {
             "HORDE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "HORDE_KAFKA__ENABLE_IDEMPOTENCE": "true" if self.supports_idempotence else "false",
+            "HORDE_KAFKA__TRANSACTIONS": "true" if self.supports_transactions else "false",
         }
         if self.kind == "tansu":
             # Tansu holds JoinGroup for session_timeout/2: short timeouts keep rebalances fast.

@@ -126,7 +126,9 @@ class RiskSubscriber:
 
     ``async with RiskSubscriber("kafka:9092", group_id="my-service") as risks:
     async for item in risks: ...``. Extra keyword arguments go to ``AIOKafkaConsumer``
-    (``security_protocol``, ``sasl_mechanism``, ``ssl_context`` ...).
+    (``security_protocol``, ``sasl_mechanism``, ``ssl_context`` ...). Records are read committed
+    (``isolation_level="read_committed"``): the workers publish in Kafka transactions, and an
+    aborted record is a fenced-off (paused, then resumed) worker's, never an event.
     """
 
     def __init__(
@@ -144,6 +146,7 @@ class RiskSubscriber:
         self.current_topic = topic_prefix + CURRENT_TOPIC
         self.start, self.resume = start, resume
         self.categories = None if categories is None else {str(c) for c in categories}
+        consumer_options.setdefault("isolation_level", "read_committed")
         self.bootstrap_servers, self.options = bootstrap_servers, consumer_options
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
