@@ -316,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"target: the same with lifecycle fields ≤ {LIFECYCLE_TARGET_MS:g} ms: "
         f"median {with_lifecycle:.1f} ms (without {lifecycle['without_lifecycle']:.1f} ms, interleaved; "
-        f"min {lifecycle['with_lifecycle_min']:.1f} / {lifecycle['without_lifecycle_min']:.1f} ms) "
+        f"min {lifecycle['with_lifecycle_min']:.1f} / {lifecycle['without_lifecycle_min']:.1f} ms, "
+        f"CPU time {lifecycle['with_lifecycle_cpu']:.1f} / {lifecycle['without_lifecycle_cpu']:.1f} ms) "
         f"→ {lifecycle_verdict}"
     )
 
