@@ -4,8 +4,9 @@ Publishes ``--days`` generated daily roll-ups of ``--models`` text models (value
 names from the real text reference) to ``analytics.history.daily.v1`` on the embedded broker (or
 ``KAFKA_BOOTSTRAP_SERVERS``), then times what a worker does on assignment: read the partition to
 its end, decode every roll-up, clear and rewrite the category's history in a local redis-server.
-Then times ``HistoryStore.model_history`` for 90 days (what the planned history route reads) at
-16 concurrent readers, and the per-capture work the worker adds (observations + fold).
+Then times ``HistoryStore.model_history`` for 90 days at 16 concurrent readers, the per-capture
+work the worker adds (observations + fold), the recompute of all text views with lifecycle, and
+the history routes on a gateway process (16 connections, answer cache off and on).
 
     python -m bench.history [--days 400] [--models 720] [--json PATH]
 """
@@ -97,32 +98,47 @@ def recompute_with_lifecycle(rollups: list[CategoryDay], today: date, repeat: in
             summaries[real].add_day(rollup.day, rollup.models[generated])
     context = LifecycleContext(category=TEXT, today=today, policy=LifecyclePolicy(), summaries=summaries)
     thresholds = RiskThresholds()
-    timings: dict[str, float] = {}
-    for label, lifecycle in (("without_lifecycle", None), ("with_lifecycle", context)):
-        runs = []
-        for _ in range(repeat):
+    variants = (("without_lifecycle", None), ("with_lifecycle", context))
+    runs: dict[str, list[float]] = {label: [] for label, _ in variants}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
+    for _ in range(repeat):  # interleaved, so that the machine's other load hits both alike
+        for label, lifecycle in variants:
             with collector_paused():
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 views = build_category_views(
                     reference, snapshot, thresholds, computed_at=0, lifecycle=lifecycle
                 )
                 render_views(views)
-                runs.append((time.perf_counter() - began) * 1000)
-        timings[label] = round(statistics.median(runs), 1)
-    return timings
+                runs[label].append((time.perf_counter() - began) * 1000)
+                cpu[label].append((time.process_time() - began_cpu) * 1000)
+    timings = {label: round(statistics.median(times), 1) for label, times in runs.items()}
+    # On a shared machine the wall clock includes the time this process waited for a core.
+    timings |= {f"{label}_min": round(min(times), 1) for label, times in runs.items()}
+    return timings | {f"{label}_cpu": round(statistics.median(times), 1) for label, times in cpu.items()}
+
+
+#: (label, path after the category prefix): the default answer, a slice of the window, and beyond it.
+ROUTES = (
+    ("model 90d", "deletion-risk/{model}/history?days=90"),
+    ("model 30d", "deletion-risk/{model}/history?days=30"),
+    ("model 400d", "deletion-risk/{model}/history?days=400"),
+    ("summary 90d", "history/summary?days=90"),
+)
 
 
 async def route_latencies(
-    redis: Redis, redis_url: str, prefix: str, model: str, today: date
+    redis: Redis, redis_url: str, prefix: str, model: str, today: date, seconds: float = 5
 ) -> dict[str, Any]:
-    """p50/p99 of ``GET …/deletion-risk/{model}/history?days=90`` on a gateway process, 16 connections,
-    with the answer cache off (every request reads Redis) and on (repeated answers replayed)."""
+    """p50/p99 of the history routes on a gateway process, 16 connections, with the answer cache off
+    (``routed``: every request reads Redis, as the first request of a query after each generation
+    change) and on (``answer_cache``: repeated answers replayed while the generation is current)."""
     moment = str(int(datetime.combine(today, dtime(12), tzinfo=UTC).timestamp() * 1000))
     store = GenerationStore(redis, RedisKeys(prefix), superseded_ttl_seconds=60)
     basis = {"computed_at": moment[:-3], "reference_version": "bench", "status_at_ms": moment,
              "stats_at_ms": moment, "workers_at_ms": moment, "view_schema": "2"}  # fmt: skip
     await store.write(TEXT, "bench", {"statistics": b"{}"}, basis)
-    url = f"/model_references/statistics/text_generation/deletion-risk/{quote(model)}/history?days=90"
+    history = HistoryStore(redis, RedisKeys(prefix))
+    base = "/model_references/statistics/text_generation/"
     out: dict[str, Any] = {"connections": 16}
     for label, cache_bytes in (("routed", "0"), ("answer_cache", str(32 * 1024 * 1024))):
         port = free_port()
@@ -130,17 +146,50 @@ async def route_latencies(
                "HORDE_HTTP_HOST": "127.0.0.1", "HORDE_LOG_LEVEL": "WARNING",
                "HORDE_GATEWAY__ANSWER_CACHE_BYTES": cache_bytes}  # fmt: skip
         process = start([sys.executable, "-m", "services.gateway"], env, port)
+        out[label] = {}
         try:
-            latencies, errors = await drive(port, url, False, 16, seconds=5, warmup=1)
+            for route, path in ROUTES:
+                url = base + path.format(model=quote(model))
+                latencies, errors = await drive(port, url, False, 16, seconds=seconds, warmup=1)
+                out[label][route] = _figures(latencies, errors)
+            if label == "routed":
+                out[label] |= await _against_day_fields(history, port, base, model, today, seconds)
         finally:
             stop_process(process, timeout=5)
-        out[label] = {
-            "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-            "requests": len(latencies),
-            "errors": errors,
-        }
     return out
+
+
+async def _against_day_fields(
+    history: HistoryStore, port: int, base: str, model: str, today: date, seconds: float, rounds: int = 4
+) -> dict[str, Any]:
+    """The routed 90-day answer from the window against the same answer joined from the 90 day
+    fields (the window removed: the route before the windows), in alternating rounds so that the
+    machine's other load hits both alike."""
+    url = base + ROUTES[0][1].format(model=quote(model))
+    runs: dict[str, tuple[list[float], list[int]]] = {"window": ([], []), "day fields": ([], [])}
+    for _ in range(rounds):
+        for variant, (latencies, errors) in runs.items():
+            if variant == "window":
+                await history.write_windows(TEXT, today, [model])
+            else:
+                await history.drop_windows(TEXT, [model])
+            found, failed = await drive(port, url, False, 16, seconds=seconds / rounds, warmup=0.3)
+            latencies.extend(found)
+            errors.append(failed)
+    await history.write_windows(TEXT, today, [model])
+    return {
+        f"model 90d alternating, {variant}": _figures(latencies, sum(errors)) | {"rounds": rounds}
+        for variant, (latencies, errors) in runs.items()
+    }
+
+
+def _figures(latencies: list[float], errors: int) -> dict[str, Any]:
+    return {
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "requests": len(latencies),
+        "errors": errors,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -197,6 +246,10 @@ async def run(days: int, model_count: int) -> dict[str, Any]:
         await broker.stop()
         assert await store.is_built(TEXT)
         assert (await store.meta(TEXT))["first_day"] == rollups[0].day.isoformat()
+        # What a worker adds once per UTC day: every model's window of the completed days re-joined.
+        started_at = time.perf_counter()
+        await store.write_windows(TEXT, today, names)
+        window_seconds = time.perf_counter() - started_at
 
         # A model's 90-day history, 16 concurrent readers, 200 reads each.
         first = today - timedelta(days=89)
@@ -241,6 +294,7 @@ async def run(days: int, model_count: int) -> dict[str, Any]:
         "record_bytes_median": int(statistics.median(sizes)),
         "rebuild_seconds": round(rebuild, 2),
         "rebuild_target_seconds": REBUILD_TARGET_SECONDS,
+        "daily_window_rewrite_seconds": round(window_seconds, 2),
         "model_history_90d_ms": {
             "p50": round(percentile(latencies, 0.5), 3),
             "p99": round(percentile(latencies, 0.99), 3),

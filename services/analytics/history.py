@@ -46,7 +46,7 @@ from shared.events.history import MalformedRollupError, decode_rollup, rollup_ke
 from shared.events.reference import ReferenceCategoryChanged
 from shared.kafka import drain_to_end, encode_key, kafka_client_options, publish_event
 from shared.settings import KafkaSettings
-from shared.store.history import HistoryStore, retention_start
+from shared.store.history import WINDOW_DAYS, HistoryStore, retention_start
 from shared.topics import TopicSpec, categories_of_partition, partition_for
 
 if TYPE_CHECKING:
@@ -216,7 +216,6 @@ class HistoryRecorder:
             kept = [r for r in rollups if r.day >= first_kept]
             await self.store.clear(category)
             await self.store.write_days(kept)
-            await self.store.mark_built(category)
             self.versions[category] = {e.version for r in rollups for e in r.reference_events}
             self.known[category] = {
                 e.model for r in rollups for e in r.reference_events if e.kind == "first_seen"
@@ -228,6 +227,8 @@ class HistoryRecorder:
                 self.current[category] = rollups[-1]
                 if len(rollups) > 1 and rollups[-2].day == rollups[-1].day - ONE_DAY:
                     self.previous[category] = rollups[-2]
+                await self._write_windows(category, rollups[-1].day)
+            await self.store.mark_built(category)  # last: a reader waiting for it sees every key
             log.info("history rebuilt", extra={"category": category.value, "days": len(kept)})
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
@@ -348,7 +349,21 @@ class HistoryRecorder:
         await self.store.write_days([rollup], previous=previous)
         if held is None:
             await self._retire(category, rollup.day, rollup.models)
+            await self._write_windows(category, rollup.day)
         return rollup
+
+    async def _write_windows(self, category: ModelCategory, today: date) -> None:
+        """Pre-join the completed days before ``today`` for the history routes (once per day):
+        for every model with data within the window, the same set after a rebuild."""
+        lowest = max(today - WINDOW_DAYS * ONE_DAY, retention_start(today, self.retention_days))
+        summaries = self.summaries.get(category, {})
+        wanted = {
+            name
+            for name, summary in summaries.items()
+            if summary.last_data_day is not None and summary.last_data_day >= lowest
+        }
+        await self.store.write_windows(category, today, wanted)
+        await self.store.drop_windows(category, set(summaries) - wanted)
 
     async def publish(self, rollup: CategoryDay) -> None:
         key = encode_key(*rollup_key(rollup))

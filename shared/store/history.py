@@ -4,6 +4,13 @@ Per model one hash (ISO day -> the rendered day point JSON, its usage already th
 from the day before) and one hash of reference events; per category
 one hash of day summaries and a ``meta`` hash whose absence means "rebuild me from Kafka". Every
 write is an idempotent overwrite of whole fields, so a replay or a rebuild ends in the same keys.
+
+So that a history answer is one lookup, the model hash also holds ``_window`` (the points of the
+``WINDOW_DAYS`` completed days before the day being recorded, joined, with each point's length so
+a shorter ``days`` is a slice) and ``_events`` (the model's events, joined in answer order), and
+the day-summary hash holds the category's ``_window``. Windows are rewritten once per model per
+UTC day (when a day starts, and after a rebuild), ``_events`` when the model's events change;
+a missing or outdated window only means the reader joins the day fields itself.
 """
 
 from __future__ import annotations
@@ -25,6 +32,15 @@ from shared.redis_keys import RedisKeys
 _EVENTS = TypeAdapter(list[ReferenceEvent])
 #: Redis commands per pipeline round trip while rebuilding.
 CHUNK = 5000
+#: The history routes' default ``days``: the window plus the day being recorded.
+DEFAULT_DAYS = 90
+#: Completed days held pre-joined per model and for the summary (``days`` up to 90 is a slice).
+WINDOW_DAYS = DEFAULT_DAYS - 1
+#: Fields of the pre-joined answer parts (a day field is an ISO date, so these never collide).
+WINDOW_FIELD = "_window"
+EVENTS_FIELD = "_events"
+#: Models per pipeline while rewriting windows (each reads ``WINDOW_DAYS`` fields).
+WINDOW_CHUNK = 100
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -44,6 +60,7 @@ class HistoryStore:
         pipe = self.redis.pipeline(transaction=False)
         pending = written = 0
         meta: dict[ModelCategory, tuple[date, date]] = {}
+        with_events: set[tuple[ModelCategory, str]] = set()
         for rollup in rollups:
             category, day = rollup.category, rollup.day.isoformat()
             before = previous if previous is not None and previous.day == rollup.day - ONE_DAY else None
@@ -54,6 +71,7 @@ class HistoryStore:
             for event in rollup.reference_events:
                 field = f"{event.version}/{event.kind}"
                 pipe.hset(self.keys.history_events(category, event.model), field, event.model_dump_json())
+                with_events.add((category, event.model))
             days = {rollup.day: rollup} | ({before.day: before} if before is not None else {})
             summary = category_series(days, rollup.day, rollup.day)[0]
             pipe.hset(self.keys.history_days(category), day, summary.model_dump_json())
@@ -68,7 +86,51 @@ class HistoryStore:
         for category, (first, last) in meta.items():
             await self._extend_meta(pipe, category, first, last)
         await pipe.execute()
+        await self._join_events(sorted(with_events))
         return written
+
+    async def _join_events(self, models: list[tuple[ModelCategory, str]]) -> None:
+        """Store each model's events joined in answer order (``_events``), after they changed."""
+        for start in range(0, len(models), WINDOW_CHUNK):
+            chunk = models[start : start + WINDOW_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for category, model in chunk:
+                pipe.hvals(self.keys.history_events(category, model))
+            held = await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for (category, model), raws in zip(chunk, held, strict=True):
+                joined = ",".join(_sorted_events(raws))
+                pipe.hset(self.keys.history_model(category, model), EVENTS_FIELD, joined)
+            await pipe.execute()
+
+    async def write_windows(self, category: ModelCategory, today: date, models: Iterable[str]) -> None:
+        """Pre-join the ``WINDOW_DAYS`` days before ``today`` of ``models`` and of the day summary
+        (once per day: those days are complete); other models' windows are outdated and dropped."""
+        wanted = sorted(set(models))
+        days = day_range(today - WINDOW_DAYS * ONE_DAY, today - ONE_DAY)
+        fields = [d.isoformat() for d in days]
+        through = days[-1].isoformat()
+        for start in range(0, len(wanted), WINDOW_CHUNK):
+            chunk = wanted[start : start + WINDOW_CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for name in chunk:
+                pipe.hmget(self.keys.history_model(category, name), fields)
+            held = await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for name, raws in zip(chunk, held, strict=True):
+                points = [_text(raw) or _gap_json(day) for day, raw in zip(days, raws, strict=True)]
+                pipe.hset(self.keys.history_model(category, name), WINDOW_FIELD, _window(through, points))
+            await pipe.execute()
+        raws = await self.redis.hmget(self.keys.history_days(category), fields)
+        summary = [_text(raw) or _gap_summary_json(day) for day, raw in zip(days, raws, strict=True)]
+        await self.redis.hset(self.keys.history_days(category), WINDOW_FIELD, _window(through, summary))
+
+    async def drop_windows(self, category: ModelCategory, models: Iterable[str]) -> None:
+        """Remove the windows of models no longer given one (no data within the window)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in models:
+            pipe.hdel(self.keys.history_model(category, name), WINDOW_FIELD)
+        await pipe.execute()
 
     async def _extend_meta(self, pipe: Pipeline, category: ModelCategory, first: date, last: date) -> None:
         held = await self.redis.hmget(self.keys.history_meta(category), ["first_day", "last_day"])
@@ -127,8 +189,38 @@ class HistoryStore:
             raw.decode() if isinstance(raw, bytes) else raw if raw is not None else _gap_json(day)
             for day, raw in zip(days, raws, strict=True)
         ]
-        events = sorted((_text(raw) or "" for raw in events_raw), key=_event_order)
-        return points, events
+        return points, _sorted_events(events_raw)
+
+    async def model_history_joined(
+        self, category: ModelCategory, model: str, days: int, last: date
+    ) -> tuple[bytes, bytes] | None:
+        """The model's series (joined day points) of the ``days`` days ending ``last`` and its
+        joined events from one lookup, when ``days`` fits the window and the window ends the day
+        before ``last``; else None (the caller joins the day fields: ``model_history_json``)."""
+        if days > DEFAULT_DAYS:
+            return None
+        held = await self.redis.hmget(
+            self.keys.history_model(category, model), [last.isoformat(), WINDOW_FIELD, EVENTS_FIELD]
+        )
+        today, window, events = (_bytes(v) for v in held)
+        sliced = _slice(window, last, days - 1)
+        if sliced is None:
+            return None
+        point = today if today is not None else _gap_json(last).encode()
+        return (sliced + b"," + point if sliced else point), events or b""
+
+    async def summary_joined(self, category: ModelCategory, days: int, last: date) -> bytes | None:
+        """The category's day summaries of the ``days`` days ending ``last``, joined, from one
+        lookup when the window fits (as ``model_history_joined``); else None."""
+        if days > DEFAULT_DAYS:
+            return None
+        held = await self.redis.hmget(self.keys.history_days(category), [last.isoformat(), WINDOW_FIELD])
+        today, window = (_bytes(v) for v in held)
+        sliced = _slice(window, last, days - 1)
+        if sliced is None:
+            return None
+        point = today if today is not None else _gap_summary_json(last).encode()
+        return sliced + b"," + point if sliced else point
 
     async def model_history(
         self, category: ModelCategory, model: str, first: date, last: date
@@ -146,10 +238,7 @@ class HistoryStore:
         """The category's day summaries (JSON) for ``first..last``, gap points included."""
         days = day_range(first, last)
         raws = await self.redis.hmget(self.keys.history_days(category), [d.isoformat() for d in days])
-        return [
-            _text(raw) or CategoryDayPoint(day=day, has_data=False).model_dump_json()
-            for day, raw in zip(days, raws, strict=True)
-        ]
+        return [_text(raw) or _gap_summary_json(day) for day, raw in zip(days, raws, strict=True)]
 
     async def summary(self, category: ModelCategory, first: date, last: date) -> list[CategoryDayPoint]:
         """The category's day summaries for ``first..last`` (a gap point for a day without data)."""
@@ -187,9 +276,45 @@ def _gap_json(day: date) -> str:
 _GAP_TAIL = DayPoint(day=date(2000, 1, 1), has_data=False).model_dump_json().split('"has_data":false', 1)[1]
 
 
-def _event_order(raw: str) -> tuple[str, str]:
+def _gap_summary_json(day: date) -> str:
+    return CategoryDayPoint(day=day, has_data=False).model_dump_json()
+
+
+def _event_order(raw: str) -> tuple[str, str, str]:
     event = json.loads(raw)
-    return event["at"], event["kind"]
+    return event["at"], event["kind"], raw  # the raw text last: ties in the same order on every path
+
+
+def _sorted_events(raws: Iterable[bytes | str]) -> list[str]:
+    """Events in answer order: by time, then kind."""
+    return sorted((_text(raw) or "" for raw in raws), key=_event_order)
+
+
+def _bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _window(through: str, points: list[str]) -> str:
+    """``<last day>|<length of each point>|<points joined by commas>`` (the lengths allow slicing)."""
+    lengths = ",".join(str(len(p.encode())) for p in points)
+    return f"{through}|{lengths}|{','.join(points)}"
+
+
+def _slice(window: bytes | None, last: date, count: int) -> bytes | None:
+    """The last ``count`` points of a window ending the day before ``last`` (None: no such window)."""
+    if window is None:
+        return None
+    through, lengths, joined = window.split(b"|", 2)
+    if through != (last - ONE_DAY).isoformat().encode():
+        return None
+    if count <= 0:
+        return b""
+    sizes = lengths.split(b",")
+    skip = len(sizes) - count
+    if skip < 0:
+        return None
+    offset = sum(int(size) for size in sizes[:skip]) + skip
+    return joined[offset:]
 
 
 def retention_start(today: date, retention_days: int) -> date:

@@ -4,6 +4,10 @@ They read the history the analytics workers materialise in Redis (``shared.store
 of the current generation: freshness headers, ETag and 304 come from ``serve`` like every other
 route, and the last day of the answer is the UTC day of the generation's newest Horde snapshot.
 ``days`` must lie in 1–``HORDE_HISTORY__RETENTION_DAYS`` (else 422).
+
+An answer of up to 90 days is one Redis lookup and a join of bytes: the worker keeps each model's
+(and the summary's) completed days pre-joined (``shared.store.history``); a longer range, a CSV or
+a window not yet rewritten for the day joins the day fields instead (same bytes).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from shared.domain.history.rollup import ReferenceEvent
 from shared.domain.history.series import CategoryDayPoint, DayPoint
 from shared.store.basis import newest_capture_ms
 from shared.store.generations import CurrentGeneration
-from shared.store.history import HistoryStore
+from shared.store.history import DEFAULT_DAYS, HistoryStore
 
 router = APIRouter(tags=["history"], route_class=FastRoute)
 DaysQuery = Annotated[int, Query(ge=1, description="Days up to the current generation's day (1–retention).")]
@@ -111,11 +115,30 @@ def _object(fields: str, found: Provenance) -> bytes:
     return b"{" + fields.encode() + freshness_tail(found) + b"}"
 
 
+def _model_body(
+    category: ModelCategory,
+    model: str,
+    days: int,
+    first: date,
+    last: date,
+    series: bytes,
+    events: bytes,
+    found: Provenance,
+) -> Body:
+    """The JSON answer around the joined day points and events (window or day fields alike)."""
+    head = (
+        f'{{"category":"{category.value}","model":{json.dumps(model)},"days":{days},'
+        f'"first_day":"{first}","last_day":"{last}","series":['
+    ).encode()
+    tail = b'],"reference_events":[' + events + b"]" + freshness_tail(found) + b"}"
+    return Body(head + series + tail, JSON)
+
+
 async def model_history(
     request: Request,
     category: CategoryPath,
     model: Annotated[str, Path(description="Model name; may contain `/`.", examples=["stable_diffusion"])],
-    days: DaysQuery = 90,
+    days: DaysQuery = DEFAULT_DAYS,
     format: FormatQuery = Format.JSON,
 ) -> Response:
     """A model's daily history (usage, workers, threads, queue, end-of-day risk) and its reference events."""
@@ -125,6 +148,10 @@ async def model_history(
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         first, last = _range(request, current, days)
+        if format is Format.JSON:
+            joined = await store.model_history_joined(chosen, model, days, last)
+            if joined is not None:  # the stored window: one lookup
+                return _model_body(chosen, model, days, first, last, *joined, found)
         held = await store.model_history_json(chosen, model, first, last)
         if held is None:
             raise GatewayError(
@@ -133,17 +160,15 @@ async def model_history(
         points, events = held  # stored rendered: the answer is a join of strings
         if format is Format.CSV:
             return Body(render_series_csv([DayPoint.model_validate_json(p) for p in points]), CSV)
-        fields = (
-            f'"category":"{chosen.value}","model":{json.dumps(model)},"days":{days},'
-            f'"first_day":"{first}","last_day":"{last}",'
-            f'"series":[{",".join(points)}],"reference_events":[{",".join(events)}]'
-        )
-        return Body(_object(fields, found), JSON)
+        series, joined_events = ",".join(points).encode(), ",".join(events).encode()
+        return _model_body(chosen, model, days, first, last, series, joined_events, found)
 
     return await serve(request, chosen, "history", f"history|{model}|{days}|{format.value}", build)
 
 
-async def history_summary(request: Request, category: CategoryPath, days: DaysQuery = 90) -> Response:
+async def history_summary(
+    request: Request, category: CategoryPath, days: DaysQuery = DEFAULT_DAYS
+) -> Response:
     """Per day of the category: models, at risk, critical, zero-worker models and category usage."""
     chosen = parse_category(category, runtime=True)
     gateway = gateway_of(request)
@@ -151,6 +176,13 @@ async def history_summary(request: Request, category: CategoryPath, days: DaysQu
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         first, last = _range(request, current, days)
+        joined = await store.summary_joined(chosen, days, last)
+        if joined is not None:  # the stored window: one lookup
+            head = (
+                f'{{"category":"{chosen.value}","days":{days},"first_day":"{first}","last_day":"{last}",'
+                '"series":['
+            ).encode()
+            return Body(head + joined + b"]" + freshness_tail(found) + b"}", JSON)
         points = await store.summary_json(chosen, first, last)
         fields = (
             f'"category":"{chosen.value}","days":{days},"first_day":"{first}","last_day":"{last}",'

@@ -14,12 +14,12 @@ from datetime import date
 from shared.domain.categories import ModelCategory
 from shared.domain.history.policy import USAGE_FLAG_NAMES, LifecyclePolicy, without_usage_flags
 from shared.domain.history.reference_events import FirstSeen
-from shared.domain.history.rollup import ModelDay, RiskMark
-from shared.domain.history.summary import PastSummary, lifecycle_from_summary
+from shared.domain.history.rollup import ModelDay
+from shared.domain.history.summary import PastSummary, lifecycle_of
 from shared.domain.risk.flags import risk_verdict
 from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.domain.trusted import build_trusted, copy_trusted
+from shared.domain.trusted import copy_trusted
 
 
 @dataclass(frozen=True)
@@ -38,27 +38,6 @@ class LifecycleContext:
 _EMPTY = PastSummary()
 
 
-_CLEAR = RiskMark()
-
-
-def _this_capture(entry: ModelDeletionRiskInfo) -> ModelDay:
-    """Today as this capture alone: what the lifecycle needs of today (workers, usage, total).
-
-    The recorder passes no roll-up of today, so the lifecycle of a generation depends on its
-    inputs and the completed days only, and recomputing it (after a restart or a Redis loss)
-    gives the same bytes under the same generation id."""
-    workers, total = entry.worker_count, entry.usage_total
-    return build_trusted(
-        ModelDay,
-        {
-            "polls": 1, "polls_with_workers": 1 if workers > 0 else 0, "workers_min": workers,
-            "workers_max": workers, "workers_sum": workers, "threads_min": 0, "threads_max": 0,
-            "queued_max": None, "queued_last": None, "usage_day_reported": entry.usage_day,
-            "usage_month_last": entry.usage_month, "total_first": total, "total_last": total, "risk": _CLEAR,
-        },
-    )  # fmt: skip
-
-
 def _in_grace(seen: FirstSeen | None, today: date, policy: LifecyclePolicy) -> bool:
     if seen is None or seen.source == "watcher_initial":
         return False
@@ -73,6 +52,7 @@ def enrich(
     low = thresholds.low_usage_threshold_for(category)
     out: list[ModelDeletionRiskInfo] = []
     summaries, today_days = context.summaries, context.today_days
+    preferred = thresholds.preferred_file_hosts
     for entry in entries:
         name = entry.name
         seen = context.first_seen.get(name)
@@ -95,11 +75,18 @@ def enrich(
                 "has_warning": verdict.has_warning,
             }
             entry = copy_trusted(entry, update)
-        today_day = today_days.get(name) or _this_capture(entry)
-        fields = lifecycle_from_summary(
-            entry, summaries.get(name, _EMPTY), today_day, first_seen=seen, today=today,
-            policy=policy, low_usage_threshold=low, preferred_hosts=thresholds.preferred_file_hosts,
-            today_generated=context.today_generated,
+        held = today_days.get(name)
+        # Today is this capture alone (its workers, usage and total) unless a roll-up is given:
+        # the recorder passes none, so a generation's lifecycle depends on its inputs and the
+        # completed days only, and recomputing it (restart, Redis loss) gives the same bytes.
+        today_facts = (
+            (held.workers_max, held.usage_day_reported, held.total_last)
+            if held is not None
+            else (entry.worker_count, entry.usage_day, entry.usage_total)
+        )
+        fields = lifecycle_of(
+            entry, summaries.get(name, _EMPTY), today_facts, first_seen=seen, today=today,
+            policy=policy, low_usage_threshold=low, preferred_hosts=preferred,
         )  # fmt: skip
         out.append(copy_trusted(entry, {"lifecycle": fields}))
     return out

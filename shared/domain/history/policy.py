@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.risk.models import DeletionRiskFlags
@@ -42,13 +44,23 @@ class LifecyclePolicy(BaseModel):
 
     def protection(self, name: str, baseline: str | None) -> str | None:
         """Why the model is protected (``golden model …``/``protected baseline …``), or None."""
+        models, baselines = _folded(self.protected_models, self.protected_baselines)
         folded = name.casefold()
-        if any(folded == p.casefold() for p in self.protected_models):
-            kind = "golden model" if any(folded == g for g in GOLDEN_MODELS) else "protected model"
+        if folded in models:
+            kind = "golden model" if folded in _GOLDEN else "protected model"
             return f"{kind} {name}"
-        if baseline and any(baseline.casefold() == b.casefold() for b in self.protected_baselines):
+        if baseline and baseline.casefold() in baselines:
             return f"protected baseline {baseline}"
         return None
+
+
+_GOLDEN = frozenset(GOLDEN_MODELS)
+
+
+@cache
+def _folded(models: tuple[str, ...], baselines: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The protected names and baselines case-folded, once per policy (asked once per model)."""
+    return frozenset(m.casefold() for m in models), frozenset(b.casefold() for b in baselines)
 
 
 def without_usage_flags(flags: DeletionRiskFlags) -> DeletionRiskFlags:

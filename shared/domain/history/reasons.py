@@ -16,6 +16,8 @@ def _days(n: int) -> str:
 
 
 def _with_gaps(sentence: str, fields: LifecycleFields, since: date, today: date) -> str:
+    if not fields.gaps:
+        return sentence
     notes = gaps_within(fields, since, today)
     return f"{sentence} ({'; '.join(notes)})" if notes else sentence
 

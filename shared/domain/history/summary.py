@@ -14,16 +14,18 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from shared.domain.history.days import ONE_DAY
 from shared.domain.history.fields import GapRange, LifecycleFields, LifecycleState, Trend
 from shared.domain.history.lifecycle import current_level, is_new_model, trend
 from shared.domain.history.policy import LifecyclePolicy
+from shared.domain.history.reasons import reasons_for
 from shared.domain.history.reference_events import FirstSeen
 from shared.domain.history.rollup import LEVEL_RANK, ModelDay
 from shared.domain.history.series import DayPoint, _point
 from shared.domain.risk.models import ModelDeletionRiskInfo
-from shared.domain.trusted import build_trusted, copy_trusted
+from shared.domain.trusted import build_trusted
 
 
 @dataclass(slots=True)
@@ -124,8 +126,39 @@ def lifecycle_from_summary(
 ) -> LifecycleFields:
     """The lifecycle fields of ``compute_lifecycle`` from a summary of the days before ``today``
     and today's roll-up of the model so far (None: no capture today yet)."""
-    from shared.domain.history.reasons import reasons_for
+    today_facts = None
+    if today_day is not None:
+        today_facts = (today_day.workers_max, today_day.usage_day_reported, today_day.total_last)
+    return lifecycle_of(
+        info, summary, today_facts, first_seen=first_seen, today=today, policy=policy,
+        low_usage_threshold=low_usage_threshold, preferred_hosts=preferred_hosts,
+    )  # fmt: skip
 
+
+def today_usage(summary: PastSummary, today: date, reported: int, total: int) -> int:
+    """Today's usage as its day point would say (``series._usage``): the ``total`` delta from the
+    day before when that day has data and the counter did not go down, else the reported ``day``."""
+    previous = summary.last_model_day if summary.last_data_day == today - ONE_DAY else None
+    if previous is None:
+        return reported
+    delta = total - previous.total_last
+    return reported if delta < 0 else delta
+
+
+def lifecycle_of(
+    info: ModelDeletionRiskInfo,
+    summary: PastSummary,
+    today_facts: tuple[int, int, int] | None,
+    *,
+    first_seen: FirstSeen | None,
+    today: date,
+    policy: LifecyclePolicy,
+    low_usage_threshold: float,
+    preferred_hosts: Sequence[str] = (),
+) -> LifecycleFields:
+    """:func:`lifecycle_from_summary` from what it needs of today: ``(workers_max, reported day
+    usage, total)`` of today so far (None: no capture today). The recompute's hot path: no day
+    point or roll-up is built for today, and the fields are built once."""
     age = (today - first_seen.at.date()).days if first_seen is not None else None
     in_grace = (
         first_seen is not None
@@ -141,51 +174,48 @@ def lifecycle_from_summary(
     zero_since = None
     if info.worker_count == 0:
         zero_since = summary.zero_start or today
-        if today_day is not None and today_day.workers_max > 0:
+        if today_facts is not None and today_facts[0] > 0:
             zero_since = today
-    today_point = None
-    if today_day is not None:
-        previous = summary.last_model_day if summary.last_data_day == today - ONE_DAY else None
-        today_point = _point(today, today_day, previous, today_generated)
     last_used = summary.last_used_on
-    if today_point is not None and (today_point.usage or 0) > 0:
+    if today_facts is not None and today_usage(summary, today, today_facts[1], today_facts[2]) > 0:
         last_used = today
-    gap_list = list(summary.gaps)
+    gap_list = summary.gaps
     if summary.last_data_day is not None:
-        end = today if today_point is None else today - ONE_DAY
+        end = today if today_facts is None else today - ONE_DAY
         if end > summary.last_data_day:
-            gap_list.append((summary.last_data_day + ONE_DAY, end))
-    elif today_point is None:
+            gap_list = [*gap_list, (summary.last_data_day + ONE_DAY, end)]
+    elif today_facts is None:
         gap_list = []
     usage_trend, workers_trend = summary.trends_on(today, policy)
     state = _state(summary, today, protected=protection is not None, in_grace=in_grace, policy=policy)
     # Every value below is computed here with its declared type: built without re-validation.
-    fields = build_trusted(
-        LifecycleFields,
-        {
-            "first_seen_at": first_seen.at if first_seen is not None else None,
-            "first_seen_source": first_seen.source if first_seen is not None else None,
-            "age_days": age,
-            "in_grace_period": in_grace,
-            "new_model": is_new_model(first_seen, age, policy),
-            "protected": protection is not None,
-            "zero_workers_since": zero_since,
-            "last_used_on": last_used,
-            "at_risk_since": at_risk_since,
-            "days_at_risk": (today - at_risk_since).days if at_risk_since is not None else 0,
-            "usage_trend": usage_trend,
-            "workers_trend": workers_trend,
-            "lifecycle_state": state,
-            "deletion_candidate": state == "deletion_candidate",
-            "gaps": tuple(_gap(a, b) for a, b in gap_list),
-            "reasons": (),
-        },
-    )
+    values: dict[str, Any] = {
+        "first_seen_at": first_seen.at if first_seen is not None else None,
+        "first_seen_source": first_seen.source if first_seen is not None else None,
+        "age_days": age,
+        "in_grace_period": in_grace,
+        "new_model": is_new_model(first_seen, age, policy),
+        "protected": protection is not None,
+        "zero_workers_since": zero_since,
+        "last_used_on": last_used,
+        "at_risk_since": at_risk_since,
+        "days_at_risk": (today - at_risk_since).days if at_risk_since is not None else 0,
+        "usage_trend": usage_trend,
+        "workers_trend": workers_trend,
+        "lifecycle_state": state,
+        "deletion_candidate": state == "deletion_candidate",
+        "gaps": tuple(_gap(a, b) for a, b in gap_list) if gap_list else (),
+        "reasons": (),
+    }
+    fields = build_trusted(LifecycleFields, values)
     sentences = reasons_for(
         info, fields, today=today, policy=policy, protection=protection,
         low_usage_threshold=low_usage_threshold, preferred_hosts=preferred_hosts,
     )  # fmt: skip
-    return copy_trusted(fields, {"reasons": tuple(sentences)})
+    # The sentences need the other fields; the instance is not shared before this line, so its
+    # own dict takes them instead of a second copy of every field.
+    values["reasons"] = tuple(sentences)
+    return fields
 
 
 def _gap(first: date, last: date) -> GapRange:

@@ -8,13 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain.history.enrich import LifecycleContext, enrich
 from shared.domain.history.lifecycle import compute_lifecycle
 from shared.domain.history.policy import LifecyclePolicy
 from shared.domain.history.reference_events import FirstSeen
 from shared.domain.history.rollup import ModelObservation
 from shared.domain.history.series import by_day, model_series
 from shared.domain.history.summary import PastSummary, lifecycle_from_summary
-from tests.unit.domain.history_builders import info, obs, one_capture_day
+from shared.domain.risk.thresholds import RiskThresholds
+from tests.unit.domain.history_builders import IMAGE, info, obs, one_capture_day
 
 TODAY = date(2026, 12, 5)
 POLICY = LifecyclePolicy()
@@ -73,3 +75,49 @@ def test_days_must_be_added_in_order() -> None:
     summary.add_day(TODAY, rollup.models["m"])
     with pytest.raises(ValueError, match="added after"):
         summary.add_day(TODAY, rollup.models["m"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(day_spec, min_size=0, max_size=30),
+    st.integers(0, 3),
+    st.integers(0, 40),
+    st.booleans(),
+)
+def test_the_recompute_path_equals_the_full_series_with_the_capture_as_today(
+    specs: list[tuple[int, int, str] | None], workers_now: int, used_now: int, drop_total: bool
+) -> None:
+    """``enrich`` (no day point of today: the capture's workers, day usage and total only) gives
+    the fields of the full series whose today is that one capture; a ``total`` below the day
+    before's (a counter reset) included."""
+    first = TODAY - timedelta(days=len(specs))
+    total = 100
+    observations: dict[date, ModelObservation] = {}
+    for offset, spec in enumerate(specs):
+        if spec is not None:
+            workers, used, level = spec
+            total += used
+            observations[first + timedelta(days=offset)] = obs(
+                workers=workers, total=total, day=used, level=level
+            )
+    total_now = 50 if drop_total else total + used_now
+    observations[TODAY] = obs(workers=workers_now, total=total_now, day=used_now, level="clear")
+    days = by_day(one_capture_day(day, {"m": o}) for day, o in observations.items())
+    entry = info(
+        "m", workers=workers_now, usage_day=used_now, usage_total=total_now, missing_description=True
+    )
+    thresholds = RiskThresholds()
+    low = thresholds.low_usage_threshold_for(IMAGE)
+    expected = compute_lifecycle(
+        entry, model_series(days, "m", first, TODAY), first_seen=OLD, today=TODAY, policy=POLICY,
+        low_usage_threshold=low, preferred_hosts=thresholds.preferred_file_hosts,
+    )  # fmt: skip
+    summary = PastSummary()
+    for day in sorted(days):
+        if day < TODAY:
+            summary.add_day(day, days[day].models["m"])
+    context = LifecycleContext(
+        category=IMAGE, today=TODAY, policy=POLICY, summaries={"m": summary}, first_seen={"m": OLD}
+    )
+    (found,) = enrich([entry], context, thresholds)
+    assert found.lifecycle == expected
