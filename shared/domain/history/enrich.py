@@ -31,7 +31,6 @@ class LifecycleContext:
     policy: LifecyclePolicy
     summaries: Mapping[str, PastSummary] = field(default_factory=dict)
     today_days: Mapping[str, ModelDay] = field(default_factory=dict)
-    today_generated: bool = False
     first_seen: Mapping[str, FirstSeen] = field(default_factory=dict)
 
 

@@ -122,7 +122,6 @@ def lifecycle_from_summary(
     policy: LifecyclePolicy,
     low_usage_threshold: float,
     preferred_hosts: Sequence[str] = (),
-    today_generated: bool = False,
 ) -> LifecycleFields:
     """The lifecycle fields of ``compute_lifecycle`` from a summary of the days before ``today``
     and today's roll-up of the model so far (None: no capture today yet)."""
