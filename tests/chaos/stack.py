@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from services.devstack.ports import free_port
-from services.devstack.processes import STACK_SERVICES, ServiceProcess, start_standin, stop_services
+from services.devstack.processes import STACK_SERVICES, ServiceProcess, start_standin
 from tests.support.events import DATA, SYNTHETIC
-from tests.support.stack_files import reference_folder, stack_env
+from tests.support.stack_files import reference_folder, stack_env, stop_together
 
 PREFIX = "/model_references/statistics"
 IMAGE_WITH_STATS = f"{PREFIX}/image_generation/with-stats"
@@ -292,8 +292,7 @@ def running_stack(
             )  # fmt: skip
         yield stack
     finally:
-        stop_services(services, timeout=20)
-        standin.stop()
+        stop_together([*services.values(), standin], timeout=20)
         if stack is not None:
             stack.http.close()
 

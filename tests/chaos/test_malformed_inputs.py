@@ -234,13 +234,22 @@ def serve_horde_cases(stack: ChaosStack, corpus: Corpus) -> dict[str, int]:
         return not answer.json()["faults"]
 
     wait_until(faults_used, within=60, what="the poller to meet every injected fault", stack=stack)
-    time.sleep(1.5)  # the last rejections reach the log
-    rejected = Counter(
-        f"{line.get('endpoint')}/{line.get('model_type')}"
-        for line in stack.recent_log("poller")
-        if line.get("message", "").startswith("poll failed") and "invalid payload" in str(line.get("error"))
-    )
-    return dict(rejected)
+
+    def rejected() -> Counter[str]:
+        return Counter(
+            f"{line.get('endpoint')}/{line.get('model_type')}"
+            for line in stack.recent_log("poller")
+            if line.get("message", "").startswith("poll failed")
+            and "invalid payload" in str(line.get("error"))
+        )
+
+    # The last rejections reach the log just after the last fault was served: poll until every case
+    # is there (bounded; the test's assertion names any still missing), not a fixed 1.5 s.
+    expected = Counter(f"{c.endpoint}/{c.model_type}" for c in corpus.horde)
+    deadline = time.monotonic() + 15
+    while not rejected() >= expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return dict(rejected())
 
 
 def write_reference_cases(stack: ChaosStack, corpus: Corpus) -> Counter[str]:

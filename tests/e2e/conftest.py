@@ -15,11 +15,10 @@ from services.devstack.processes import (
     ServiceProcess,
     start_services,
     start_standin,
-    stop_services,
 )
 from tests.support.events import DATA, SYNTHETIC
 from tests.support.kafka_broker import KafkaInfo
-from tests.support.stack_files import reference_folder, stack_env
+from tests.support.stack_files import reference_folder, stack_env, stop_together
 
 
 @dataclass
@@ -75,6 +74,6 @@ def stack(kafka: KafkaInfo, redis_url: str, unique: str, tmp_path: Path) -> Iter
         try:
             yield RunningStack(services, standin, frames, f"e2e{unique}.", redis_url, f"e2e{unique}")
         finally:
-            stop_services(services)
+            stop_together(services.values())
     finally:
         standin.stop()

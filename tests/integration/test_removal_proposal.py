@@ -9,13 +9,16 @@ four models batch 261 removed. The patch it serves is then fed back to the refer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 from redis.asyncio import Redis
 
 from services.gateway.app import create_app
@@ -50,11 +53,10 @@ def _settings(kafka: KafkaInfo, redis_url: str, unique: str, folder: Path) -> Se
     return base.model_copy(update={"reference": reference})
 
 
-@pytest.fixture
-async def deployment(
-    kafka: KafkaInfo, redis_url: str, unique: str, tmp_path: Path
-) -> AsyncIterator[Settings]:
-    folder = tmp_path / "reference"
+@contextlib.asynccontextmanager
+async def deployed(kafka: KafkaInfo, redis_url: str, unique: str, root: Path) -> AsyncIterator[Settings]:
+    """Watcher, styles and Horde snapshot published, a worker running until every input is in."""
+    folder = root / "reference"
     (folder / "image").mkdir(parents=True)
     shutil.copyfile(PREVIOUS, folder / "image" / "stable_diffusion.json")
     settings = _settings(kafka, redis_url, unique, folder)
@@ -98,15 +100,46 @@ async def deployment(
 
 
 @pytest.fixture
-async def client(deployment: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    redis = Redis.from_url(deployment.redis.url)
-    app = create_app(deployment, redis=redis)
+async def deployment(
+    kafka: KafkaInfo, redis_url: str, unique: str, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    async with deployed(kafka, redis_url, unique, tmp_path) as settings:
+        yield settings
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def read_only_deployment(
+    kafka: KafkaInfo, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Settings]:
+    """One deployment for the tests that only read (the batch-261 test rewrites its reference, so it
+    has its own): a deployment costs seconds of watcher and worker start-up."""
+    root = tmp_path_factory.mktemp("proposal")
+    async with deployed(kafka, redis_url, uuid.uuid4().hex[:10], root) as settings:
+        yield settings
+
+
+@contextlib.asynccontextmanager
+async def gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    redis = Redis.from_url(settings.redis.url)
+    app = create_app(settings, redis=redis)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as c,
     ):
         yield c
     await redis.aclose()
+
+
+@pytest.fixture
+async def client(deployment: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway(deployment) as c:
+        yield c
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def read_only_client(read_only_deployment: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway(read_only_deployment) as c:
+        yield c
 
 
 async def test_batch_261_proposal_in_every_format_and_the_patch_accepted_by_the_watcher(
@@ -172,6 +205,7 @@ async def test_batch_261_proposal_in_every_format_and_the_patch_accepted_by_the_
     assert [s.name for s in impact.styles] == ["dark sushi"]
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(
     "params",
     [
@@ -182,8 +216,8 @@ async def test_batch_261_proposal_in_every_format_and_the_patch_accepted_by_the_
     ],
 )
 async def test_bad_policy_parameters_get_422(
-    client: httpx.AsyncClient, params: list[tuple[str, str]]
+    read_only_client: httpx.AsyncClient, params: list[tuple[str, str]]
 ) -> None:
-    answer = await client.get(URL, params=params)
+    answer = await read_only_client.get(URL, params=params)
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"]

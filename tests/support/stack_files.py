@@ -1,13 +1,18 @@
 """What a process stack in the tests needs besides its processes: the reference folder and the environment.
 
-Shared by the end-to-end fixture and the chaos suite, so both run the services the same way.
+Shared by the end-to-end fixture and the chaos suite, so both run (and stop) the services the same way.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
+from services.devstack.processes import ServiceProcess
 from tests.support.events import DATA
 
 
@@ -53,3 +58,25 @@ def stack_env(
         "HORDE_REFERENCE__FOLDER": str(reference),
         "HORDE_REFERENCE__POLL_INTERVAL_SECONDS": str(reference_poll_every),
     }
+
+
+def stop_together(services: Iterable[ServiceProcess], *, timeout: float = 20.0) -> None:
+    """SIGTERM every running process at once, then wait for each; SIGKILL what still runs ``timeout``
+    seconds after its SIGTERM (as ``stop_services`` does, one process at a time).
+
+    The services do not need each other to stop (each finishes its own step, commits, leaves its
+    group), so a test stack's shutdowns overlap instead of queueing: 1.5-5 s less per stack.
+    Each process gets exactly one SIGTERM: a second one must not cut a graceful stop short."""
+    stopping = [service for service in services if service.process is not None]
+    for service in stopping:
+        if service.process is not None and service.process.poll() is None:
+            service.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for service in stopping:
+        assert service.process is not None
+        try:
+            service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait(timeout=5)
+        service.stop()  # exited: only closes its log
