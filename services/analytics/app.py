@@ -128,7 +128,12 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         """Topics, the tombstone producer and the consumer group; a fresh producer per attempt."""
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
-        risk.producer = make_producer(settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk")
+        with contextlib.suppress(Exception):  # the previous attempt's (or the unstarted first) producer
+            await risk.producer.stop()
+        # One producer for risk records and history tombstones: both must hold the started one.
+        risk.producer = history.tombstones = make_producer(
+            settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk"
+        )
         try:
             await risk.producer.start()
             await broker.start()
