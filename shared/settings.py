@@ -57,6 +57,8 @@ class KafkaSettings(BaseModel):
     """Prefix of every topic name (lets several deployments or test runs share one cluster)."""
     create_topics: bool = True
     """Create missing topics at start-up with our partitions, compaction and size limits."""
+    partition_refresh_seconds: float = Field(default=30.0, gt=0)
+    """How often clients re-read topic metadata: producers and consumers follow grown partitions within it."""
 
 
 class RedisSettings(BaseModel):

@@ -63,7 +63,7 @@ from shared.metrics import (
 from shared.settings import KafkaSettings
 from shared.store.fencing import Fence, OwnerFence
 from shared.store.generations import GenerationStore
-from shared.topics import categories_of_partition
+from shared.topics import categories_of_partition, misplaced
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -177,6 +177,7 @@ class AnalyticsWorker:
     async def _rebuild(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         self.consumer = consumer
         self._forget_owned()
+        self._follow_partition_count(consumer, assigned)
         targets = await consumer.end_offsets(list(assigned)) if assigned else {}
         partitions = {tp.partition for tp in assigned}
         await self._claim({c for p in partitions for c in categories_of_partition(p, self.partitions)})
@@ -201,6 +202,20 @@ class AnalyticsWorker:
         self.ownership.caught_up = {tp for tp, end in targets.items() if end == 0}
         if assigned:
             await consumer.seek_to_beginning(*assigned)
+
+    def _follow_partition_count(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Take the input topics' partition count from the consumer's metadata: after the partitions
+        grow, the group rebalances and categories are owned (and published) where they now live."""
+        counts = [len(consumer.partitions_for_topic(t) or ()) for t in {tp.topic for tp in assigned}]
+        count = max(counts, default=0)
+        if count and count != self.partitions:
+            log.warning(
+                "partition count changed", extra={"partitions_before": self.partitions, "partitions": count}
+            )
+            self.partitions = count
+            for follower in (self.risk, self.history):
+                if follower is not None:
+                    follower.partitions = count
 
     async def _claim(self, categories: set[ModelCategory]) -> None:
         """Take a new fencing token for each category (fences off every earlier owner)."""
@@ -261,6 +276,8 @@ class AnalyticsWorker:
             return
         now = datetime.now(UTC)
         for record in records:
+            if misplaced(record.key, record.partition, self.partitions):
+                continue  # left behind by a smaller partition count; shared.repartition copied it
             try:
                 event = decode_record(self.topics, record.topic, record.value)
                 check_not_future(
@@ -506,8 +523,10 @@ class AnalyticsWorker:
     ) -> None:
         fence = await self._fence(category)
         with tracing.span("redis write generation", attributes={"category": category.value}):
+            # The partition count orders generations across a growth (shared/store/generations.py).
+            stored = {**generation.basis, "partitions": str(self.partitions)}
             outcome = await self.store.write(
-                category, generation.generation, generation.views, generation.basis, fence=fence
+                category, generation.generation, generation.views, stored, fence=fence
             )
         if outcome == "fenced":
             log.warning(

@@ -10,6 +10,7 @@ towards the AI Horde is refused once the lease has lapsed (a resumed, paused lea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from services.poller.client import HordeApiClient
 from services.poller.polling import Poller
 from services.poller.publishing import PollerTopics, broker_publisher
 from shared import tracing
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import LivePartitionCount, ensure_topics, make_broker
 from shared.leader import LeaderLease, NotLeaderError, lead, lease_headers
 from shared.logging import configure_logging
 from shared.redis_keys import RedisKeys
@@ -77,14 +78,11 @@ async def serve(
     client = HordeApiClient(api, RequestBudget(api.max_requests_per_minute), transport=transport)
     fence = (lambda: lease_headers(lease)) if lease is not None else None
 
+    # Follows the broker: after the partitions grow, snapshots go to their new partitions.
+    partitions = LivePartitionCount(settings.kafka, topics.status.name)
+
     def new_poller() -> Poller:
-        return Poller(
-            client,
-            broker_publisher(broker, fence),
-            api,
-            partitions=settings.kafka.topic_partitions,
-            topics=topics,
-        )
+        return Poller(client, broker_publisher(broker, fence), api, partitions=partitions, topics=topics)
 
     try:
         await broker.start()
@@ -97,10 +95,17 @@ async def serve(
             return bool(await redis.ping())
 
         async def main(stop: asyncio.Event) -> None:
-            if lease is None:
-                await poller.run(stop)
-            else:
-                await lead(lease, stop, lambda term_stop: new_poller().run(term_stop))
+            with contextlib.suppress(Exception):  # the follower retries
+                await partitions.refresh(confirmed=True)
+            following = asyncio.create_task(partitions.follow(stop))
+            try:
+                if lease is None:
+                    await poller.run(stop)
+                else:
+                    await lead(lease, stop, lambda term_stop: new_poller().run(term_stop))
+            finally:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
 
         checks: dict[str, ReadinessCheck] = {"kafka": kafka_ready}
         if lease is not None:
