@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.analytics.dead_letters import publish_dead_letter
@@ -573,17 +573,3 @@ class AnalyticsWorker:
                 "views": len(generation.views),
             },
         )
-
-
-class RebuildOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Connects the consumer group's rebalances to the worker (needs the live consumer)."""
-
-    def __init__(self, worker: AnalyticsWorker) -> None:
-        self.worker = worker
-        self.subscriber: Any = None
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.worker.on_revoked()
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.worker.on_assigned(self.subscriber.consumer, assigned)
