@@ -33,7 +33,7 @@ from shared.topics import ALL_TOPICS, HISTORY_DAILY, RISK_CHANGED, RISK_CURRENT,
 log = logging.getLogger(__name__)
 
 
-async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run one analytics replica until SIGTERM (or until ``stop`` is set)."""
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
@@ -161,3 +161,7 @@ async def start_when_kafka_answers(
 
 def _all_topics(settings: Settings) -> list[TopicSpec]:
     return [spec.with_prefix(settings.kafka.topic_prefix) for spec in ALL_TOPICS]
+
+
+#: The name tests and tools used before the services shared one bootstrap shape.
+run = serve

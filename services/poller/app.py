@@ -12,22 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import Callable
 
 import httpx
-from pydantic import ValidationError
 
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
 from services.poller.polling import Poller
 from services.poller.publishing import PollerTopics, broker_publisher
-from shared import tracing
 from shared.kafka import LivePartitionCount, ensure_topics, make_broker
 from shared.leader import LeaderLease, NotLeaderError, lead, lease_headers
-from shared.logging import configure_logging
 from shared.redis_keys import RedisKeys
-from shared.runtime import ReadinessCheck, ops_app, run_process, run_service
+from shared.runtime import ReadinessCheck, ops_app, run_service
 from shared.settings import LiveHordeApiSettings, Settings
 from shared.store.connection import open_redis
 
@@ -136,15 +132,6 @@ async def serve(
         await redis.aclose()
 
 
-def main() -> None:
-    """Console script ``horde-poller``: read settings from the environment and run."""
-    settings = Settings()
-    configure_logging(SERVICE, settings.log_level, json_lines=settings.log_json)
-    try:
-        LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())
-    except ValidationError as exc:
-        log.error("invalid settings: %s", exc.errors()[0]["msg"])
-        print(f"horde-poller: invalid settings: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    tracing.configure(SERVICE)
-    raise SystemExit(run_process(serve(settings)))
+def check_settings(settings: Settings) -> None:
+    """Polling the live AI Horde needs a contact (raises pydantic.ValidationError without one)."""
+    LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())
