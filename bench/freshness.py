@@ -49,10 +49,10 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from services.devstack.broker import probe, start_tansu, stop_process
-from services.devstack.processes import start_services, stop_services
-from services.devstack.redis_server import start_redis_server
-from services.devstack.stack import service_env
+from devtools.devstack.broker import probe, start_tansu, stop_process
+from devtools.devstack.processes import start_services, stop_services
+from devtools.devstack.redis_server import start_redis_server
+from devtools.devstack.stack import service_env
 from shared.domain.categories import ModelCategory
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeWorker
 from shared.domain.reference.parse import parse_reference, reference_version

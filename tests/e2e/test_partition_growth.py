@@ -24,7 +24,7 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
-from services.devstack.processes import STACK_SERVICES, start_services, start_standin, stop_services
+from devtools.devstack.processes import STACK_SERVICES, start_services, start_standin, stop_services
 from shared.domain.categories import ModelCategory
 from shared.settings import KafkaSettings
 from shared.topics import ALL_TOPICS, partition_for
