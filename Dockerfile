@@ -7,7 +7,7 @@
 #   docker build --build-arg SERVICE=poller -t hma-poller .                   # default CMD: poller
 #   docker build --target analytics -t hma-analytics .                        # same, by target
 #
-# SERVICE: poller | reference_watcher | analytics | gateway | horde_standin
+# SERVICE: poller | reference_watcher | analytics | gateway | horde_standin (development only: adds devtools/)
 #
 # Base images by digest: for a reproducible, tamper-evident build pass the digest of the tag you
 # tested, e.g. `--build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest>` (`make image`
@@ -70,8 +70,11 @@ CMD ["python", "-m", "services.reference_watcher"]
 FROM runtime AS analytics
 CMD ["python", "-m", "services.analytics"]
 
+# Development only: the AI Horde stand-in for offline Compose runs. The development package
+# (devtools/) is copied into this target alone; the production targets never contain it.
 FROM runtime AS horde_standin
-CMD ["python", "-m", "services.horde_standin"]
+COPY --chown=root:root devtools ./devtools
+CMD ["python", "-m", "devtools.horde_standin"]
 
 FROM runtime AS gateway
 CMD ["python", "-m", "services.gateway"]

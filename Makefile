@@ -19,7 +19,7 @@ setup:
 ## run: the whole stack on this machine (embedded broker, local Redis, four services; OFFLINE=1 = recorded data;
 ## DATA=<capture folder> = one recorded day, see README "Your own data").
 run: setup
-	@$(PY) -m services.devstack.stack $(if $(filter 1,$(OFFLINE)),--offline,) $(if $(DATA),--data "$(DATA)",)
+	@$(PY) -m devtools.devstack.stack $(if $(filter 1,$(OFFLINE)),--offline,) $(if $(DATA),--data "$(DATA)",)
 
 ## test: the whole suite against a real broker and Redis (KAFKA_BOOTSTRAP_SERVERS / REDIS_URL override),
 ## without the chaos scenarios (`make chaos`).
@@ -39,13 +39,13 @@ test-browser: setup
 
 lint: setup
 	@$(PY) -m ruff check .
-	@$(PY) -m ruff format --check shared services bench
+	@$(PY) -m ruff format --check shared services devtools bench
 
 typecheck: setup
 	@$(PY) -m mypy
 
 format: setup
-	@$(PY) -m ruff format shared services bench tests
+	@$(PY) -m ruff format shared services devtools bench tests
 	@$(PY) -m ruff check --fix .
 
 ## bench-recompute: time the full recompute of every view per category at 1x, 10x, 100x.

@@ -1,6 +1,6 @@
 """Snapshot-to-gateway freshness: how long a new AI Horde status snapshot takes to be served.
 
-    python -m bench.freshness [--snapshots 120] [--json PATH] [--budget-seconds 300]
+    python -m bench.freshness [--kind image|text] [--snapshots 120] [--json PATH] [--budget-seconds 300]
 
 Why: the system's promise is that a new snapshot becomes the answer quickly, and that path spans
 the broker, the analytics worker (fetch, coalesce, recompute, Redis write, pointer swap,
@@ -9,12 +9,14 @@ Only real processes measure all of it, so this starts the embedded broker (or us
 ``KAFKA_BOOTSTRAP_SERVERS``), a loopback redis-server, and the analytics worker and gateway as
 ``python -m`` processes with their default settings. It publishes the current references (image
 and text) and the synthetic snapshot as the producers would, then, per measured snapshot, one
-image status snapshot with ``stable_diffusion`` on a new thread count, straight to the prefixed
-``horde.model-status.captured.v1`` topic, and times, from just before the publish call:
+status snapshot of ``--kind`` (image: ``stable_diffusion`` on a new thread count; text: one model
+the text reference knows on a new thread count, every other at 0), straight to the prefixed
+``horde.model-status.captured.v1`` topic, as the poller does right after receiving a changed
+response, and times, from just before the publish call:
 
-* **redis**: until the category pointer (``<prefix>:v1:current:image_generation``) names a
+* **redis**: until the category pointer (``<prefix>:v1:current:<category>``) names a
   generation built on that snapshot (its ``status_hash``), polled every ``--redis-poll-ms``;
-* **gateway**: until ``GET …/image_generation/with-stats`` shows the new thread count, polled
+* **gateway**: until ``GET …/<category>/with-stats`` shows the new thread count, polled
   every ``--http-poll-ms`` with ``If-None-Match`` (a 304 costs the gateway one pointer lookup).
 
 The next snapshot is published ``--pause-ms`` after the gateway showed the previous one, so
@@ -47,10 +49,10 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from services.devstack.broker import probe, start_tansu, stop_process
-from services.devstack.processes import start_services, stop_services
-from services.devstack.redis_server import start_redis_server
-from services.devstack.stack import service_env
+from devtools.devstack.broker import probe, start_tansu, stop_process
+from devtools.devstack.processes import start_services, stop_services
+from devtools.devstack.redis_server import start_redis_server
+from devtools.devstack.stack import service_env
 from shared.domain.categories import ModelCategory
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeWorker
 from shared.domain.reference.parse import parse_reference, reference_version
@@ -73,6 +75,8 @@ DATA = REPO / "tests" / "fixtures" / "data"
 SYNTHETIC = DATA / "horde_api" / "synthetic"
 DEFAULT_JSON = REPO / "bench" / "results" / "freshness.json"
 WITH_STATS = "/model_references/statistics/image_generation/with-stats"
+#: Category measured per ``--kind``.
+KIND_CATEGORY = {"image": ModelCategory.IMAGE_GENERATION, "text": ModelCategory.TEXT_GENERATION}
 #: The model whose thread count changes in every measured snapshot.
 PROBE_MODEL = "stable_diffusion"
 #: Thread counts used are BASE_COUNT + i (the recorded count is far below it).
@@ -289,20 +293,33 @@ async def _until_redis(
     return None
 
 
+def with_stats_path(kind: str) -> str:
+    """The with-stats route of the measured category."""
+    return WITH_STATS.replace("image_generation", KIND_CATEGORY[kind].value)
+
+
 async def _until_gateway(
-    client: httpx.AsyncClient, etag: list[str], count: int, started: float, poll: float, limit: float
+    client: httpx.AsyncClient,
+    etag: list[str],
+    count: int,
+    started: float,
+    poll: float,
+    limit: float,
+    *,
+    path: str = WITH_STATS,
+    model: str = PROBE_MODEL,
 ) -> float | None:
     """Ms from ``started`` until with-stats shows ``count`` threads (conditional GETs: 304 = unchanged)."""
     while time.perf_counter() - started < limit:
         headers = {"If-None-Match": etag[0]} if etag[0] else {}
         try:
-            response = await client.get(WITH_STATS, headers=headers)
+            response = await client.get(path, headers=headers)
         except httpx.HTTPError:
             await asyncio.sleep(poll)
             continue
         if response.status_code == 200:
             etag[0] = response.headers.get("etag", "")
-            if response.json().get(PROBE_MODEL, {}).get("thread_count") == count:
+            if response.json().get(model, {}).get("thread_count") == count:
                 return (time.perf_counter() - started) * 1000
         await asyncio.sleep(poll)
     return None
@@ -335,9 +352,22 @@ class SnapshotProbe:
     ) -> None:
         self.args, self.publisher, self.redis, self.pointer = args, publisher, redis, pointer
         self.client, self.etag = client, etag
-        self.entries: list[dict[str, Any]] = _synthetic("status_models_image.json")
-        self.probe_entry = next(e for e in self.entries if e["name"] == PROBE_MODEL)
+        self.kind: str = args.kind
+        self.path = with_stats_path(self.kind)
+        self.entries: list[dict[str, Any]] = _synthetic(f"status_models_{self.kind}.json")
+        self.model = PROBE_MODEL
+        self.probe_entry = next((e for e in self.entries if e["name"] == PROBE_MODEL), self.entries[0])
         self.last_moment = datetime.now(UTC)
+
+    async def choose_text_model(self) -> None:
+        """Text: a status entry the text with-stats lists (status names carry a backend prefix, the
+        reference the model's own name), every other entry at 0 threads, so no other spelling of
+        the same model adds to its count."""
+        listed = {name.rsplit("/", 1)[-1].lower(): name for name in (await self.client.get(self.path)).json()}
+        self.probe_entry = next(e for e in self.entries if e["name"].rsplit("/", 1)[-1].lower() in listed)
+        self.model = listed[self.probe_entry["name"].rsplit("/", 1)[-1].lower()]
+        for entry in self.entries:
+            entry["count"] = 0
 
     async def run(self, index: int, count: int) -> Sample:
         """Publish, wait for Redis and the gateway (concurrently, bounded), then pause."""
@@ -345,19 +375,26 @@ class SnapshotProbe:
         # captured_at grows (1 ms steps at least), as a real poller's would; the worker orders by offset.
         moment = max(datetime.now(UTC), self.last_moment + timedelta(milliseconds=1))
         self.last_moment = moment
-        event = status_event(self.entries, "image", moment)
+        event = status_event(self.entries, self.kind, moment)  # type: ignore[arg-type]
         published_unix = time.time()
         started = time.perf_counter()
-        await self.publisher.send(
-            HORDE_STATUS_CAPTURED, event, ModelCategory.IMAGE_GENERATION, "image", moment
-        )
+        await self.publisher.send(HORDE_STATUS_CAPTURED, event, KIND_CATEGORY[self.kind], self.kind, moment)
         ack_ms = (time.perf_counter() - started) * 1000
         limit = self.args.snapshot_timeout
         redis_ms, gateway_ms = await asyncio.gather(
             _until_redis(
                 self.redis, self.pointer, event.content_hash, started, self.args.redis_poll_ms / 1000, limit
             ),
-            _until_gateway(self.client, self.etag, count, started, self.args.http_poll_ms / 1000, limit),
+            _until_gateway(
+                self.client,
+                self.etag,
+                count,
+                started,
+                self.args.http_poll_ms / 1000,
+                limit,
+                path=self.path,
+                model=self.model,
+            ),
         )
         await asyncio.sleep(self.args.pause_ms / 1000)
         return Sample(index, round(published_unix, 3), round(ack_ms, 2), _r(redis_ms), _r(gateway_ms))
@@ -371,7 +408,7 @@ async def measure(
     The warm-up drains what the initial state queued in the worker (the first text generation
     also publishes every model's risk state, which takes seconds) and warms the gateway's caches.
     """
-    pointer = RedisKeys(key_prefix).current(ModelCategory.IMAGE_GENERATION)
+    pointer = RedisKeys(key_prefix).current(KIND_CATEGORY[args.kind])
     redis = Redis.from_url(redis_url)
     samples: list[Sample] = []
     budget_end = time.monotonic() + args.budget_seconds
@@ -379,7 +416,11 @@ async def measure(
         async with Publisher(settings) as publisher, httpx.AsyncClient(base_url=gateway, timeout=5) as client:
             await publisher.initial_state()
             etag = await wait_both_categories(client, within=120)
-            probe = SnapshotProbe(args, publisher, redis, pointer, client, etag)
+            probe = SnapshotProbe(
+                args, publisher, redis, pointer, client, [""] if args.kind == "text" else etag
+            )
+            if args.kind == "text":
+                await probe.choose_text_model()
             for w in range(1, args.warmup + 1):
                 await probe.run(-w, BASE_COUNT - w)
             first_at = time.monotonic()
@@ -448,13 +489,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     redis_ms = [s.redis_ms for s in samples if s.redis_ms is not None]
     gateway_ms = [s.gateway_ms for s in samples if s.gateway_ms is not None]
     return {
-        "what": "publish of an image status snapshot → (a) new generation pointer in Redis, "
+        "kind": args.kind,
+        "what": f"publish of a {args.kind} status snapshot → (a) new generation pointer in Redis, "
         "(b) gateway with-stats shows the new thread count",
-        "data": "current references (image+text) × synthetic snapshot; per sample one image status "
-        f"snapshot ({PROBE_MODEL} threads = {BASE_COUNT}+i) published to horde.model-status.captured.v1",
+        "data": f"current references (image+text) × synthetic snapshot; per sample one {args.kind} status "
+        f"snapshot (one model's threads = {BASE_COUNT}+i) published to horde.model-status.captured.v1",
         "broker": infra.broker_kind,
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
-        "service_settings": "defaults (analytics batch_timeout_ms 200, batch_max_records 50; gateway pointer "
+        "service_settings": "defaults (analytics batch_timeout_ms 25, batch_max_records 50, "
+        "fetch_max_wait_ms 100; "
+        "gateway pointer "
         "cache invalidated by the Redis announcement)",
         "elapsed_seconds": round(elapsed, 1),
         "logs": str(infra.workdir),
@@ -479,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pause-ms", type=float, default=50, help="pause after the gateway showed a snapshot"
     )
+    parser.add_argument("--kind", choices=sorted(KIND_CATEGORY), default="image", help="category measured")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured snapshots first")
     parser.add_argument("--redis-poll-ms", type=float, default=2, help="Redis pointer poll interval")
     parser.add_argument("--http-poll-ms", type=float, default=5, help="gateway poll interval")

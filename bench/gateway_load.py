@@ -33,8 +33,8 @@ from pathlib import Path
 import httpx
 
 from bench.gateway_fill import fill
-from services.devstack.ports import free_port, wait_until
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.ports import free_port, wait_until
+from devtools.devstack.redis_server import start_redis_server
 from shared.runtime import run_process
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "gateway.json"

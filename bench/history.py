@@ -32,10 +32,10 @@ from redis.asyncio import Redis
 
 from bench.gateway_load import drive, start
 from bench.synthetic import load_reference, load_snapshot
+from devtools.devstack.broker import start_tansu, stop_process
+from devtools.devstack.ports import free_port
+from devtools.devstack.redis_server import start_redis_server
 from services.analytics.history import HistoryRecorder
-from services.devstack.broker import start_tansu, stop_process
-from services.devstack.ports import free_port
-from services.devstack.redis_server import start_redis_server
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
 from shared.domain.history.enrich import LifecycleContext

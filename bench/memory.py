@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 
 from bench.freshness import REPO, SYNTHETIC, infrastructure, stack_env
-from services.devstack.ports import free_port
-from services.devstack.processes import STACK_SERVICES, ServiceProcess, start_services, stop_services
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import STACK_SERVICES, ServiceProcess, start_services, stop_services
 
 DATA = REPO / "tests" / "fixtures" / "data"
 DEFAULT_JSON = REPO / "bench" / "results" / "memory.json"
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         frames = write_frames(infra.workdir, args.advances)
         standin = ServiceProcess(
             "horde-standin",
-            "services.horde_standin",
+            "devtools.horde_standin",
             free_port(),
             {"HORDE_LOG_JSON": "true"},
             args=[

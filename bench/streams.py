@@ -48,9 +48,9 @@ from redis.asyncio import Redis
 from bench.freshness import percentile
 from bench.gateway_fill import fill
 from bench.gateway_load import cpu_seconds, cpu_split, start
-from services.devstack.broker import stop_process
-from services.devstack.ports import free_port
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.broker import stop_process
+from devtools.devstack.ports import free_port
+from devtools.devstack.redis_server import start_redis_server
 from shared.domain.categories import ModelCategory
 from shared.events.risk import DeletionRiskChanged
 from shared.redis_keys import RedisKeys

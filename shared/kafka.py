@@ -7,6 +7,7 @@ largest real snapshot fits on Apache Kafka (topic ``max.message.bytes`` is set t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -49,38 +50,49 @@ def content_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
-def _security(settings: KafkaSettings) -> BaseSecurity | None:
-    if settings.security_protocol == "PLAINTEXT":
+def _faststream_security(options: Mapping[str, Any]) -> BaseSecurity | None:
+    """The same connection options (``kafka_client_options``) in the shape faststream's broker takes
+    (it also documents them in AsyncAPI): not a second translation of the settings."""
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    if protocol == "PLAINTEXT":
         return None
-    use_ssl = settings.security_protocol in ("SSL", "SASL_SSL")
-    context = ssl.create_default_context(cafile=settings.ssl_cafile or None) if use_ssl else None
-    if settings.security_protocol == "SSL":
+    use_ssl = protocol in ("SSL", "SASL_SSL")
+    context = options.get("ssl_context")
+    if protocol == "SSL":
         return BaseSecurity(ssl_context=context, use_ssl=True)
-    password = settings.sasl_password.get_secret_value()
     kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
         "PLAIN": SASLPlaintext,
         "SCRAM-SHA-256": SASLScram256,
         "SCRAM-SHA-512": SASLScram512,
     }
-    return kinds[settings.sasl_mechanism](
-        settings.sasl_username, password, use_ssl=use_ssl, ssl_context=context
+    return kinds[options["sasl_mechanism"]](
+        options["sasl_plain_username"], options["sasl_plain_password"], use_ssl=use_ssl, ssl_context=context
     )
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Every producer's guarantees and sizing (aiokafka keyword arguments), faststream's included."""
+    return {
+        "acks": "all",
+        "enable_idempotence": settings.enable_idempotence,
+        "compression_type": "zstd",
+        "max_request_size": settings.max_message_bytes + 64 * 1024,
+    }
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     """A faststream broker with our producer guarantees; subscribers ack after their handler."""
+    connection = kafka_client_options(settings)
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
-        acks="all",
-        enable_idempotence=settings.enable_idempotence,
-        compression_type="zstd",
-        max_request_size=settings.max_message_bytes + 64 * 1024,
-        linger_ms=5,
+        **producer_options(settings),
+        linger_ms=5,  # concurrent publishes of one poll share a request
         request_timeout_ms=30_000,
+        metadata_max_age_ms=connection["metadata_max_age_ms"],
         ack_policy=AckPolicy.ACK,
         allow_auto_create_topics=False,
-        security=_security(settings),
+        security=_faststream_security(connection),
         logger=logging.getLogger(f"faststream.{client_id}"),
     )
 
@@ -91,10 +103,7 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProduce
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=client_id,
-        acks="all",
-        enable_idempotence=settings.enable_idempotence,
-        compression_type="zstd",
-        max_request_size=settings.max_message_bytes + 64 * 1024,
+        **producer_options(settings),
         **kafka_client_options(settings),
     )
 
@@ -106,6 +115,10 @@ def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
         "fetch_max_bytes": max(52_428_800, settings.max_message_bytes * 2),
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        # The longest a fetch waits for data (aiokafka: 500 ms). Apache Kafka answers as soon as a
+        # record arrives; brokers that do not (the embedded one) hold it this long, which was most
+        # of the snapshot-to-gateway latency (bench.freshness). Idle, it is ten fetches a second.
+        "fetch_max_wait_ms": 100,
     }
 
 
@@ -216,6 +229,61 @@ async def topic_partitions(settings: KafkaSettings, topic: str) -> list[int]:
     return []
 
 
+class LivePartitionCount:
+    """A topic's partition count as the broker's metadata states it, followed while the process runs.
+
+    Producers place records with ``partition_for(category, count)``, which takes this object as the
+    count: once the partitions of the topics grow (README, "Scaling"), new records go to their
+    categories' new partitions without a restart. A new count is adopted when a second read, one
+    ``partition_refresh_seconds`` later, confirms it: by then every client of the process has
+    refreshed its own metadata (``metadata_max_age_ms``), so no producer is sent to a partition it
+    does not know yet.
+    """
+
+    def __init__(self, settings: KafkaSettings, topic: str, value: int | None = None) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.value = value or settings.topic_partitions
+        #: A count read once and not yet adopted.
+        self.seen: int | None = None
+
+    def __index__(self) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"LivePartitionCount({self.topic!r}, {self.value})"
+
+    async def refresh(self, *, confirmed: bool = False) -> int:
+        """Re-read the count from the broker (an unknown topic keeps the last count). A changed count
+        is adopted when it was read before too, or at once with ``confirmed`` (at start-up, before
+        anything was sent)."""
+        numbers = await topic_partitions(self.settings, self.topic)
+        count = len(numbers) or self.value
+        if count != self.value and (confirmed or self.seen == count):
+            log.warning(
+                "partition count changed",
+                extra={"topic": self.topic, "partitions_before": self.value, "partitions": count},
+            )
+            self.value = count
+        self.seen = count
+        return self.value
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Refresh every ``partition_refresh_seconds`` until ``stop``; a failed read is retried."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.partition_refresh_seconds)
+            if stop.is_set():
+                return
+            try:
+                await self.refresh()
+            except Exception as error:
+                log.warning(
+                    "reading the partition count failed; retried",
+                    extra={"topic": self.topic, "error": f"{type(error).__name__}: {error}"},
+                )
+
+
 async def drain_to_end(
     consumer: AIOKafkaConsumer,
     partitions: Sequence[TopicPartition],
@@ -251,10 +319,15 @@ async def drain_to_end(
 
 
 def kafka_client_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Security options for plain aiokafka clients (admin, consumers outside faststream)."""
+    """The one translation of the connection settings (security, metadata refresh) into aiokafka
+    keyword arguments: every client (admin, consumers, producers, faststream's broker) uses it.
+
+    ``metadata_max_age_ms`` is how soon a client sees a grown partition count (a consumer group
+    then rebalances onto the new partitions)."""
+    options: dict[str, Any] = {"metadata_max_age_ms": int(settings.partition_refresh_seconds * 1000)}
     if settings.security_protocol == "PLAINTEXT":
-        return {}
-    options: dict[str, Any] = {"security_protocol": settings.security_protocol}
+        return options
+    options["security_protocol"] = settings.security_protocol
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
     if settings.security_protocol.startswith("SASL"):

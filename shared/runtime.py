@@ -16,16 +16,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import uvicorn
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared import tracing
+from shared.logging import configure_logging
 from shared.metrics import DEPENDENCY_UP, render_metrics
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +184,28 @@ async def run_service(
             await asyncio.wait_for(task, timeout=5)
     stop_task.cancel()
     return exit_code
+
+
+def bootstrap(
+    service: str,
+    serve: Callable[[Any], Coroutine[Any, Any, int]],
+    *,
+    check: Callable[[Any], object] | None = None,
+) -> NoReturn:
+    """The one start-up of every service (``services/<name>/__main__.py``): settings read once from
+    the environment, JSON logs, tracing, then ``serve(settings)`` (which builds the app and runs it
+    with :func:`run_service`: ops server, SIGTERM/SIGINT) on :func:`run_process`; the exit code is
+    ``serve``'s. Settings that do not validate (or fail ``check``) exit 2 with the reason, before
+    any connection is made."""
+    try:
+        settings = Settings()
+        if check is not None:
+            check(settings)
+    except ValidationError as exc:
+        configure_logging(service, "INFO")
+        log.error("invalid settings: %s", exc.errors()[0]["msg"])
+        print(f"horde-{service}: invalid settings: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(service, settings.log_level, json_lines=settings.log_json)
+    tracing.configure(service)
+    raise SystemExit(run_process(serve(settings)))

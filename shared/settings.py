@@ -61,6 +61,8 @@ class KafkaSettings(BaseModel):
     """Risk events go out in Kafka transactions, one transactional id per category partition, so a
     paused worker's late writes are fenced off by Kafka and our consumers read committed records
     only; the embedded test broker lacks transactions, so local runs turn it off."""
+    partition_refresh_seconds: float = Field(default=30.0, gt=0)
+    """How often clients re-read topic metadata: producers and consumers follow grown partitions within it."""
 
 
 class RedisSettings(BaseModel):

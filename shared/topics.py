@@ -8,7 +8,9 @@ inputs of a category (see ``partition_for``).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, replace
+from typing import SupportsIndex
 
 from shared.domain.categories import CATEGORY_OF_MODEL_TYPE, HordeModelType, ModelCategory
 
@@ -121,17 +123,26 @@ PARTITION_RULE = (
     "explicit, not the key hash: image_generation goes to partition 0, text_generation to "
     "partitions // 2 (integer division), and every other category to (n + 1) % partitions, "
     "where n is its 0-based position in ModelCategory declaration order with image_generation "
-    "and text_generation left out (blip is n = 0, ti is n = 12)"
+    "and text_generation left out (blip is n = 0, ti is n = 12); partitions is the topic's current "
+    "partition count in the broker's metadata, and the category of a record is the first "
+    "/-separated part of its key (a model type, image or text, stands for its generation category; "
+    "the styles key for image_generation), so a consumer recomputes every record's partition for "
+    "any partition count"
 )
 
+#: Key of the styles record (``shared.events.styles.STYLES_KEY``): it lives with image generation.
+_STYLES_KEY = "styles"
 
-def partition_for(category: ModelCategory, partitions: int) -> int:
+
+def partition_for(category: ModelCategory, partitions: SupportsIndex) -> int:
     """Partition of every event about ``category`` on every topic.
 
     The two heavy categories go to partitions 0 and ``partitions // 2``: the range assignor gives
     each member a contiguous block of partitions, so with two or more analytics replicas image and
     text generation are recomputed by different replicas. The light categories fill the rest.
+    ``partitions`` may be a live count (``shared.kafka.LivePartitionCount``) that follows the broker.
     """
+    partitions = operator.index(partitions)
     if category is ModelCategory.IMAGE_GENERATION:
         return 0
     if category is ModelCategory.TEXT_GENERATION:
@@ -139,12 +150,45 @@ def partition_for(category: ModelCategory, partitions: int) -> int:
     return (_STATIC_CATEGORIES.index(category) + 1) % partitions
 
 
-def partition_for_model_type(model_type: HordeModelType, partitions: int) -> int:
+def partition_for_model_type(model_type: HordeModelType, partitions: SupportsIndex) -> int:
     """Partition of a Horde snapshot: the partition of the category it feeds."""
     return partition_for(CATEGORY_OF_MODEL_TYPE[model_type], partitions)
 
 
-def categories_of_partition(partition: int, partitions: int) -> list[ModelCategory]:
+def category_of_key(key: bytes | None) -> ModelCategory | None:
+    """The category a record key belongs to (``None``: not one of our keys).
+
+    Every key starts with its category (``image_generation``, ``lora/<model>``,
+    ``text_generation/<day>``), a Horde model type (``image``, ``text``) or the styles key, so the
+    partition of any record follows from its key and the partition count (``placed``).
+    """
+    if not key:
+        return None
+    first = key.split(b"/", 1)[0].decode("utf-8", "replace")
+    if first == _STYLES_KEY:
+        return ModelCategory.IMAGE_GENERATION
+    if first in CATEGORY_OF_MODEL_TYPE:
+        return CATEGORY_OF_MODEL_TYPE[first]
+    try:
+        return ModelCategory(first)
+    except ValueError:
+        return None
+
+
+def partition_of_key(key: bytes | None, partitions: SupportsIndex) -> int | None:
+    """Where the record with ``key`` belongs for ``partitions`` (``None``: a key of no category)."""
+    category = category_of_key(key)
+    return None if category is None else partition_for(category, partitions)
+
+
+def misplaced(key: bytes | None, partition: int, partitions: SupportsIndex) -> bool:
+    """A record left on a partition its category no longer maps to (the count grew since it was
+    written): consumers skip it; ``shared.repartition`` copies it to its partition."""
+    wanted = partition_of_key(key, partitions)
+    return wanted is not None and wanted != partition
+
+
+def categories_of_partition(partition: int, partitions: SupportsIndex) -> list[ModelCategory]:
     """The categories whose events live on ``partition``."""
     return [c for c in ModelCategory if partition_for(c, partitions) == partition]
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.devstack.broker import probe, start_tansu, stop_process
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.broker import probe, start_tansu, stop_process
+from devtools.devstack.redis_server import start_redis_server
 from tests.support.kafka_broker import KafkaInfo, docker_available, external_kind
 
 

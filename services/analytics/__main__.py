@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
-from services.analytics.app import run
-from shared import tracing
-from shared.logging import configure_logging
-from shared.runtime import run_process
-from shared.settings import Settings
+from services.analytics.app import serve
+from shared.runtime import bootstrap
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging("analytics", settings.log_level, json_lines=settings.log_json)
-    tracing.configure("analytics")
-    sys.exit(run_process(run(settings)))
+    """Console-script entry point: the services' one bootstrap (``shared.runtime.bootstrap``)."""
+    bootstrap("analytics", serve)
 
 
 if __name__ == "__main__":

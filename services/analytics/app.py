@@ -1,4 +1,4 @@
-"""Wiring of the analytics service: broker, subscriber, Redis store, probes, AsyncAPI."""
+"""Wiring of the analytics service: input consumer, broker (publishing), Redis store, probes, AsyncAPI."""
 
 from __future__ import annotations
 
@@ -8,24 +8,21 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from aiokafka import AIOKafkaConsumer
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.analytics.consumer import input_consumer, run_consumer
 from services.analytics.history import HistoryRecorder, load_mod_dates
 from services.analytics.inputs import InputTopics
 from services.analytics.partition_producers import PartitionProducers
 from services.analytics.risk_events import RiskChangePublisher
-from services.analytics.worker import AnalyticsWorker, RebuildOnAssignment
+from services.analytics.worker import AnalyticsWorker
 from shared.asyncapi import build_document
 from shared.backoff import Backoff
-from shared.kafka import consumer_options, ensure_topics, make_broker, make_producer
+from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.runtime import ops_app, run_service
 from shared.settings import Settings
 from shared.store.analytics import AnalyticsStores
@@ -34,38 +31,7 @@ from shared.topics import ALL_TOPICS, HISTORY_DAILY, RISK_CHANGED, RISK_CURRENT,
 log = logging.getLogger(__name__)
 
 
-async def _undecoded(*_: Any, **__: Any) -> None:
-    """Records are decoded by the worker (to dead-letter bad ones), not by faststream."""
-    return None
-
-
-def build_subscriber(broker: KafkaBroker, worker: AnalyticsWorker, settings: Settings) -> None:
-    """Subscribe the worker to its input topics as one consumer-group member."""
-    listener = RebuildOnAssignment(worker)
-    subscriber = broker.subscriber(
-        *(spec.name for spec in worker.topics.all()),
-        group_id=settings.analytics.consumer_group,
-        batch=True,
-        max_records=settings.analytics.batch_max_records,
-        batch_timeout_ms=settings.analytics.batch_timeout_ms,
-        auto_offset_reset="earliest",
-        partition_assignment_strategy=(RangePartitionAssignor,),
-        listener=listener,
-        decoder=_undecoded,
-        ack_policy=AckPolicy.ACK,
-        rebalance_timeout_ms=settings.kafka.rebalance_timeout_ms,
-        title="analytics-inputs",
-        description="Reference changes and AI Horde snapshots; every event of a category shares a partition.",
-        **consumer_options(settings.kafka),
-    )
-    listener.subscriber = subscriber
-
-    @subscriber  # type: ignore[untyped-decorator]
-    async def on_input_records(_: Any, message: KafkaMessage) -> None:
-        await worker.handle_records(tuple(message.raw_message))
-
-
-async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run one analytics replica until SIGTERM (or until ``stop`` is set)."""
     topics = InputTopics.with_prefix(settings.kafka.topic_prefix)
     broker = make_broker(settings.kafka, client_id=f"analytics-{socket.gethostname()}")
@@ -108,7 +74,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         verify_interval_seconds=settings.analytics.verify_interval_seconds,
         max_future_seconds=settings.analytics.max_future_seconds,
     )
-    build_subscriber(broker, worker, settings)
+    consumer: AIOKafkaConsumer | None = None
 
     async def kafka_ready() -> bool:
         return bool(await broker.ping(timeout=2))
@@ -125,7 +91,9 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     )
 
     async def connect() -> None:
-        """Topics, the tombstone producer and the consumer group; a fresh producer per attempt."""
+        """Topics, the tombstone producer, the broker and the consumer group member; fresh clients
+        per attempt."""
+        nonlocal consumer
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, tuple(spec for spec in _all_topics(settings)))
         with contextlib.suppress(Exception):  # the previous attempt's (or the unstarted first) producer
@@ -134,10 +102,14 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         risk.producer = history.tombstones = make_producer(
             settings.kafka, client_id=f"analytics-{socket.gethostname()}-risk"
         )
+        consumer = input_consumer(settings, worker, client_id=f"analytics-{socket.gethostname()}")
         try:
             await risk.producer.start()
             await broker.start()
+            await consumer.start()
         except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
             with contextlib.suppress(Exception):
                 await risk.producer.stop()
             raise
@@ -146,7 +118,10 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
         try:
             if not await start_when_kafka_answers(connect, stop):
                 return
-            await worker.materialise_forever(stop)
+            assert consumer is not None
+            await asyncio.gather(
+                run_consumer(consumer, worker, settings, stop), worker.materialise_forever(stop)
+            )
         finally:
             await broker.stop()
             await risk.close()
@@ -192,3 +167,7 @@ async def start_when_kafka_answers(
 
 def _all_topics(settings: Settings) -> list[TopicSpec]:
     return [spec.with_prefix(settings.kafka.topic_prefix) for spec in ALL_TOPICS]
+
+
+#: The name tests and tools used before the services shared one bootstrap shape.
+run = serve

@@ -31,6 +31,7 @@ from shared import tracing
 from shared.domain.categories import ModelCategory
 from shared.events.horde import SourceHealthReported
 from shared.events.reference import ReferenceSourceHealthReported
+from shared.topics import misplaced
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Intake:
     async def apply(self, records: Sequence[ConsumerRecord[Any, Any]], *, now: datetime) -> None:
         """Decode and apply every record (bursts coalesce here); a poison one is dead-lettered."""
         for record in records:
+            if misplaced(record.key, record.partition, self.tenure.partition_count):
+                continue  # left behind by a smaller partition count; shared.repartition copied it
             try:
                 event = decode_record(self.topics, record.topic, record.value)
                 check_not_future(

@@ -277,8 +277,10 @@ class Materialiser:
     ) -> None:
         fence = await self.fences.of(category)
         with tracing.span("redis write generation", attributes={"category": category.value}):
+            # The partition count orders generations across a growth (shared/store/generations.py).
+            basis = replace(generation.basis, partitions=self.tenure.partition_count)
             outcome = await self.store.write(
-                category, generation.generation, generation.views, generation.basis, fence=fence
+                category, generation.generation, generation.views, basis, fence=fence
             )
         if outcome == "fenced":
             log.warning(

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.analytics.dead_letters import publish_dead_letter
@@ -120,6 +120,7 @@ class AnalyticsWorker:
     async def _rebuild(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         self.consumer = consumer
         self._forget_owned()
+        self._follow_partition_count(consumer, assigned)
         targets = await consumer.end_offsets(list(assigned)) if assigned else {}
         partitions = {tp.partition for tp in assigned}
         await self.fences.claim_all(self.tenure.categories_of(partitions))
@@ -133,6 +134,22 @@ class AnalyticsWorker:
         self.tenure.own(targets)
         if assigned:
             await consumer.seek_to_beginning(*assigned)
+
+    def _follow_partition_count(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Take the input topics' partition count from the consumer's metadata: after the partitions
+        grow, the group rebalances and categories are owned (and published) where they now live."""
+        counts = [len(consumer.partitions_for_topic(t) or ()) for t in {tp.topic for tp in assigned}]
+        count = max(counts, default=0)
+        if count and count != self.tenure.partition_count:
+            log.warning(
+                "partition count changed",
+                extra={"partitions_before": self.tenure.partition_count, "partitions": count},
+            )
+            self.tenure.partition_count = count
+            if self.risk is not None:
+                self.risk.publisher.partitions = count
+            if self.history is not None:
+                self.history.partitions = count
 
     async def on_revoked(self) -> None:
         """Stop writing (a write in flight ends after its current model), then forget everything."""
@@ -225,17 +242,3 @@ class AnalyticsWorker:
             return
         if self.tenure.still_owned(epoch):
             self.lag.export(lags)
-
-
-class RebuildOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Connects the consumer group's rebalances to the worker (needs the live consumer)."""
-
-    def __init__(self, worker: AnalyticsWorker) -> None:
-        self.worker = worker
-        self.subscriber: Any = None
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.worker.on_revoked()
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.worker.on_assigned(self.subscriber.consumer, assigned)

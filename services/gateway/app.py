@@ -42,9 +42,11 @@ from services.gateway.routes import (
 from services.gateway.routes.common import PREFIX
 from services.gateway.routes.events import StreamSlots
 from services.gateway.streams import StreamHub
+from shared import tracing
 from shared.domain.categories import RUNTIME_CATEGORIES
 from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
+from shared.runtime import run_service
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
 
@@ -243,3 +245,25 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     return app
+
+
+async def serve(settings: Settings) -> int:
+    """Run the gateway until SIGTERM (``shared.runtime.bootstrap``): the API on ``HORDE_HTTP_PORT``,
+    probes and metrics on ``HORDE_OPS_PORT`` when set; endless event streams end before the server
+    waits for its responses."""
+    app = tracing.instrument_asgi(create_app(settings))  # unwrapped while tracing is off
+
+    async def idle(stop: asyncio.Event) -> None:
+        await stop.wait()
+        hub = getattr(app.state, "stream_hub", None)
+        if hub is not None:
+            hub.end_streams()
+
+    return await run_service(
+        "gateway",
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        main=idle,
+        ops_port=settings.ops_port,
+    )

@@ -10,23 +10,20 @@ towards the AI Horde is refused once the lease has lapsed (a resumed, paused lea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import sys
 from collections.abc import Callable
 
 import httpx
-from pydantic import ValidationError
 
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
 from services.poller.polling import Poller
 from services.poller.publishing import PollerTopics, broker_publisher
-from shared import tracing
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import LivePartitionCount, ensure_topics, make_broker
 from shared.leader import LeaderLease, NotLeaderError, lead, lease_headers
-from shared.logging import configure_logging
 from shared.redis_keys import RedisKeys
-from shared.runtime import ReadinessCheck, ops_app, run_process, run_service
+from shared.runtime import ReadinessCheck, ops_app, run_service
 from shared.settings import LiveHordeApiSettings, Settings
 from shared.store.connection import open_redis
 
@@ -77,14 +74,11 @@ async def serve(
     client = HordeApiClient(api, RequestBudget(api.max_requests_per_minute), transport=transport)
     fence = (lambda: lease_headers(lease)) if lease is not None else None
 
+    # Follows the broker: after the partitions grow, snapshots go to their new partitions.
+    partitions = LivePartitionCount(settings.kafka, topics.status.name)
+
     def new_poller() -> Poller:
-        return Poller(
-            client,
-            broker_publisher(broker, fence),
-            api,
-            partitions=settings.kafka.topic_partitions,
-            topics=topics,
-        )
+        return Poller(client, broker_publisher(broker, fence), api, partitions=partitions, topics=topics)
 
     try:
         await broker.start()
@@ -97,10 +91,17 @@ async def serve(
             return bool(await redis.ping())
 
         async def main(stop: asyncio.Event) -> None:
-            if lease is None:
-                await poller.run(stop)
-            else:
-                await lead(lease, stop, lambda term_stop: new_poller().run(term_stop))
+            with contextlib.suppress(Exception):  # the follower retries
+                await partitions.refresh(confirmed=True)
+            following = asyncio.create_task(partitions.follow(stop))
+            try:
+                if lease is None:
+                    await poller.run(stop)
+                else:
+                    await lead(lease, stop, lambda term_stop: new_poller().run(term_stop))
+            finally:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
 
         checks: dict[str, ReadinessCheck] = {"kafka": kafka_ready}
         if lease is not None:
@@ -131,15 +132,6 @@ async def serve(
         await redis.aclose()
 
 
-def main() -> None:
-    """Console script ``horde-poller``: read settings from the environment and run."""
-    settings = Settings()
-    configure_logging(SERVICE, settings.log_level, json_lines=settings.log_json)
-    try:
-        LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())
-    except ValidationError as exc:
-        log.error("invalid settings: %s", exc.errors()[0]["msg"])
-        print(f"horde-poller: invalid settings: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    tracing.configure(SERVICE)
-    raise SystemExit(run_process(serve(settings)))
+def check_settings(settings: Settings) -> None:
+    """Polling the live AI Horde needs a contact (raises pydantic.ValidationError without one)."""
+    LiveHordeApiSettings.model_validate(settings.horde_api.model_dump())

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, SupportsIndex
 
 from pydantic import BaseModel
 
@@ -69,7 +69,7 @@ class Poller:
         publish: EventPublisher,
         settings: HordeApiSettings,
         *,
-        partitions: int,
+        partitions: SupportsIndex,
         topics: PollerTopics | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

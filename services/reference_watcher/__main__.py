@@ -1,22 +1,14 @@
-"""``horde-reference-watcher``: settings from the environment, JSON logs, exit code of the service."""
+"""``python -m services.reference_watcher`` / ``horde-reference-watcher``: the reference topic's writer."""
 
 from __future__ import annotations
 
-import sys
-
 from services.reference_watcher.app import serve
-from shared import tracing
-from shared.logging import configure_logging
-from shared.runtime import run_process
-from shared.settings import Settings
+from shared.runtime import bootstrap
 
 
 def main() -> None:
-    """Console-script entry point."""
-    settings = Settings()
-    configure_logging("reference-watcher", settings.log_level, json_lines=settings.log_json)
-    tracing.configure("reference-watcher")
-    sys.exit(run_process(serve(settings)))
+    """Console-script entry point: the services' one bootstrap (``shared.runtime.bootstrap``)."""
+    bootstrap("reference-watcher", serve)
 
 
 if __name__ == "__main__":

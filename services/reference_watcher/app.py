@@ -34,7 +34,7 @@ from services.reference_watcher.styles import (
     read_published_styles,
 )
 from services.reference_watcher.watcher import ReferenceWatcher
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import LivePartitionCount, ensure_topics, make_broker
 from shared.leader import LeaderLease, lead, lease_headers
 from shared.redis_keys import RedisKeys
 from shared.runtime import ReadinessCheck, ops_app, run_service
@@ -73,21 +73,25 @@ async def rebuild_watcher(
     spec: TopicSpec = REFERENCE_CHANGED,
     fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     health_spec: TopicSpec | None = None,
+    partitions: LivePartitionCount | None = None,
 ) -> ReferenceWatcher:
     """Create the topics if allowed and rebuild the published state from the reference topic (the
     broker publishes). Poll outcomes go to ``health_spec`` (default: the deployment's
-    ``reference.source-health`` topic), fenced like the changes."""
+    ``reference.source-health`` topic), fenced like the changes. ``partitions``, when given, is
+    the live count the process follows (it starts from the count the rebuild read)."""
     health_spec = health_spec or REFERENCE_SOURCE_HEALTH.with_prefix(settings.kafka.topic_prefix)
     if settings.kafka.create_topics:
         await ensure_topics(settings.kafka, (spec, health_spec))
     state = await read_published_state(
         settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
     )
+    if partitions is not None:
+        partitions.value = state.partitions
     return ReferenceWatcher(
         source,
         KafkaEventPublisher(broker, spec, fence),
         settings.reference,
-        partitions=state.partitions,
+        partitions=partitions if partitions is not None else state.partitions,
         published=state.snapshots,
         announce_absent=True,
         health=KafkaHealthPublisher(broker, health_spec, fence),
@@ -102,9 +106,12 @@ async def open_watcher(
     *,
     spec: TopicSpec = REFERENCE_CHANGED,
     health_spec: TopicSpec | None = None,
+    partitions: LivePartitionCount | None = None,
 ) -> AsyncIterator[ReferenceWatcher]:
     """Create the topics if allowed, rebuild the published state, connect the producer."""
-    watcher = await rebuild_watcher(settings, source, broker, spec=spec, health_spec=health_spec)
+    watcher = await rebuild_watcher(
+        settings, source, broker, spec=spec, health_spec=health_spec, partitions=partitions
+    )
     async with broker:
         yield watcher
 
@@ -116,18 +123,19 @@ async def open_styles_watcher(
     *,
     spec: TopicSpec,
     fence: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    partitions: LivePartitionCount | None = None,
 ) -> StylesWatcher:
     """Create the styles topic if allowed and read back the styles last published (broker open)."""
     if settings.kafka.create_topics:
         await ensure_topics(settings.kafka, (spec,))
-    partitions, published = await read_published_styles(
+    count, published = await read_published_styles(
         settings.kafka, spec, timeout_seconds=settings.reference.startup_timeout_seconds
     )
     return StylesWatcher(
         source,
         KafkaStylesPublisher(broker, spec, fence),
         settings.reference,
-        partitions=partitions,
+        partitions=partitions if partitions is not None else count,
         published=published,
     )
 
@@ -153,6 +161,8 @@ async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
         else None
     )
     started = False
+    # Follows the broker: after the partitions grow, changes go to their new partitions.
+    partitions = LivePartitionCount(settings.kafka, spec.name)
 
     async def kafka_ready() -> bool:
         return started and await broker.ping(timeout=1.0)
@@ -172,21 +182,28 @@ async def serve(settings: Settings, *, spec: TopicSpec | None = None) -> int:
             """The styles watcher's run, when a styles source is configured."""
             if styles_source is None:
                 return []
-            styles = await open_styles_watcher(settings, styles_source, broker, spec=styles_spec, fence=fence)
+            styles = await open_styles_watcher(
+                settings, styles_source, broker, spec=styles_spec, fence=fence, partitions=partitions
+            )
             return [styles.run(until)]
 
         async def term(term_stop: asyncio.Event) -> None:
             assert lease is not None
             fence = lambda: lease_headers(lease)  # noqa: E731
-            watcher = await rebuild_watcher(settings, source, broker, spec=spec, fence=fence)
-            await asyncio.gather(watcher.run(term_stop), *await styles_runs(term_stop, fence))
+            watcher = await rebuild_watcher(
+                settings, source, broker, spec=spec, fence=fence, partitions=partitions
+            )
+            await asyncio.gather(
+                watcher.run(term_stop), partitions.follow(term_stop), *await styles_runs(term_stop, fence)
+            )
 
         async def main(stop: asyncio.Event) -> None:
             nonlocal started
             if lease is None:
-                async with open_watcher(settings, source, broker, spec=spec) as watcher:
+                opened = open_watcher(settings, source, broker, spec=spec, partitions=partitions)
+                async with opened as watcher:
                     started = True
-                    await asyncio.gather(watcher.run(stop), *await styles_runs(stop))
+                    await asyncio.gather(watcher.run(stop), partitions.follow(stop), *await styles_runs(stop))
                 return
             async with broker:
                 started = True

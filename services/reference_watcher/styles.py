@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, SupportsIndex
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -134,7 +134,7 @@ class StylesWatcher:
         publisher: StylesPublisher,
         settings: ReferenceSettings,
         *,
-        partitions: int,
+        partitions: SupportsIndex,
         published: StylesChanged | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

@@ -41,7 +41,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, SupportsIndex
 
 from services.reference_watcher.sources import Fetched, FetchFailed, ReferenceSource
 from shared import tracing
@@ -102,7 +102,7 @@ class ReferenceWatcher:
         publisher: EventPublisher,
         settings: ReferenceSettings,
         *,
-        partitions: int,
+        partitions: SupportsIndex,
         published: dict[ModelCategory, ReferenceSnapshot] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         announce_absent: bool = False,

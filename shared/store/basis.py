@@ -41,6 +41,9 @@ class GenerationBasis:
     #: ``None`` without a reference.
     reference_models: int | None = None
     styles_version: str = ""
+    #: The input topics' partition count the offsets were read under: a larger count is newer
+    #: whatever the offsets (``shared.store.generations.MONOTONIC_FIELDS``); -1 when unknown.
+    partitions: int = -1
 
     def to_fields(self) -> dict[str, str]:
         """The pointer hash fields, in declaration order (what the store writes)."""

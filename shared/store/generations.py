@@ -26,8 +26,11 @@ from shared.store.fencing import Fence, OwnerFence
 
 #: Basis fields compared by the swap: a new generation must not be older on any of them. Each is
 #: the offset of an input record in its partition; a pointer written before these existed lacks
-#: them (read as -1), so the first generation of the new rule always replaces it.
-MONOTONIC_FIELDS = ("reference_seq", "status_seq", "stats_seq", "workers_seq")
+#: them (read as -1), so the first generation of the new rule always replaces it. The first,
+#: ``partitions``, is the partition count the inputs were read under: offsets of different counts
+#: are offsets in different partitions, so a larger count is newer whatever the offsets (Kafka
+#: counts only grow; README "Scaling").
+MONOTONIC_FIELDS = ("partitions", "reference_seq", "status_seq", "stats_seq", "workers_seq")
 
 #: Added in front of the swap when the writer is fenced: KEYS[3] is the owner key and the last
 #: basis pair is ``owner_epoch`` with the writer's token (so ``ARGV[#ARGV]`` is the token).
@@ -51,6 +54,7 @@ for i = 0, nfields - 1 do
   local name = ARGV[4 + i * 2]
   local value = tonumber(ARGV[5 + i * 2])
   local existing = tonumber(redis.call('HGET', current, name) or '-1')
+  if i == 0 and value > existing then break end
   if value < existing then return -1 end
 end
 local pairs_start = 4 + nfields * 2

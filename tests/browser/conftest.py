@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.devstack.history_backfill import DEFAULT_DATA, backfill
-from services.devstack.processes import (
+from devtools.devstack.history_backfill import DEFAULT_DATA, backfill
+from devtools.devstack.processes import (
     STACK_SERVICES,
     ServiceProcess,
     start_services,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.horde_standin.reference import is_known, load_known_models
+from devtools.horde_standin.reference import is_known, load_known_models
 from shared.domain.categories import ModelCategory
 from shared.domain.reference.parse import parse_reference
 from shared.domain.reference.validation import ReferenceFormatError

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from services.devstack.ports import free_port
-from services.devstack.processes import STACK_SERVICES, ServiceProcess, start_standin
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import STACK_SERVICES, ServiceProcess, start_standin
 from tests.support.events import DATA, SYNTHETIC
 from tests.support.stack_files import reference_folder, stack_env, stop_together
 
@@ -254,7 +254,7 @@ def running_stack(
     reference = reference_folder(root, with_clip=True)
     args = ["--data-dir", str(frames_dir), "--reference-dir", str(DATA / "reference"),
             "--rate-limit", str(standin_rate_limit)]  # fmt: skip
-    module = "services.horde_standin"
+    module = "devtools.horde_standin"
     if standin_rate_window is not None:
         module, args = "tests.chaos.standin", [*args, "--rate-window", str(standin_rate_window)]
     standin = start_standin(args, root / "standin.log", module=module)

@@ -1,6 +1,6 @@
 """The AI Horde stand-in with a shorter rate-limit window (``python -m tests.chaos.standin``).
 
-Same options as ``python -m services.horde_standin`` plus ``--rate-window`` (seconds). The chaos
+Same options as ``python -m devtools.horde_standin`` plus ``--rate-window`` (seconds). The chaos
 suite compresses time (1 s polls instead of 20 s); a 429 storm's ``X-RateLimit-Reset`` then has
 to be compressed too, or every scenario would wait out the real Horde's one-minute window.
 """
@@ -12,10 +12,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from services.horde_standin.__main__ import _idle, parse_args
-from services.horde_standin.app import create_app
-from services.horde_standin.reference import load_known_models
-from services.horde_standin.scenario import Scenario
+from devtools.horde_standin.__main__ import _idle, parse_args
+from devtools.horde_standin.app import create_app
+from devtools.horde_standin.reference import load_known_models
+from devtools.horde_standin.scenario import Scenario
 from shared.logging import configure_logging
 from shared.runtime import run_service
 from shared.settings import Settings

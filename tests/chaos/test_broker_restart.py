@@ -2,7 +2,7 @@
 or duplicated downstream.
 
 Needs a broker that keeps its data across a restart, so it runs on a dedicated single-node Apache
-Kafka started for this test (``services.devstack.kafka_process``; the session broker belongs to CI),
+Kafka started for this test (``devtools.devstack.kafka_process``; the session broker belongs to CI),
 never on the embedded broker, which is memory-only. A frame published while the broker is down
 must reach the gateway once it is back (the poller retries what it could not publish), and so
 must a frame published after the restart. The gateway keeps answering from Redis throughout.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack.kafka_process import KafkaProcess, unavailable_reason
+from devtools.devstack.kafka_process import KafkaProcess, unavailable_reason
 from shared.topics import RISK_CHANGED
 from tests.chaos.results import record
 from tests.chaos.stack import MARKED_MODEL, ConsistencyReader, running_stack, workers_of_frame

@@ -29,8 +29,8 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.devstack.broker import stop_process
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.broker import stop_process
+from devtools.devstack.redis_server import start_redis_server
 from shared.settings import KafkaSettings
 from shared.topics import HORDE_STATUS_CAPTURED, partition_for_model_type
 from tests.chaos.results import record

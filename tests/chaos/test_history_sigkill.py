@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import ServiceProcess
 from shared.kafka import ensure_topics
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings

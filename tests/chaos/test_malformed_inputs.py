@@ -25,10 +25,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from devtools.horde_standin.app import create_app
+from devtools.horde_standin.reference import load_known_models
+from devtools.horde_standin.scenario import Scenario
 from services.analytics.inputs import InputTopics, PoisonRecordError, decode_record
-from services.horde_standin.app import create_app
-from services.horde_standin.reference import load_known_models
-from services.horde_standin.scenario import Scenario
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient, MalformedPayloadError
 from services.reference_watcher.sources import Fetched, FetchFailed

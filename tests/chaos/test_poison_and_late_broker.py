@@ -21,9 +21,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.devstack.kafka_process import KafkaProcess, unavailable_reason
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from devtools.devstack.kafka_process import KafkaProcess, unavailable_reason
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import ServiceProcess
 from shared.domain.categories import ModelCategory
 from shared.settings import KafkaSettings
 from shared.topics import HORDE_STATUS_CAPTURED, partition_for

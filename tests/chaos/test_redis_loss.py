@@ -16,8 +16,8 @@ import httpx
 import pytest
 import redis
 
-from services.devstack.broker import stop_process
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.broker import stop_process
+from devtools.devstack.redis_server import start_redis_server
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
 from tests.chaos.results import record

@@ -1,7 +1,7 @@
 """Offline validators for the deployment files; each returns a list of problems (empty = valid).
 
 The tests run them on the real files and on deliberately broken copies. Sources of truth are the
-code: the settings model (``services.devstack.config_table.rows``), the topics
+code: the settings model (``devtools.devstack.config_table.rows``), the topics
 (``shared.topics.ALL_TOPICS``, ``shared.kafka.topic_configs``) and the HTTP routes
 (``shared.runtime.probe_routes``, the gateway app).
 """
@@ -29,7 +29,7 @@ from kubernetes_validate.utils import SchemaNotFoundError, schema_contents
 from pydantic import BaseModel, SecretStr
 from referencing import Registry, Resource
 
-from services.devstack.config_table import rows
+from devtools.devstack.config_table import rows
 from shared.kafka import dead_letter_configs, topic_configs
 from shared.settings import KafkaSettings, Settings
 from shared.topics import ALL_TOPICS
@@ -71,9 +71,24 @@ def settings_catalogue() -> dict[str, bool]:
     return {env: env in secret for env, _, _ in rows()}
 
 
+#: The package of a runnable module other than ``services``: the stand-in is development tooling.
+PACKAGES = {"horde_standin": "devtools"}
+
+
+def dotted(module: str) -> str:
+    """The ``python -m`` name of a runnable module (``services.poller``, ``devtools.horde_standin``)."""
+    return f"{PACKAGES.get(module, 'services')}.{module}"
+
+
+def module_of_command(name: str) -> str | None:
+    """The runnable module a ``python -m`` name runs (``None``: none of ours)."""
+    module = name.partition(".")[2]
+    return module if module in SERVICES and dotted(module) == name else None
+
+
 def real_module(module: str) -> bool:
-    """``python -m services.<module>`` would run a ``__main__``."""
-    return module in SERVICES and importlib.util.find_spec(f"services.{module}.__main__") is not None
+    """``python -m services.<module>`` (or ``devtools.<module>``) would run a ``__main__``."""
+    return module in SERVICES and importlib.util.find_spec(f"{dotted(module)}.__main__") is not None
 
 
 @cache
@@ -269,8 +284,8 @@ def _app_container(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 def _module_of(container: dict[str, Any]) -> str | None:
     command = container.get("command") or []
-    if len(command) == 3 and command[:2] == ["python", "-m"] and command[2].startswith("services."):
-        return command[2].removeprefix("services.")
+    if len(command) == 3 and command[:2] == ["python", "-m"]:
+        return module_of_command(command[2])
     return None
 
 
@@ -675,12 +690,8 @@ def _strings(value: Any) -> list[str]:
 
 def _our_module(service: dict[str, Any]) -> str | None:
     command = service.get("command")
-    if (
-        isinstance(command, list)
-        and command[:2] == ["python", "-m"]
-        and str(command[2]).startswith("services.")
-    ):
-        return str(command[2]).removeprefix("services.")
+    if isinstance(command, list) and command[:2] == ["python", "-m"]:
+        return module_of_command(str(command[2]))
     return None
 
 

@@ -11,6 +11,7 @@ from tests.deploy.checks import (
     SERVICES,
     dockerfile_stages,
     dockerignore_excludes,
+    dotted,
     http_routes,
     real_module,
 )
@@ -27,7 +28,7 @@ def test_one_target_per_service_running_a_real_module() -> None:
     for module in SERVICES:
         assert module in STAGES, f"no target {module}"
         (cmd,) = _args(module, "CMD")
-        assert cmd == f'["python", "-m", "services.{module}"]'
+        assert cmd == f'["python", "-m", "{dotted(module)}"]'
         assert real_module(module)
         assert STAGES[module][0][1] == f"runtime AS {module}"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack.processes import (
+from devtools.devstack.processes import (
     STACK_SERVICES,
     ServiceProcess,
     start_services,

@@ -23,8 +23,8 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess, start_standin
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import ServiceProcess, start_standin
 from shared.domain.categories import ModelCategory
 from shared.kafka import drain_to_end, topic_partitions
 from shared.leader import TOKEN_HEADER

@@ -1,6 +1,6 @@
 """Replay of real captures through the running stack: the gateway's numbers equal the domain's.
 
-``python -m services.devstack.replay`` starts the stand-in serving a capture folder and the four
+``python -m devtools.devstack.replay`` starts the stand-in serving a capture folder and the four
 services as processes, then compares every default answer with ``build_category_views`` over the
 same files; categories the capture lacks must answer 404 (D17).
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack.capture import load_capture
-from services.devstack.replay import replay
+from devtools.devstack.capture import load_capture
+from devtools.devstack.replay import replay
 from tests.support.kafka_broker import KafkaInfo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(400)]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.devstack.processes import ServiceProcess
+from devtools.devstack.processes import ServiceProcess
 from shared.topics import HORDE_STATUS_CAPTURED
 from tests.e2e.conftest import RunningStack
 from tests.support.events import SYNTHETIC

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from services.devstack.ports import free_port
+from devtools.devstack.ports import free_port
 from shared.domain.categories import ModelCategory
 from shared.settings import Settings
 from shared.store.generations import GenerationStore

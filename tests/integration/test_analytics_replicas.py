@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import ServiceProcess
 from shared.domain.categories import ModelCategory
 from shared.settings import Settings
 from shared.store.generations import GenerationStore

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.devstack.broker import stop_process
-from services.devstack.ports import free_port
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.broker import stop_process
+from devtools.devstack.ports import free_port
+from devtools.devstack.redis_server import start_redis_server
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings

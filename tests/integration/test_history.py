@@ -316,7 +316,7 @@ async def test_a_month_of_snapshots_gives_the_expected_history_and_lifecycle(
 
 async def test_backfill_through_the_running_stack_gives_months_of_history(settings: Settings) -> None:
     """The documented backfill: real at_capture days and a generated sequence, rebuilt by the worker."""
-    from services.devstack.history_backfill import DEFAULT_DATA, backfill
+    from devtools.devstack.history_backfill import DEFAULT_DATA, backfill
 
     # The real capture days (2023-07-09, 2024-06-08, 2025-06-25) are older than the default 400 days.
     settings = settings.model_copy(

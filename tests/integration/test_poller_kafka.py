@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.consumer import fetcher
 from faststream.kafka import KafkaBroker
 
-from services.horde_standin.app import create_app
-from services.horde_standin.scenario import Scenario, load_frame, set_model_counts
-from services.horde_standin.state import StandinState
+from devtools.horde_standin.app import create_app
+from devtools.horde_standin.scenario import Scenario, load_frame, set_model_counts
+from devtools.horde_standin.state import StandinState
 from services.poller.app import serve
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient

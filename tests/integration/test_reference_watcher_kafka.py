@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 
-from services.devstack.ports import free_port
+from devtools.devstack.ports import free_port
 from services.reference_watcher.app import open_watcher, serve
 from services.reference_watcher.sources import FolderSource
 from services.reference_watcher.state import read_published_state

@@ -18,9 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
+from devtools.horde_standin.app import create_app as create_standin
+from devtools.horde_standin.scenario import Scenario
 from services.gateway.app import create_app
-from services.horde_standin.app import create_app as create_standin
-from services.horde_standin.scenario import Scenario
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
 from services.poller.polling import Poller

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from services.devstack.processes import ServiceProcess
+from devtools.devstack.processes import ServiceProcess
 from tests.support.events import DATA
 
 

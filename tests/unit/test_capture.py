@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devstack.capture import CaptureError, load_capture
-from services.devstack.stack import main as stack_main
-from services.devstack.stack import offline_reference, service_env, standin_env
-from services.horde_standin import Scenario, create_app
+from devtools.devstack.capture import CaptureError, load_capture
+from devtools.devstack.stack import main as stack_main
+from devtools.devstack.stack import offline_reference, service_env, standin_env
+from devtools.horde_standin import Scenario, create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "captures"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.devstack.config_table import markdown
+from devtools.devstack.config_table import markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -13,4 +13,4 @@ def test_readme_configuration_table_matches_settings() -> None:
     text = README.read_text()
     start = text.index("<!-- config-table:start -->\n") + len("<!-- config-table:start -->\n")
     end = text.index("<!-- config-table:end -->")
-    assert text[start:end] == markdown(), "run: python -m services.devstack.config_table"
+    assert text[start:end] == markdown(), "run: python -m devtools.devstack.config_table"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from services.devstack.history_backfill import DEFAULT_DATA, IMAGE, TEXT, rollups
+from devtools.devstack.history_backfill import DEFAULT_DATA, IMAGE, TEXT, rollups
 
 TODAY = date(2026, 12, 6)
 

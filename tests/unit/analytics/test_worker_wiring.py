@@ -51,6 +51,10 @@ class FakeConsumer:
     def highwater(self, tp: TopicPartition) -> int | None:
         return self.ends[tp]
 
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        """The topics' partition count is unknown here: the worker keeps the configured one."""
+        return None
+
 
 def record(topic: str, offset: int, event: BaseModel) -> ConsumerRecord[Any, Any]:
     body = event.model_dump_json().encode()

@@ -13,9 +13,9 @@ import httpx
 from pydantic import BaseModel
 from starlette.applications import Starlette
 
-from services.horde_standin.app import create_app
-from services.horde_standin.scenario import Scenario
-from services.horde_standin.state import StandinState
+from devtools.horde_standin.app import create_app
+from devtools.horde_standin.scenario import Scenario
+from devtools.horde_standin.state import StandinState
 from services.poller.budget import RequestBudget
 from services.poller.client import HordeApiClient
 from services.poller.polling import Poller

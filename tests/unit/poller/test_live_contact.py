@@ -52,7 +52,7 @@ def test_make_run_live_stops_before_starting_anything(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``make run`` (live) names the missing contact before it starts a broker or Redis."""
-    from services.devstack import stack
+    from devtools.devstack import stack
 
     for key in [k for k in os.environ if k.startswith("HORDE_")]:
         monkeypatch.delenv(key)

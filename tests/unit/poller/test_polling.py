@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
-from services.horde_standin.scenario import Scenario, load_frame, set_model_counts
+from devtools.horde_standin.scenario import Scenario, load_frame, set_model_counts
 from services.poller.polling import PollOutcome
 from shared.events.horde import HordeStatusCaptured, SourceHealthReported
 from shared.kafka import content_hash

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from services.horde_standin import Scenario, create_app, load_frame, set_model_counts
-from services.horde_standin.reference import load_known_models
-from services.horde_standin.xfields import MaskError, parse_mask
+from devtools.horde_standin import Scenario, create_app, load_frame, set_model_counts
+from devtools.horde_standin.reference import load_known_models
+from devtools.horde_standin.xfields import MaskError, parse_mask
 
 ROOT = Path(__file__).parents[3]
 DATA = ROOT / "tests" / "fixtures" / "data"
@@ -388,7 +388,7 @@ def test_process_serves_and_stops_cleanly_on_sigterm() -> None:
     port = free_port()
     env = os.environ | {"HORDE_LOG_JSON": "false"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.horde_standin", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "devtools.horde_standin", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -12,11 +12,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.horde_standin.api import ApiResult, Builder
-from services.horde_standin.faults import Fault, wrong_types
-from services.horde_standin.scenario import encode_json
-from services.horde_standin.state import StandinState
-from services.horde_standin.xfields import MaskError, apply_mask, parse_mask
+from devtools.horde_standin.api import ApiResult, Builder
+from devtools.horde_standin.faults import Fault, wrong_types
+from devtools.horde_standin.scenario import encode_json
+from devtools.horde_standin.state import StandinState
+from devtools.horde_standin.xfields import MaskError, apply_mask, parse_mask
 
 JSON = "application/json"
 _SLEEPING_KINDS = ("latency", "timeout")

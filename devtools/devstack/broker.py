@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from services.devstack.ports import free_port, wait_until
+from devtools.devstack.ports import free_port, wait_until
 
 
 def _api_versions_ok(host: str, port: int) -> bool:

@@ -1,4 +1,4 @@
-"""``python -m services.horde_standin``: serve recorded AI Horde data on a local port."""
+"""``python -m devtools.horde_standin``: serve recorded AI Horde data on a local port."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.horde_standin.app import create_app
-from services.horde_standin.reference import load_known_models
-from services.horde_standin.scenario import Scenario
+from devtools.horde_standin.app import create_app
+from devtools.horde_standin.reference import load_known_models
+from devtools.horde_standin.scenario import Scenario
 from shared.logging import configure_logging
 from shared.runtime import run_process, run_service
 from shared.settings import Settings

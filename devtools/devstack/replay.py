@@ -1,6 +1,6 @@
-"""``python -m services.devstack.replay <capture>...``: replay captures through the running stack.
+"""``python -m devtools.devstack.replay <capture>...``: replay captures through the running stack.
 
-For each capture folder (layout: :mod:`services.devstack.capture`) this starts the whole stack as
+For each capture folder (layout: :mod:`devtools.devstack.capture`) this starts the whole stack as
 processes on free ports (the AI Horde stand-in serving the capture, the four services), waits for
 the gateway and compares every default answer with what the pure domain computes from the same
 files: the statistics (plain and grouped) of every category of the reference, and for image and
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.devstack.broker import start_tansu, stop_process
-from services.devstack.capture import Capture, load_capture
-from services.devstack.processes import STACK_SERVICES, start_services, start_standin, stop_services
-from services.devstack.redis_server import start_redis_server
+from devtools.devstack.broker import start_tansu, stop_process
+from devtools.devstack.capture import Capture, load_capture
+from devtools.devstack.processes import STACK_SERVICES, start_services, start_standin, stop_services
+from devtools.devstack.redis_server import start_redis_server
 from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.domain.risk.thresholds import RiskThresholds

@@ -7,7 +7,7 @@ are ready and keeps running until Ctrl-C / SIGTERM, when it stops everything in 
 
 ``--data <folder>`` (``make run OFFLINE=1 DATA=<folder>``) serves one's own capture: its
 ``reference/`` is what the watcher reads and the stand-in judges "known" models by, its
-``horde_api/`` what the stand-in answers (layout: :mod:`services.devstack.capture`). The folder is
+``horde_api/`` what the stand-in answers (layout: :mod:`devtools.devstack.capture`). The folder is
 checked first; a missing or unreadable file stops the start with an error naming it.
 """
 
@@ -24,11 +24,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services.devstack.broker import probe, start_tansu, stop_process
-from services.devstack.capture import CaptureError, load_capture
-from services.devstack.ports import free_port
-from services.devstack.processes import ServiceProcess
-from services.devstack.redis_server import ping, start_redis_server
+from devtools.devstack.broker import probe, start_tansu, stop_process
+from devtools.devstack.capture import CaptureError, load_capture
+from devtools.devstack.ports import free_port
+from devtools.devstack.processes import ServiceProcess
+from devtools.devstack.redis_server import ping, start_redis_server
 from shared.domain.categories import ModelCategory
 from shared.settings import LiveHordeApiSettings, Settings
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.offline:
             standin = ServiceProcess(
                 "horde-standin",
-                "services.horde_standin",
+                "devtools.horde_standin",
                 _port(8090),
                 standin_env(args.data),
                 log_path=workdir / "horde-standin.log",

@@ -1,6 +1,6 @@
 """Markdown table of every setting (env var, default, meaning), generated from the settings model.
 
-``python -m services.devstack.config_table`` prints it (``--update-readme`` rewrites the README's
+``python -m devtools.devstack.config_table`` prints it (``--update-readme`` rewrites the README's
 copy); a test keeps the README's copy in sync.
 """
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from services.devstack.ports import free_port, wait_until
+from devtools.devstack.ports import free_port, wait_until
 
 #: The four services as ``(name, module)`` in start order: the producers before the worker that
 #: consumes them, the gateway (which only reads what the worker wrote) last.
@@ -126,7 +126,7 @@ def stop_services(services: dict[str, ServiceProcess], timeout: float = 20.0) ->
 
 
 def start_standin(
-    args: Sequence[str], log_path: Path, *, module: str = "services.horde_standin", ready_within: float = 30.0
+    args: Sequence[str], log_path: Path, *, module: str = "devtools.horde_standin", ready_within: float = 30.0
 ) -> ServiceProcess:
     """The AI Horde stand-in on a free port, started and ready, logging plain text.
 

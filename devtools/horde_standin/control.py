@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.horde_standin.faults import FaultError
-from services.horde_standin.state import StandinState
+from devtools.horde_standin.faults import FaultError
+from devtools.horde_standin.state import StandinState
 
 
 def _error(message: str, status: int = 400) -> Response:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import tempfile
 
-from services.devstack.ports import free_port, wait_until
+from devtools.devstack.ports import free_port, wait_until
 
 
 def ping(host: str, port: int) -> bool:

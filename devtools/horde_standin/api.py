@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.horde_standin.reference import model_state_filter
-from services.horde_standin.state import StandinState
+from devtools.horde_standin.reference import model_state_filter
+from devtools.horde_standin.state import StandinState
 
 MODEL_STATES = ("known", "custom", "all")
 WORKER_TYPES = ("image", "text", "interrogation")

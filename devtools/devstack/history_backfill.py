@@ -1,6 +1,6 @@
 """Backfill months of daily history into a running stack, so a new user sees history at once.
 
-    python -m services.devstack.history_backfill [--days 120] [--data tests/fixtures/data]
+    python -m devtools.devstack.history_backfill [--days 120] [--data tests/fixtures/data]
 
 Past snapshots cannot go through the input topics (the worker keeps only the newest snapshot, an
 older one is ignored), so this publishes daily roll-ups straight to ``analytics.history.daily.v1``

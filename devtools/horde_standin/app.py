@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from services.horde_standin import api
-from services.horde_standin.control import control_routes
-from services.horde_standin.pipeline import serve
-from services.horde_standin.scenario import Scenario
-from services.horde_standin.state import StandinState
+from devtools.horde_standin import api
+from devtools.horde_standin.control import control_routes
+from devtools.horde_standin.pipeline import serve
+from devtools.horde_standin.scenario import Scenario
+from devtools.horde_standin.state import StandinState
 from shared.runtime import probe_routes
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.devstack.broker import probe
+from devtools.devstack.broker import probe
 
 REPO = Path(__file__).resolve().parents[2]
 START_SCRIPT = REPO / ".ci" / "start-kafka"

@@ -10,9 +10,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from services.horde_standin.faults import FaultBook
-from services.horde_standin.ratelimit import FixedWindowLimiter
-from services.horde_standin.scenario import Payload, Scenario
+from devtools.horde_standin.faults import FaultBook
+from devtools.horde_standin.ratelimit import FixedWindowLimiter
+from devtools.horde_standin.scenario import Payload, Scenario
 
 MAX_LOGGED_REQUESTS = 10_000
 """Oldest entries are dropped beyond this, so a long offline run cannot grow without bound."""

@@ -1,6 +1,6 @@
 """A capture folder: one recorded day of AI Horde answers with the model reference in force then.
 
-``make run OFFLINE=1 DATA=<folder>`` serves such a folder, and ``python -m services.devstack.replay``
+``make run OFFLINE=1 DATA=<folder>`` serves such a folder, and ``python -m devtools.devstack.replay``
 checks the stack's answers against the pure domain over it. Layout (the README's "Your own data")::
 
     <folder>/
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from services.horde_standin.scenario import NOT_RECORDED_SUFFIX, PAYLOAD_KEYS
+from devtools.horde_standin.scenario import NOT_RECORDED_SUFFIX, PAYLOAD_KEYS
 from services.reference_watcher.sources import FolderSource
 from shared.domain.categories import HordeModelType, ModelCategory
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeSnapshot, HordeWorker
