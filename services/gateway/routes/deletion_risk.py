@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import freshness_tail, gateway_of, serve
-from services.gateway.encoding import Body, spliced
+from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
@@ -127,8 +127,7 @@ async def deletion_risk_listing(
             if stored is None:
                 return None
             tail = freshness_tail(found) + b"}"
-            gz = spliced(stored.deflated, stored.prefix_crc, stored.prefix_length, tail)
-            return Body(stored.body[:-1] + tail, JSON, gz)
+            return stored_body(stored, tail, JSON)
         index = await cache.risk_index(chosen, current.generation, view)
         if index is None:
             return None

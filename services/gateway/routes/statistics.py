@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import freshness_tail, gateway_of, serve
-from services.gateway.encoding import Body, spliced
+from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
@@ -59,8 +59,7 @@ async def category_statistics(
             return None
         tail = freshness_tail(found) + b"}"
         if limit is None and offset == 0:
-            gz = spliced(stored.deflated, stored.prefix_crc, stored.prefix_length, tail)
-            return Body(stored.body[:-1] + tail, JSON, gz)
+            return stored_body(stored, tail, JSON)
         return Body(echo_page(stored.body, offset, limit)[:-1] + tail, JSON)
 
     return await serve(request, chosen, view, f"{offset}|{limit}", build)
