@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from enum import Enum
 from typing import Any, Union, cast, get_args, get_origin
 
-from annotated_types import Ge, MaxLen
+from annotated_types import Ge, Le, MaxLen
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -47,6 +47,7 @@ def _converter(
     """String → (value, None) or (None, (error type, message, context))."""
     base = _base(annotation)
     ge: int | None = next((cast(int, m.ge) for m in metadata if isinstance(m, Ge)), None)
+    le: int | None = next((cast(int, m.le) for m in metadata if isinstance(m, Le)), None)
     max_len = next((m.max_length for m in metadata if isinstance(m, MaxLen)), None)
     if base is bool:
 
@@ -74,6 +75,8 @@ def _converter(
                     f"Input should be greater than or equal to {ge}",
                     {"ge": ge},
                 )
+            if le is not None and value > le:
+                return None, ("less_than_equal", f"Input should be less than or equal to {le}", {"le": le})
             return value, None
 
         return to_int

@@ -24,11 +24,7 @@ class QueryStringLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_bytes:
-            body = (
-                ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.")
-                .model_dump_json(exclude_none=True)
-                .encode()
-            )
+            body = ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.").render()
             await send(
                 {
                     "type": "http.response.start",
