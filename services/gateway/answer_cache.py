@@ -4,8 +4,8 @@ On two cores the HTTP server's own work per request is a few tens of microsecond
 parameter parsing, selection and header building in Python cost several times that even with every
 view cached. Yet a finished 200 or 304 of a materialised view is a function of only:
 
-- the request target (raw path and query string) and the request headers the gateway reads
-  (``Accept-Encoding``, ``If-None-Match``; CORS: ``Origin`` and whether a ``Cookie`` is sent);
+- the request target (raw path and query string) and the request headers the routes read
+  (``Accept-Encoding``, ``If-None-Match``; CORS headers are added outside, per request);
 - the category pointer it was built from (generation and basis: immutable per pointer object,
   see ``PointerCache.peek``) and, for a fresh answer, the moment its ``stale`` bit turns on by
   age (``freshness.stale_from``).
@@ -33,8 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.domain.categories import ModelCategory
 from shared.store.generations import CurrentGeneration
 
-#: Raw path, query string, Accept-Encoding, If-None-Match, Origin, a Cookie header present.
-AnswerKey = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, bool]
+#: Raw path, query string, Accept-Encoding, If-None-Match.
+AnswerKey = tuple[bytes, bytes, bytes | None, bytes | None]
 _REPLAYABLE_STATUS = (200, 304)
 
 
@@ -66,19 +66,14 @@ class RecordedAnswer:
 def answer_key(scope: Scope) -> AnswerKey:
     """The parts of a request an answer depends on (first value of a repeated header, as
     Starlette's ``Headers.get`` reads it)."""
-    encoding = if_none_match = origin = None
-    cookie = False
+    encoding = if_none_match = None
     for name, value in scope["headers"]:
         if name == b"accept-encoding":
             encoding = value if encoding is None else encoding
         elif name == b"if-none-match":
             if_none_match = value if if_none_match is None else if_none_match
-        elif name == b"origin":
-            origin = value if origin is None else origin
-        elif name == b"cookie":
-            cookie = True
     raw_path = scope.get("raw_path") or scope["path"].encode()
-    return raw_path, scope.get("query_string", b""), encoding, if_none_match, origin, cookie
+    return raw_path, scope.get("query_string", b""), encoding, if_none_match
 
 
 class CurrentPointers(Protocol):

@@ -95,6 +95,15 @@ class GatewayApp(FastAPI):
         return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[RAW_SEND] = send  # the event streams write their bodies past the middlewares
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Starlette's entry, without FastAPI's native-telemetry hook (it reads the environment on
+        # every request); the gateway's tracing wraps the whole app (``shared.tracing``).
+        scope[RAW_SEND] = send  # the event streams write their bodies past the middlewares
+        scope["app"] = self
+        if self.root_path:
+            scope["root_path"] = self.root_path
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
