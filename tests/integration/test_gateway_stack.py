@@ -7,12 +7,15 @@ for every hot route; the order the routers are registered in decides nothing.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from decimal import Decimal
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -238,3 +241,58 @@ async def test_access_log_is_off_by_default_and_one_json_line_per_request_when_o
     formatted = json.loads(JsonFormatter("gateway").format(lines[0]))
     assert formatted["method"] == "GET"
     assert formatted["duration_ms"] >= 0
+
+
+#: Decimal places of each float field as docs/contract.md states them (§4, §5, §6).
+CONTRACT_DECIMALS = {
+    "percentage": 2, "usage_percentage_of_category": 4, "usage_percentage": 4, "size_gb": 2,
+    "cost_benefit_score": 2, "average_risk_score": 2, "average_size_gb": 2,
+}  # fmt: skip
+
+
+def _decimals(value: float | str) -> int:
+    return max(0, -int(Decimal(str(value)).as_tuple().exponent))
+
+
+def _rounded_floats(node: Any, found: list[tuple[str, float]], key: str = "") -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _rounded_floats(v, found, k)
+    elif isinstance(node, list):
+        for v in node:
+            _rounded_floats(v, found, key)
+    elif isinstance(node, float) and key in CONTRACT_DECIMALS:
+        found.append((key, node))
+
+
+async def test_floats_in_bodies_and_csv_are_rounded_as_the_contract_says(filled: Filled) -> None:  # noqa: F811
+    async with gateway(filled.settings) as (_, client):
+        floats: list[tuple[str, float]] = []
+        for url in (
+            "/image_generation",
+            "/text_generation?group_text_models=true",
+            "/image_generation/deletion-risk",
+            "/text_generation/deletion-risk",
+            "/text_generation/deletion-risk?group_text_models=true",
+        ):
+            _rounded_floats((await client.get(P + url)).json(), floats)
+        assert {k for k, _ in floats} >= {"percentage", "usage_percentage_of_category", "average_risk_score"}
+        for key, value in floats:
+            assert _decimals(value) <= CONTRACT_DECIMALS[key], (key, value)
+        for category in ("image_generation", "text_generation"):
+            listing = (await client.get(f"{P}/{category}/deletion-risk")).json()["models"]
+            rows = list(
+                csv.DictReader(
+                    io.StringIO((await client.get(f"{P}/{category}/deletion-risk?format=csv")).text)
+                )
+            )
+            assert [r["name"] for r in rows] == [m["name"] for m in listing]
+            for row, model in zip(rows, listing, strict=True):
+                for column, field in (
+                    ("usage_percentage", "usage_percentage_of_category"),
+                    ("size_gb", "size_gb"),
+                    ("cost_benefit_score", "cost_benefit_score"),
+                ):
+                    if row[column]:
+                        assert _decimals(row[column]) <= CONTRACT_DECIMALS[column], (column, row[column])
+                        assert float(row[column]) == model[field], (column, row["name"])
