@@ -26,7 +26,7 @@ from services.gateway.answer import Gateway
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
 from services.gateway.errors import ECHO_CHARS, ErrorBody, GatewayError, store_unavailable
-from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
+from services.gateway.middleware import HeadAsGet, QueryStringLimit
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
 from services.gateway.request_context import RequestContext
@@ -205,7 +205,6 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         )
     app.add_middleware(HeadAsGet)
     app.add_middleware(QueryStringLimit, max_bytes=settings.gateway.max_query_string_bytes)
-    app.add_middleware(RequestMetrics)
     app.add_middleware(RequestContext, sample_rate=settings.gateway.access_log_sample_rate)
 
     @app.exception_handler(GatewayError)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import ErrorBody
-from shared.metrics import HTTP_REQUESTS
 
 #: Scope key set on HEAD requests answered by a GET route.
 HEAD_MARK = "hma.head"
@@ -75,36 +72,3 @@ class HeadAsGet:
             await self.app(inner, receive, send_headers_only)
         finally:
             hand_back()
-
-
-class RequestMetrics:
-    """``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
-    timed to the response start (an event stream is counted once, when it opens)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        observed = False
-
-        def observe(status: int) -> None:
-            nonlocal observed
-            observed = True
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(template, str(status)).observe(time.perf_counter() - start)
-
-        async def timed_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                observe(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            if not observed:
-                observe(500)

@@ -1,6 +1,7 @@
-"""Request ids (``X-Request-Id`` in and out, in every error body) and the sampled access log.
+"""Per request: its id (``X-Request-Id`` in and out, in every error body), its metric and the
+sampled access log, in the outermost of the gateway's middlewares (one wrapper of ``send``).
 
-The outermost of the gateway's middlewares: an id a client or proxy sent is kept when it is a
+An id a client or proxy sent is kept when it is a
 short token (at most ``MAX_ID_LENGTH`` of ``[A-Za-z0-9._:-]``), otherwise one is made (a random
 per-process prefix and a counter: unique without a syscall per request). The access log is one
 JSON line per sampled request on the ``hma.access`` logger, off by default
@@ -18,6 +19,8 @@ import time
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.metrics import HTTP_REQUESTS
 
 #: The id of the request being answered (``None`` outside a request).
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -38,7 +41,10 @@ def _incoming_id(scope: Scope) -> str | None:
 
 
 class RequestContext:
-    """Sets ``request_id``, returns it as ``X-Request-Id`` and writes the sampled access log."""
+    """Sets ``request_id`` and returns it as ``X-Request-Id``; observes
+    ``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
+    timed to the response start (an event stream is counted once, when it opens); writes the
+    sampled access log."""
 
     def __init__(self, app: ASGIApp, sample_rate: float = 0.0) -> None:
         self.app, self.sample_rate = app, sample_rate
@@ -51,12 +57,18 @@ class RequestContext:
         header = (b"x-request-id", rid.encode())
         token = request_id.set(rid)
         logged = self.sample_rate > 0 and random.random() < self.sample_rate
-        status, started, sent_bytes = 500, time.perf_counter(), 0
+        status, started, sent_bytes = 0, time.perf_counter(), 0
+
+        def observe(code: int) -> None:
+            nonlocal status
+            status = code
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(template, str(code)).observe(time.perf_counter() - started)
 
         async def identified(message: Message) -> None:
-            nonlocal status, sent_bytes
+            nonlocal sent_bytes
             if message["type"] == "http.response.start":
-                status = message["status"]
+                observe(message["status"])
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             elif logged and message["type"] == "http.response.body":
                 sent_bytes += len(message.get("body", b""))
@@ -65,6 +77,8 @@ class RequestContext:
         try:
             await self.app(scope, receive, identified)
         finally:
+            if not status:
+                observe(500)
             request_id.reset(token)
             if logged:
                 _log(scope, rid, status, sent_bytes, time.perf_counter() - started)
