@@ -207,21 +207,21 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     app.add_middleware(QueryStringLimit, max_bytes=settings.gateway.max_query_string_bytes)
     app.add_middleware(RequestContext, sample_rate=settings.gateway.access_log_sample_rate)
 
+    def answer(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+        return Response(body.render(), status_code=status, headers=headers, media_type="application/json")
+
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, error: GatewayError) -> Response:
-        return Response(
-            error.render(), status_code=error.status, headers=error.headers, media_type="application/json"
-        )
+        return answer(error.status, error.body, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
-        return Response(_validation_body(error).render(), status_code=422, media_type="application/json")
+        return answer(422, _validation_body(error))
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, error: Exception) -> Response:
         log.error("unhandled error", exc_info=error)
-        body = ErrorBody(detail="Internal Server Error").render()
-        return Response(body, status_code=500, media_type="application/json")
+        return answer(500, ErrorBody(detail="Internal Server Error"))
 
     @app.exception_handler(RedisError)
     async def redis_unavailable(request: Request, _: Exception) -> Response:

@@ -52,10 +52,6 @@ class GatewayError(Exception):
         super().__init__(body.detail)
         self.status, self.body, self.headers = status, body, headers or {}
 
-    def render(self) -> bytes:
-        """The JSON body (no ``null`` extras), with the request id."""
-        return self.body.render()
-
 
 def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) -> GatewayError:
     """400 for a value outside a closed set, listing the valid ones (D11, D15)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import ErrorBody
@@ -22,17 +23,7 @@ class QueryStringLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_bytes:
             body = ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.").render()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 414,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await Response(body, status_code=414, media_type="application/json")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
