@@ -132,7 +132,7 @@ ROUTERS = (
     history.router,
     deletion_risk.model_router,
     heartbeat.router,
-    proposals.router,  # list-valued policy parameters: FastAPI's own parameter handling
+    proposals.router,
 )
 
 

@@ -11,7 +11,8 @@ the signature stays the single source of truth for OpenAPI too.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -21,8 +22,15 @@ from pydantic import BaseModel, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 
+def _is_list(annotation: Any) -> bool:
+    """``list[X]`` or ``list[X] | None``: a repeatable query parameter."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return any(get_origin(option) is list for option in options)
+
+
 class FastRoute(APIRoute):
-    """An API route over query, header and path parameters only (checked at start-up)."""
+    """An API route over query (scalar or repeated), header and path parameters only (checked at
+    start-up)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         dependant = self.dependant
@@ -38,6 +46,9 @@ class FastRoute(APIRoute):
             for field in fields
         ]
         where = {field.name: (location, field.alias) for location, field in sources}
+        repeated = {
+            f.name for location, f in sources if location == "query" and _is_list(f.field_info.annotation)
+        }
         model: type[BaseModel] = create_model(  # type: ignore[call-overload]
             f"{self.name}_parameters",
             **{f.name: (f.field_info.annotation, FieldInfo.merge_field_infos(f.field_info, alias=None))
@@ -56,7 +67,7 @@ class FastRoute(APIRoute):
                     if location == "header"
                     else request.path_params
                 )
-                value = source.get(alias)
+                value = (source.getlist(alias) or None) if name in repeated else source.get(alias)
                 if value is not None:
                     given[name] = value
             try:
@@ -64,7 +75,7 @@ class FastRoute(APIRoute):
             except ValidationError as error:
                 issues = error.errors(include_url=False)
                 for issue in issues:
-                    issue["loc"] = where[str(issue["loc"][0])]
+                    issue["loc"] = (*where[str(issue["loc"][0])], *issue["loc"][1:])
                 raise RequestValidationError(issues) from None
             values = dict(parsed)
             values[request_name] = request

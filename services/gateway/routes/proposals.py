@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
+from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
 from services.gateway.routes.common import JSON, PREFIX, CategoryPath, parse_category
 from shared.domain.categories import ModelCategory
@@ -29,7 +30,7 @@ from shared.domain.risk.presets import VALID_PRESETS, DeletionRiskFilterPreset
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, PROPOSAL_VIEW, ProposalInputs
 from shared.store.generations import CurrentGeneration
 
-router = APIRouter(tags=["removal-proposal"])
+router = APIRouter(tags=["removal-proposal"], route_class=FastRoute)
 
 MARKDOWN = "text/markdown; charset=utf-8"
 PATCH_FILES = {ModelCategory.IMAGE_GENERATION: ("stable_diffusion.json", JSON),
