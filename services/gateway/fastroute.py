@@ -21,6 +21,12 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+PLACES = ("path", "query", "header")
+
+
+def _sources(request: Request) -> tuple[Any, Any, Any]:
+    return request.path_params, request.query_params, request.headers
+
 
 def _is_list(annotation: Any) -> bool:
     """``list[X]`` or ``list[X] | None``: a repeatable query parameter."""
@@ -57,19 +63,18 @@ class FastRoute(APIRoute):
         request_name = dependant.request_param_name or "request"
         endpoint = self.endpoint
 
+        # (name, alias, repeated) per location: each source is read once per request.
+        fields = {
+            place: [(n, a, n in repeated) for n, (p, a) in where.items() if p == place] for place in PLACES
+        }
+
         async def handler(request: Request) -> Response:
             given: dict[str, Any] = {}
-            for name, (location, alias) in where.items():
-                source: Any = (
-                    request.query_params
-                    if location == "query"
-                    else request.headers
-                    if location == "header"
-                    else request.path_params
-                )
-                value = (source.getlist(alias) or None) if name in repeated else source.get(alias)
-                if value is not None:
-                    given[name] = value
+            for place, source in zip(PLACES, _sources(request), strict=True):
+                for name, alias, many in fields[place]:
+                    value = (source.getlist(alias) or None) if many else source.get(alias)
+                    if value is not None:
+                        given[name] = value
             try:
                 parsed = model.model_validate(given)
             except ValidationError as error:
@@ -77,8 +82,7 @@ class FastRoute(APIRoute):
                 for issue in issues:
                     issue["loc"] = (*where[str(issue["loc"][0])], *issue["loc"][1:])
                 raise RequestValidationError(issues) from None
-            values = dict(parsed)
-            values[request_name] = request
+            values = {**parsed.__dict__, request_name: request}
             response: Response = await endpoint(**values)
             return response
 
