@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -31,11 +34,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+from redis.asyncio import Redis
 
-from bench.gateway_fill import fill
+from bench.gateway_fill import category_inputs, fill
 from devtools.devstack.ports import free_port, wait_until
 from devtools.devstack.redis_server import start_redis_server
+from services.analytics.recompute import recompute
+from shared.domain.categories import ModelCategory
+from shared.domain.risk.listing import VALID_SORT_FIELDS
+from shared.domain.risk.presets import VALID_PRESETS
+from shared.domain.risk.thresholds import RiskThresholds
+from shared.materialized.with_stats_listing import WITH_STATS_SORT_FIELDS
+from shared.redis_keys import RedisKeys
 from shared.runtime import run_process
+from shared.store.generations import GenerationStore
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "gateway.json"
 P = "/model_references/statistics"
@@ -55,6 +67,56 @@ VARIANTS: tuple[tuple[str, str, bool], ...] = (
     ("image with-stats workers", f"{P}/image_generation/with-stats?include_workers=true", False),
 )  # fmt: skip
 TARGET_RATIO, TARGET_P99_MS = 0.70, 10.0
+#: Targets of the routed column (replay off), the mixed stream and the churn scenario (issue 16).
+TARGET_ROUTED_RATIO, TARGET_MIXED_RATIO, TARGET_CHURN_P99_MS = 0.5, 0.4, 50.0
+#: The mixed stream's variant name: many distinct queries, most of them a first request.
+MIXED = "mixed"
+IMG = f"{P}/image_generation"
+#: Full views: 30 % of the mixed stream.
+FULL_VIEWS = (
+    R, f"{R}?group_text_models=true", f"{IMG}/deletion-risk", f"{P}/text_generation/with-stats",
+    f"{IMG}/with-stats", f"{IMG}/with-stats?include_workers=true", f"{P}/text_generation", IMG,
+)  # fmt: skip
+SEARCH_TERMS = ("llama", "mistral", "13b", "7b", "qwen", "stable", "xl", "gguf", "koboldcpp", "anime")
+
+
+def mixed_queries(count: int = 320, seed: int = 16) -> list[str]:
+    """``count`` distinct filtered queries: presets, sorts, searches and pages of both runtime
+    categories' listings (deterministic, so every server gets the same stream)."""
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    while len(found) < count:
+        category = rng.choice(("text_generation", "image_generation"))
+        route = rng.choice(("deletion-risk", "deletion-risk", "with-stats"))
+        params: list[str] = []
+        if route == "deletion-risk":
+            if rng.random() < 0.6:
+                params.append(f"preset={rng.choice(VALID_PRESETS)}")
+            if category == "text_generation" and rng.random() < 0.3:
+                params.append("group_text_models=true")
+            if rng.random() < 0.5:
+                params.append(
+                    f"sort_by={rng.choice(VALID_SORT_FIELDS)}&sort_desc={rng.choice(('true', 'false'))}"
+                )
+            if rng.random() < 0.7:
+                params.append(
+                    f"limit={rng.choice((10, 25, 50, 100))}&offset={rng.choice((0, 25, 50, 100, 200))}"
+                )
+        else:
+            params.append(f"sort_by={rng.choice(WITH_STATS_SORT_FIELDS)}")
+            if rng.random() < 0.3:
+                params.append("include_workers=true")
+        if rng.random() < 0.3:
+            params.append(f"search={rng.choice(SEARCH_TERMS)}")
+        if params:
+            found[f"{P}/{category}/{route}?{'&'.join(params)}"] = None
+    return list(found)
+
+
+def mixed_stream(queries: list[str], length: int, seed: int) -> list[str]:
+    """One connection's request stream: 30 % full views, 70 % the distinct queries."""
+    rng = random.Random(seed)
+    return [rng.choice(FULL_VIEWS) if rng.random() < 0.3 else rng.choice(queries) for _ in range(length)]
 
 
 @dataclass(frozen=True)
@@ -137,11 +199,12 @@ def start(
     return process
 
 
-def record(base: str, directory: Path) -> None:
-    """Fetch every variant from the gateway and store the bytes for the limit app."""
+def record(base: str, directory: Path, extra: list[str]) -> None:
+    """Fetch every variant (and ``extra`` URLs, identity) from the gateway; store the bytes for
+    the limit app."""
     index = []
     with httpx.Client(base_url=base, timeout=10) as client:
-        for n, (_, url, zipped) in enumerate(VARIANTS):
+        for n, (_, url, zipped) in enumerate([*VARIANTS, *((u, u, False) for u in extra)]):
             headers = {"accept-encoding": "gzip" if zipped else "identity"}
             with client.stream("GET", url, headers=headers) as response:
                 body = b"".join(response.iter_raw())
@@ -160,12 +223,16 @@ def record(base: str, directory: Path) -> None:
     (directory / "index.json").write_text(json.dumps(index))
 
 
-async def _connection(port: int, request: bytes, warm_until: float, deadline: float, out: list[float]) -> int:
+async def _connection(
+    port: int, requests: list[bytes], warm_until: float, deadline: float, out: list[float]
+) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
+    sent = 0
     try:
         while (start_at := time.perf_counter()) < deadline:
-            writer.write(request)
+            writer.write(requests[sent % len(requests)])
+            sent += 1
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             for line in head.split(b"\r\n")[1:]:
@@ -184,18 +251,28 @@ async def _connection(port: int, request: bytes, warm_until: float, deadline: fl
 async def drive(
     port: int, url: str, zipped: bool, concurrency: int, seconds: float, warmup: float
 ) -> tuple[list[float], int]:
-    """Latencies of every request started after the warm-up, and the count of non-200 answers."""
+    """Latencies of every request started after the warm-up, and the count of non-200 answers.
+    ``url`` ``MIXED``: each connection sends its own mixed stream (``mixed_stream``)."""
     encoding = b"gzip" if zipped else b"identity"
-    request = (
-        b"GET " + url.encode() + b" HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: " + encoding + b"\r\n\r\n"
-    )
+
+    def request(target: str) -> bytes:
+        return (
+            b"GET "
+            + target.encode()
+            + b" HTTP/1.1\r\nHost: bench\r\nAccept-Encoding: "
+            + encoding
+            + b"\r\n\r\n"
+        )
+
+    queries = mixed_queries() if url == MIXED else []
+    streams = [
+        [request(u) for u in (mixed_stream(queries, 4000, seed=n) if url == MIXED else [url])]
+        for n in range(concurrency)
+    ]
     now = time.perf_counter()
     latencies: list[float] = []
     errors = await asyncio.gather(
-        *(
-            _connection(port, request, now + warmup, now + warmup + seconds, latencies)
-            for _ in range(concurrency)
-        )
+        *(_connection(port, s, now + warmup, now + warmup + seconds, latencies) for s in streams)
     )
     return latencies, sum(errors)
 
@@ -235,6 +312,55 @@ def measure(
         for server, results in runs.items():
             rows.append(summarise(server, variant, concurrency, results, seconds, sizes[variant]))
     return rows
+
+
+CHURN_EVERY_SECONDS = 2.0
+
+
+async def _churn(redis_url: str, stop: asyncio.Event) -> int:
+    """Write a new text generation every ``CHURN_EVERY_SECONDS`` as the worker writes one (the
+    same views, a later input offset: pointer swapped, announcement published)."""
+    category = ModelCategory.TEXT_GENERATION
+    generation = recompute(
+        category, category_inputs(category), RiskThresholds(), computed_at=int(time.time())
+    )
+    assert generation is not None
+    redis = Redis.from_url(redis_url)
+    store = GenerationStore(redis, RedisKeys("bench"), superseded_ttl_seconds=60)
+    written = 0
+    try:
+        while not stop.is_set():
+            written += 1
+            basis = {**generation.basis, "status_seq": str(10_000 + written)}
+            await store.write(category, f"{generation.generation}-churn{written}", generation.views, basis)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CHURN_EVERY_SECONDS)
+    finally:
+        await redis.aclose()
+    return written
+
+
+def _churn_process(redis_url: str, seconds: float) -> None:
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await _churn(redis_url, stop)
+
+    asyncio.run(run())
+
+
+def churn_round(redis_url: str, gateway: tuple[int, int], seconds: float, warmup: float) -> Measurement:
+    """The mixed stream at 16 connections while another process writes new generations."""
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_churn_process, args=(redis_url, seconds + warmup + 1), daemon=True
+    )
+    writer.start()
+    try:
+        port, pid = gateway
+        result = timed_round(pid, port, MIXED, False, 16, seconds, warmup)
+    finally:
+        writer.join(timeout=seconds + warmup + 30)
+    return summarise("gateway", "churn", 16, [result], seconds, 0)
 
 
 def _busy(value: float | None) -> str:
@@ -277,6 +403,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-routed", action="store_true", help="skip the gateway without answer replay (routed path)"
     )
+    parser.add_argument("--no-mixed", action="store_true", help="skip the mixed stream of distinct queries")
+    parser.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=10.0,
+        help="mixed load under a new generation every 2 s (0: skip)",
+    )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
     wanted = {v.strip() for v in args.only.split(",") if v.strip()}
@@ -284,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; known: {[v for v, _, _ in VARIANTS]}")
     chosen = tuple(v for v in VARIANTS if not wanted or v[0] in wanted)
+    if not args.no_mixed:
+        chosen += ((MIXED, MIXED, False),)
     split = cpu_split(not args.no_pin)
     server_cpus, generator_cpus = split if split else (None, None)
     if generator_cpus:
@@ -302,10 +437,12 @@ def main(argv: list[str] | None = None) -> None:
                 port, server_cpus,
             ))  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="gateway-limit-") as directory:
-            record(f"http://127.0.0.1:{gateway_port}", Path(directory))
+            extra = [] if args.no_mixed else mixed_queries()
+            record(f"http://127.0.0.1:{gateway_port}", Path(directory), extra)
             sizes = {
                 v: (Path(directory) / f"{n}.body").stat().st_size for n, (v, _, _) in enumerate(VARIANTS)
             }
+            sizes[MIXED] = len(extra)  # the mixed row's "body bytes": its count of distinct queries
             processes.append(start(
                 [sys.executable, "-m", "uvicorn", "bench.gateway_limit:app", "--host", "127.0.0.1",
                  "--port", str(limit_port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
@@ -319,11 +456,20 @@ def main(argv: list[str] | None = None) -> None:
             rows: list[Measurement] = []
             for concurrency in levels:
                 rows += measure(servers, concurrency, args.seconds, args.warmup, args.rounds, sizes, chosen)
+            churn = (
+                churn_round(redis_url, servers["gateway"], args.churn_seconds, args.warmup)
+                if args.churn_seconds > 0
+                else None
+            )
     finally:
         for process in reversed(processes):
             process.terminate()
             process.wait(timeout=10)
     print(format_table(rows))
+    if churn is not None:
+        print(f"\nchurn (mixed stream, 16 connections, a new generation every {CHURN_EVERY_SECONDS} s): "
+              f"{churn.rps:.0f} req/s, p50 {churn.p50_ms:.2f} ms, p99 {churn.p99_ms:.2f} ms, "
+              f"{churn.errors} non-200 (target p99 ≤ {TARGET_CHURN_P99_MS:.0f} ms)")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "machine": {
@@ -333,8 +479,13 @@ def main(argv: list[str] | None = None) -> None:
             "seconds": args.seconds, "warmup": args.warmup, "rounds": args.rounds, "concurrency": levels,
             "server_cpus": sorted(server_cpus or ()), "generator_cpus": sorted(generator_cpus or ()),
         },
-        "targets": {"ratio_to_limit": TARGET_RATIO, "p99_ms_at_16": TARGET_P99_MS},
+        "targets": {
+            "ratio_to_limit": TARGET_RATIO, "p99_ms_at_16": TARGET_P99_MS,
+            "routed_ratio": TARGET_ROUTED_RATIO, "mixed_ratio": TARGET_MIXED_RATIO,
+            "churn_p99_ms": TARGET_CHURN_P99_MS,
+        },
         "rows": [asdict(r) for r in rows],
+        "churn": asdict(churn) if churn is not None else None,
     }, indent=1) + "\n")  # fmt: skip
 
 

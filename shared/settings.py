@@ -251,6 +251,8 @@ class GatewaySettings(BaseModel):
     """Events buffered per event stream; a client further behind is dropped with a final event."""
     redis_max_connections: int = 32
     """Redis connections for queries per gateway process (probes and event streams have their own)."""
+    access_log_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of requests written to the JSON access log (logger ``hma.access``; 0: off, 1: every one)."""
 
 
 class HistorySettings(LifecyclePolicy):

@@ -30,14 +30,11 @@ from shared.domain.views import (
     risk_view,
     with_stats_view,
 )
-from shared.materialized.gzip_splice import compress_prefix
+from shared.materialized.layout import with_gzip_members
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
 from shared.materialized.risk_listing import build_risk_index
 from shared.materialized.with_stats_listing import build_with_stats_index
 from shared.store.basis import GenerationBasis
-
-#: Views whose JSON body is an object that gets a live ``freshness`` field appended on request.
-OBJECT_VIEW_PREFIXES = ("statistics", "deletion-risk")
 
 
 @dataclass(frozen=True)
@@ -112,16 +109,9 @@ def basis_of(inputs: CategoryInputs, *, computed_at: int) -> GenerationBasis:
     )
 
 
-def splice_prefix(view: str, body: bytes) -> bytes:
-    """The part of a body that is compressed ahead: object views lose their closing brace."""
-    return body[:-1] if view.startswith(OBJECT_VIEW_PREFIXES) else body
-
-
 def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, bytes]:
     """Every stored value of a generation: bodies, listing indexes, precompressed prefixes."""
-    stored = render_views(views)
-    for view, body in list(stored.items()):
-        stored[f"{view}.gz"] = compress_prefix(splice_prefix(view, body))
+    stored = with_gzip_members(render_views(views))  # the layout the gateway reads (shared/)
     runtime = views.runtime
     if runtime is not None:
         for (workers, variations), entries in runtime.with_stats.items():

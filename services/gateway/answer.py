@@ -5,7 +5,7 @@ when the client already holds this exact representation (no view read at all), o
 route for its body (cache hit or one GET) and negotiates gzip. A view missing from the generation
 it resolved is retried once against a newer generation, else it is a 503. Pointers come from
 the ``PointerCache`` (memory, invalidated by the workers' announcements). A 200 or 304 built
-here is marked with its basis so the app can replay it until that pointer moves
+here is marked with its basis so ``AnswerReplay`` can replay it until that pointer moves
 (``services.gateway.answer_cache``).
 """
 
@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from redis.asyncio import Redis
 
-from services.gateway.answer_cache import ANSWER_BASIS, AnswerBasis
+from services.gateway.answer_cache import AnswerBasis, answer_basis
 from services.gateway.cache import ViewCache
 from services.gateway.encoding import Body, encode
 from services.gateway.errors import no_models, not_materialised
@@ -118,11 +118,11 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
         valid_until = math.inf if found.stale else stale_from(current, view, stale_after_seconds=stale_after)
         basis = AnswerBasis(category, current, valid_until)
         if not_modified(request.headers.get("if-none-match"), tag):
-            request.scope[ANSWER_BASIS] = basis
+            answer_basis.set(basis)
             return Response(status_code=304, headers=headers)
         body = await build(current, found)
         if body is not None:
-            request.scope[ANSWER_BASIS] = basis
+            answer_basis.set(basis)
             content, coding = encode(body, request.headers.get("accept-encoding"))
             if coding is not None:
                 headers["Content-Encoding"] = coding

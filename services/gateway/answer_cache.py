@@ -4,17 +4,18 @@ On two cores the HTTP server's own work per request is a few tens of microsecond
 parameter parsing, selection and header building in Python cost several times that even with every
 view cached. Yet a finished 200 or 304 of a materialised view is a function of only:
 
-- the request target (raw path and query string) and the request headers the gateway reads
-  (``Accept-Encoding``, ``If-None-Match``; CORS: ``Origin`` and whether a ``Cookie`` is sent);
+- the request target (raw path and query string) and the request headers the routes read
+  (``Accept-Encoding``, ``If-None-Match``; CORS headers are added outside, per request);
 - the category pointer it was built from (generation and basis: immutable per pointer object,
   see ``PointerCache.peek``) and, for a fresh answer, the moment its ``stale`` bit turns on by
   age (``freshness.stale_from``).
 
-So ``serve`` marks the answers it builds with that basis (``ANSWER_BASIS`` in the scope), the app
-records them, and a later request with the same key is answered with the recorded start message
-and body as long as the pointer in memory is still the very object the answer was built from and
-that moment has not come. Without a live pointer subscription ``peek`` gives nothing, so
-nothing is replayed. Bounded by total body bytes, least recently used out first.
+So ``serve`` marks the answers it builds with that basis (the ``answer_basis`` context variable:
+the route runs in the middleware's own context), ``AnswerReplay`` records them, and a later
+request with the same key is answered with the recorded start message and body as long as the
+pointer in memory is still the very object the answer was built from and that moment has not
+come. Without a live pointer subscription ``peek`` gives nothing, so nothing is replayed.
+Bounded by total body bytes, least recently used out first.
 """
 
 from __future__ import annotations
@@ -23,19 +24,17 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.domain.categories import ModelCategory
-from shared.metrics import HTTP_REQUESTS
 from shared.store.generations import CurrentGeneration
 
-#: Scope key ``serve`` sets on an answer it built from a materialised view.
-ANSWER_BASIS = "hma.answer_basis"
-#: Raw path, query string, Accept-Encoding, If-None-Match, Origin, a Cookie header present.
-AnswerKey = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, bool]
+#: Raw path, query string, Accept-Encoding, If-None-Match.
+AnswerKey = tuple[bytes, bytes, bytes | None, bytes | None]
 _REPLAYABLE_STATUS = (200, 304)
 
 
@@ -49,6 +48,10 @@ class AnswerBasis:
     valid_until: float = math.inf
 
 
+#: Set by ``serve`` on an answer it built from a materialised view; read by ``AnswerReplay``.
+answer_basis: ContextVar[AnswerBasis | None] = ContextVar("answer_basis", default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedAnswer:
     """The ASGI messages of one finished answer, as the HTTP server received them."""
@@ -56,26 +59,21 @@ class RecordedAnswer:
     basis: AnswerBasis
     start: Message
     body: bytes
-    #: The request-time histogram child of the route template and status (labels resolved once).
-    timer: Any
+    #: The route that served it (the request metric's label when it is replayed).
+    route: Any
 
 
 def answer_key(scope: Scope) -> AnswerKey:
     """The parts of a request an answer depends on (first value of a repeated header, as
     Starlette's ``Headers.get`` reads it)."""
-    encoding = if_none_match = origin = None
-    cookie = False
+    encoding = if_none_match = None
     for name, value in scope["headers"]:
         if name == b"accept-encoding":
             encoding = value if encoding is None else encoding
         elif name == b"if-none-match":
             if_none_match = value if if_none_match is None else if_none_match
-        elif name == b"origin":
-            origin = value if origin is None else origin
-        elif name == b"cookie":
-            cookie = True
     raw_path = scope.get("raw_path") or scope["path"].encode()
-    return raw_path, scope.get("query_string", b""), encoding, if_none_match, origin, cookie
+    return raw_path, scope.get("query_string", b""), encoding, if_none_match
 
 
 class CurrentPointers(Protocol):
@@ -120,12 +118,14 @@ class AnswerCache:
         self.misses += 1
         return None
 
-    def record(self, key: AnswerKey, basis: AnswerBasis, start: Message, body: bytes, timer: Any) -> None:
+    def record(
+        self, key: AnswerKey, basis: AnswerBasis, start: Message, body: bytes, route: Any = None
+    ) -> None:
         """Keep a finished answer if its pointer is still current and it fits the budget."""
         if self.pointers.peek(basis.category) is not basis.pointer or len(body) > self.largest_body:
             return
         self._drop(key)
-        self._answers[key] = RecordedAnswer(basis, start, body, timer)
+        self._answers[key] = RecordedAnswer(basis, start, body, route)
         self.size += len(body)
         while self.size > self.max_bytes:
             self._drop(next(iter(self._answers)))
@@ -136,17 +136,37 @@ class AnswerCache:
             self.size -= len(gone.body)
 
 
-async def replay(answer: RecordedAnswer, method: str, send: Send, started: float) -> None:
-    """Send a recorded answer (headers only for HEAD, as ``HeadAsGet`` does) and time it."""
-    answer.timer.observe(time.perf_counter() - started)
-    await send(answer.start)
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else answer.body})
+class AnswerReplay:
+    """ASGI middleware: a GET whose recorded answer is still exact is answered from it; any other
+    GET is passed on and its answer recorded when ``serve`` gave it a basis (``answer_basis``).
+
+    Innermost of the user middlewares (``GatewayApp``), so they see replayed answers too; HEAD
+    reaches it as GET (``HeadAsGet`` is outside). ``answers`` gives the cache of the moment
+    (``None`` before the lifespan follows pointers, or with replay off)."""
+
+    def __init__(self, app: ASGIApp, answers: Callable[[], AnswerCache | None]) -> None:
+        self.app, self.answers = app, answers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cache = self.answers()
+        if cache is None or scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        key = answer_key(scope)
+        recorded = cache.lookup(key)
+        if recorded is not None:
+            scope["route"] = recorded.route  # the metric label, as if routed
+            start = recorded.start  # a copy: outer middlewares (CORS) edit the headers in place
+            await send({**start, "headers": list(start["headers"])})
+            await send({"type": "http.response.body", "body": recorded.body})
+            return
+        await _serve_recording(cache, key, self.app, scope, receive, send)
 
 
-async def serve_recording(
+async def _serve_recording(
     cache: AnswerCache, key: AnswerKey, app: ASGIApp, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """Run ``app`` for a GET and record its answer when ``serve`` marked it replayable.
+    """Run ``app`` and record its answer when ``serve`` gave it a basis.
 
     Capture stops beyond the largest body the cache would keep, so an event stream or a huge
     answer is never held in memory here."""
@@ -170,13 +190,13 @@ async def serve_recording(
             complete = not message.get("more_body", False)
         await send(message)
 
-    await app(scope, receive, recording_send)
-    basis = scope.get(ANSWER_BASIS)
+    token = answer_basis.set(None)
+    try:
+        await app(scope, receive, recording_send)
+        basis = answer_basis.get()
+    finally:
+        answer_basis.reset(token)
     if basis is None or start is None or chunks is None or not complete:
         return
-    if start["status"] not in _REPLAYABLE_STATUS:
-        return
-    route = scope.get("route")
-    template = getattr(route, "path", None) or "unmatched"
-    timer = HTTP_REQUESTS.labels(template, str(start["status"]))
-    cache.record(key, basis, start, b"".join(chunks), timer)
+    if start["status"] in _REPLAYABLE_STATUS:
+        cache.record(key, basis, start, b"".join(chunks), scope.get("route"))

@@ -8,6 +8,7 @@ objects built from stored bytes; the response models only document them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,11 +25,11 @@ from redis.exceptions import RedisError
 from services.gateway.answer import Gateway
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
-from services.gateway.errors import ErrorBody, GatewayError, store_unavailable
-from services.gateway.fastlane import GatewayApp
-from services.gateway.middleware import HeadAsGet, QueryStringLimit, RequestMetrics
+from services.gateway.errors import ECHO_CHARS, ErrorBody, GatewayError, store_unavailable
+from services.gateway.middleware import HeadAsGet, QueryStringLimit
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
+from services.gateway.request_context import RequestContext
 from services.gateway.review.routes import router as review_router
 from services.gateway.routes import (
     deletion_risk,
@@ -41,6 +42,7 @@ from services.gateway.routes import (
 )
 from services.gateway.routes.common import PREFIX
 from services.gateway.routes.events import StreamSlots
+from services.gateway.stack import GatewayApp
 from services.gateway.streams import StreamHub
 from shared import tracing
 from shared.domain.categories import RUNTIME_CATEGORIES
@@ -50,10 +52,12 @@ from shared.runtime import run_service
 from shared.settings import Settings
 from shared.store.generations import GenerationStore
 
+log = logging.getLogger(__name__)
+
 EXPOSED_HEADERS = [
     "ETag", "Last-Modified", "X-Generation", "X-Computed-At", "X-Data-Stale", "X-Reference-Version",
     "X-Horde-Snapshot-At", "X-Horde-Stats-At", "X-Horde-Workers-At", "X-Horde-Confirmed-At",
-    "X-Missing-Sources", "Retry-After", "X-Horde-Moved-On",
+    "X-Missing-Sources", "Retry-After", "X-Horde-Moved-On", "X-Request-Id",
 ]  # fmt: skip
 
 DESCRIPTION = """Read-only statistics and deletion risk of the AI Horde model reference.
@@ -66,6 +70,9 @@ answers `304` to a matching `If-None-Match`. `Accept-Encoding: gzip` is honoured
 
 def _validation_body(error: RequestValidationError) -> ErrorBody:
     issues = jsonable_encoder(error.errors())
+    for issue in issues:  # the rejected input is repeated, bounded
+        if isinstance(issue.get("input"), str) and len(issue["input"]) > ECHO_CHARS:
+            issue["input"] = issue["input"][:ECHO_CHARS] + "…"
     parts = [
         f"{'.'.join(str(p) for p in issue.get('loc', ())[1:]) or 'request'}: {issue.get('msg')}"
         for issue in issues
@@ -115,6 +122,21 @@ def redis_client(
             settings.redis.url, password=settings.redis.password.get_secret_value() or None, **options
         )
     )
+
+
+#: The API routers. The hot routes are matched most specific first whatever this order
+#: (``stack.HotRoutes``); FastAPI's own scan, for everything else, needs history before the
+#: model route (whose ``{model:path}`` would take …/history).
+ROUTERS = (
+    statistics.router,
+    with_stats.router,
+    deletion_risk.listing_router,
+    events.router,
+    history.router,
+    deletion_risk.model_router,
+    heartbeat.router,
+    proposals.router,
+)
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
@@ -175,53 +197,42 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.sse_slots = StreamSlots(settings.gateway.max_sse_streams)
-    # The same middlewares, innermost first, on the full stack and on the fast lane.
-    cors = {
-        "allow_origins": settings.gateway.cors_origins,
-        "allow_methods": ["GET", "HEAD"],
-        "allow_headers": ["*"],
-        "expose_headers": EXPOSED_HEADERS,
-    }
+    # Innermost first; every request passes all of them (``services.gateway.stack``).
     if settings.gateway.cors_origins:
-        app.add_middleware(CORSMiddleware, **cors)  # type: ignore[arg-type]
-        app.wrap_fast_lane(lambda inner: CORSMiddleware(inner, **cors))  # type: ignore[arg-type]
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.gateway.cors_origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+        )
     app.add_middleware(HeadAsGet)
-    app.wrap_fast_lane(HeadAsGet)
-    limit = settings.gateway.max_query_string_bytes
-    app.add_middleware(QueryStringLimit, max_bytes=limit)
-    app.wrap_fast_lane(lambda inner: QueryStringLimit(inner, max_bytes=limit))
-    app.add_middleware(RequestMetrics)
-    app.wrap_fast_lane(RequestMetrics)
+    app.add_middleware(QueryStringLimit, max_bytes=settings.gateway.max_query_string_bytes)
+    app.add_middleware(RequestContext, sample_rate=settings.gateway.access_log_sample_rate)
+
+    def answer(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+        return Response(body.render(), status_code=status, headers=headers, media_type="application/json")
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, error: GatewayError) -> Response:
-        return Response(
-            error.render(), status_code=error.status, headers=error.headers, media_type="application/json"
-        )
+        return answer(error.status, error.body, error.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_validation_body(error).model_dump(exclude_none=True), status_code=422)
+    async def validation_error(_: Request, error: RequestValidationError) -> Response:
+        return answer(422, _validation_body(error))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, error: Exception) -> Response:
+        log.error("unhandled error", exc_info=error)
+        return answer(500, ErrorBody(detail="Internal Server Error"))
 
     @app.exception_handler(RedisError)
     async def redis_unavailable(request: Request, _: Exception) -> Response:
         # A Redis restart or failover is an outage of the view store, not a bug: 503 + Retry-After.
         return await gateway_error(request, store_unavailable())
 
-    routers = (
-        statistics.router,
-        with_stats.router,
-        deletion_risk.listing_router,
-        events.router,
-        history.router,  # before model_router: its {model:path} would take …/history
-        deletion_risk.model_router,
-    )
-    for router in routers:
+    for router in ROUTERS:
         app.include_router(router)
-    app.add_fast_lane(route for router in routers for route in router.routes)
-    app.include_router(heartbeat.router)
-    # List-valued policy parameters: FastAPI's own routing, not the scalar fast lane.
-    app.include_router(proposals.router)
     # The review page (HTML for people): normal routes, through the whole middleware stack.
     app.include_router(review_router)
     document(app, PREFIX)

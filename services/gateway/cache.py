@@ -8,14 +8,12 @@ share a single load (a generation switch under load decodes each index once, not
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from services.analytics.recompute import splice_prefix
 from shared.domain.categories import ModelCategory
+from shared.materialized.layout import MaterializedView, gzip_key
 from shared.materialized.risk_listing import RiskListingIndex
 from shared.materialized.with_stats_listing import WithStatsIndex
 from shared.store.generations import GenerationStore
@@ -81,16 +79,6 @@ class LRU:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class StoredView:
-    """A default body with what gzip splicing needs: the stored deflate and CRC/length of its prefix."""
-
-    body: bytes
-    deflated: bytes | None
-    prefix_crc: int
-    prefix_length: int
-
-
 class ViewCache:
     """Bodies and decoded listing indexes of generations, read from Redis at most once each."""
 
@@ -101,19 +89,18 @@ class ViewCache:
         #: Per-query selections of risk listings (``services.gateway.listing``); small values.
         self.selections = LRU(max_entries * 8)
 
-    async def view(self, category: ModelCategory, generation: str, name: str) -> StoredView | None:
+    async def view(self, category: ModelCategory, generation: str, name: str) -> MaterializedView | None:
         """A default body (and its precompressed prefix), ``None`` if the generation lacks it."""
 
-        async def load() -> StoredView | None:
+        async def load() -> MaterializedView | None:
             keys = self.store.keys
             found: Any = await self.store.redis.mget(
-                [keys.view(category, generation, name), keys.view(category, generation, f"{name}.gz")]
+                [keys.view(category, generation, name), keys.view(category, generation, gzip_key(name))]
             )
             body, deflated = found
             if body is None:
                 return None
-            prefix = splice_prefix(name, body)
-            return StoredView(body, deflated, zlib.crc32(prefix), len(prefix))
+            return MaterializedView.read(name, body, deflated)
 
         return await self.views.get((category, generation, name), load)
 

@@ -1,6 +1,6 @@
 """Content negotiation: gzip without compressing big bodies on the request path.
 
-Default answers splice the stored deflate of their body with the live tail (``gzip_with_tail``),
+Default answers splice the stored deflate of their body with the live tail (``stored_body``),
 so their cost does not depend on the body size. Any other answer is rendered per request; it is
 compressed only when smaller than ``DYNAMIC_GZIP_MAX_BYTES`` (cheap) and sent identity otherwise,
 which keeps a big filtered listing from costing milliseconds of CPU on a single-threaded server.
@@ -12,7 +12,7 @@ import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.materialized.gzip_splice import gzip_with_tail
+from shared.materialized.layout import MaterializedView
 
 #: Largest per-request rendered body compressed on the fly.
 DYNAMIC_GZIP_MAX_BYTES = 64 * 1024
@@ -28,11 +28,10 @@ class Body:
     spliced_gzip: Callable[[], bytes] | None = None
 
 
-def spliced(deflated: bytes | None, crc: int, length: int, tail: bytes) -> Callable[[], bytes] | None:
-    """Gzip of ``stored prefix + tail`` from the stored deflate (None when it was not stored)."""
-    if deflated is None:
-        return None
-    return lambda: gzip_with_tail(deflated, crc, length, tail)
+def stored_body(view: MaterializedView, tail: bytes, media_type: str) -> Body:
+    """A stored view's body ended by ``tail``, gzip spliced from its stored deflate."""
+    identity, gzipped = view.answer(tail)
+    return Body(identity, media_type, gzipped)
 
 
 def accepts_gzip(header: str | None) -> bool:

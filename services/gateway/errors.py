@@ -6,6 +6,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from services.gateway.request_context import request_id
+
+#: Longest part of a client's input repeated in an error body.
+ECHO_CHARS = 80
+
+
+def echo(value: object) -> str:
+    """``repr`` of a client's input, cut to ``ECHO_CHARS`` (a 10 KB model name is not sent back)."""
+    text = repr(value)
+    if len(text) <= ECHO_CHARS:
+        return text
+    return f"{text[:ECHO_CHARS]}… ({len(str(value))} characters)"
+
 
 class ErrorBody(BaseModel):
     """An error answer: ``detail`` says what happened and what to do."""
@@ -22,6 +35,14 @@ class ErrorBody(BaseModel):
     retry_after_seconds: int | None = None
     #: FastAPI's standard validation issues (``loc``, ``msg``, ``type``) of a 422.
     errors: list[dict[str, Any]] | None = None
+    #: The request's ``X-Request-Id`` (quote it when reporting a problem).
+    request_id: str | None = None
+
+    def render(self) -> bytes:
+        """The JSON body with the current request's id (no ``null`` extras)."""
+        rid = request_id.get()
+        body = self if rid is None else self.model_copy(update={"request_id": rid})
+        return body.model_dump_json(exclude_none=True).encode()
 
 
 class GatewayError(Exception):
@@ -31,17 +52,13 @@ class GatewayError(Exception):
         super().__init__(body.detail)
         self.status, self.body, self.headers = status, body, headers or {}
 
-    def render(self) -> bytes:
-        """The JSON body (no ``null`` extras)."""
-        return self.body.model_dump_json(exclude_none=True).encode()
-
 
 def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) -> GatewayError:
     """400 for a value outside a closed set, listing the valid ones (D11, D15)."""
     return GatewayError(
         400,
         ErrorBody(
-            detail=f"Invalid {parameter}: unknown value {value!r}. Valid values: {', '.join(valid)}",
+            detail=f"Invalid {parameter}: unknown value {echo(value)}. Valid values: {', '.join(valid)}",
             valid_values=list(valid),
         ),
     )

@@ -1,155 +1,88 @@
-"""An ``APIRoute`` whose parameters are parsed by small precompiled closures, not FastAPI's solver.
+"""An ``APIRoute`` whose parameters are validated in one pydantic call, not by FastAPI's solver.
 
-FastAPI's generic dependency solving and pydantic validation of the query cost about as much as
-the rest of a cached answer. The gateway's parameters are all scalars (bool, int with bounds,
-str with a length cap, a str enum), so each route compiles its own declared parameters once
-(the signature stays the single source of truth, and FastAPI still documents them in OpenAPI)
-into converters with FastAPI's semantics: the same boolean spellings, bounds and 422 errors.
+FastAPI validates each parameter on its own and solves dependencies on every request, which cost
+about as much as the rest of a cached answer. The gateway's routes take only query, header and
+path parameters (checked at start-up), so each route builds once one pydantic model of all of
+them from the very fields FastAPI made of its signature (same annotations, defaults and
+constraints, so the same conversions and 422 issues, located ``(in, name)`` as FastAPI's), and
+the signature stays the single source of truth for OpenAPI too.
 """
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable, Coroutine
-from enum import Enum
-from typing import Any, Union, cast, get_args, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
-from annotated_types import Ge, MaxLen
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from pydantic_core import PydanticUndefined
+from pydantic import BaseModel, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
-_TRUE = frozenset(("1", "on", "t", "true", "y", "yes"))
-_FALSE = frozenset(("0", "off", "f", "false", "n", "no"))
-Issue = dict[str, Any]
-Parser = Callable[[Request, dict[str, Any], list[Issue]], None]
+PLACES = ("path", "query", "header")
 
 
-def _issue(kind: str, location: str, name: str, msg: str, raw: str, **ctx: Any) -> Issue:
-    issue: Issue = {"type": kind, "loc": (location, name), "msg": msg, "input": raw}
-    if ctx:
-        issue["ctx"] = ctx
-    return issue
+def _sources(request: Request) -> tuple[Any, Any, Any]:
+    return request.path_params, request.query_params, request.headers
 
 
-def _base(annotation: Any) -> Any:
-    """``X | None`` → ``X``."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        return next(a for a in get_args(annotation) if a is not type(None))
-    return annotation
-
-
-def _converter(
-    annotation: Any, metadata: list[Any]
-) -> Callable[[str], tuple[Any, tuple[str, str, dict[str, Any]] | None]]:
-    """String → (value, None) or (None, (error type, message, context))."""
-    base = _base(annotation)
-    ge: int | None = next((cast(int, m.ge) for m in metadata if isinstance(m, Ge)), None)
-    max_len = next((m.max_length for m in metadata if isinstance(m, MaxLen)), None)
-    if base is bool:
-
-        def to_bool(raw: str) -> tuple[Any, Any]:
-            folded = raw.strip().lower()
-            if folded in _TRUE or folded in _FALSE:
-                return folded in _TRUE, None
-            return None, ("bool_parsing", "Input should be a valid boolean, unable to interpret input", {})
-
-        return to_bool
-    if base is int:
-
-        def to_int(raw: str) -> tuple[Any, Any]:
-            try:
-                value = int(raw.strip())
-            except ValueError:
-                return None, (
-                    "int_parsing",
-                    "Input should be a valid integer, unable to parse string as an integer",
-                    {},
-                )
-            if ge is not None and value < ge:
-                return None, (
-                    "greater_than_equal",
-                    f"Input should be greater than or equal to {ge}",
-                    {"ge": ge},
-                )
-            return value, None
-
-        return to_int
-    if isinstance(base, type) and issubclass(base, Enum):
-        members = {member.value: member for member in base}
-        expected = " or ".join(f"'{v}'" for v in members)
-
-        def to_enum(raw: str) -> tuple[Any, Any]:
-            if raw in members:
-                return members[raw], None
-            return None, ("enum", f"Input should be {expected}", {"expected": expected})
-
-        return to_enum
-    if base is str:
-
-        def to_str(raw: str) -> tuple[Any, Any]:
-            if max_len is not None and len(raw) > max_len:
-                message = f"String should have at most {max_len} characters"
-                return None, ("string_too_long", message, {"max_length": max_len})
-            return raw, None
-
-        return to_str
-    raise TypeError(f"FastRoute does not support parameters of type {annotation!r}")
-
-
-def _parser(field: Any, location: str) -> Parser:
-    name, alias, info = field.name, field.alias, field.field_info
-    convert = _converter(info.annotation, list(info.metadata))
-    required = info.default is PydanticUndefined
-    default = None if required else info.default
-
-    def parse(request: Request, into: dict[str, Any], issues: list[Issue]) -> None:
-        source: Any = (
-            request.query_params
-            if location == "query"
-            else request.headers
-            if location == "header"
-            else request.path_params
-        )
-        raw = source.get(alias)
-        if raw is None:
-            if required:
-                issues.append(_issue("missing", location, alias, "Field required", ""))
-            into[name] = default
-            return
-        value, problem = convert(raw)
-        if problem is not None:
-            kind, message, ctx = problem
-            issues.append(_issue(kind, location, alias, message, raw, **ctx))
-        into[name] = value
-
-    return parse
+def _is_list(annotation: Any) -> bool:
+    """``list[X]`` or ``list[X] | None``: a repeatable query parameter."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return any(get_origin(option) is list for option in options)
 
 
 class FastRoute(APIRoute):
-    """An API route over scalar query, header and path parameters only (checked at start-up)."""
+    """An API route over query (scalar or repeated), header and path parameters only (checked at
+    start-up)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         dependant = self.dependant
         if dependant.dependencies or dependant.body_params or dependant.cookie_params:
-            raise TypeError(f"{self.path}: FastRoute takes scalar query/header/path parameters only")
-        parsers = [
-            *(_parser(f, "path") for f in dependant.path_params),
-            *(_parser(f, "query") for f in dependant.query_params),
-            *(_parser(f, "header") for f in dependant.header_params),
+            raise TypeError(f"{self.path}: FastRoute takes query/header/path parameters only")
+        sources = [
+            (location, field)
+            for location, fields in (
+                ("path", dependant.path_params),
+                ("query", dependant.query_params),
+                ("header", dependant.header_params),
+            )
+            for field in fields
         ]
+        where = {field.name: (location, field.alias) for location, field in sources}
+        repeated = {
+            f.name for location, f in sources if location == "query" and _is_list(f.field_info.annotation)
+        }
+        model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+            f"{self.name}_parameters",
+            **{f.name: (f.field_info.annotation, FieldInfo.merge_field_infos(f.field_info, alias=None))
+               for _, f in sources},
+        )  # fmt: skip
         request_name = dependant.request_param_name or "request"
         endpoint = self.endpoint
 
+        # (name, alias, repeated) per location: each source is read once per request.
+        fields = {
+            place: [(n, a, n in repeated) for n, (p, a) in where.items() if p == place] for place in PLACES
+        }
+
         async def handler(request: Request) -> Response:
-            values: dict[str, Any] = {request_name: request}
-            issues: list[Issue] = []
-            for parse in parsers:
-                parse(request, values, issues)
-            if issues:
-                raise RequestValidationError(issues)
+            given: dict[str, Any] = {}
+            for place, source in zip(PLACES, _sources(request), strict=True):
+                for name, alias, many in fields[place]:
+                    value = (source.getlist(alias) or None) if many else source.get(alias)
+                    if value is not None:
+                        given[name] = value
+            try:
+                parsed = model.model_validate(given)
+            except ValidationError as error:
+                issues = error.errors(include_url=False)
+                for issue in issues:
+                    issue["loc"] = (*where[str(issue["loc"][0])], *issue["loc"][1:])
+                raise RequestValidationError(issues) from None
+            values = {**parsed.__dict__, request_name: request}
             response: Response = await endpoint(**values)
             return response
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import ErrorBody
-from shared.metrics import HTTP_REQUESTS
 
 #: Scope key set on HEAD requests answered by a GET route.
 HEAD_MARK = "hma.head"
@@ -24,22 +22,8 @@ class QueryStringLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_bytes:
-            body = (
-                ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.")
-                .model_dump_json(exclude_none=True)
-                .encode()
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 414,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            body = ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.").render()
+            await Response(body, status_code=414, media_type="application/json")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -79,36 +63,3 @@ class HeadAsGet:
             await self.app(inner, receive, send_headers_only)
         finally:
             hand_back()
-
-
-class RequestMetrics:
-    """``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
-    timed to the response start (an event stream is counted once, when it opens)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        observed = False
-
-        def observe(status: int) -> None:
-            nonlocal observed
-            observed = True
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(template, str(status)).observe(time.perf_counter() - start)
-
-        async def timed_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                observe(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            if not observed:
-                observe(500)

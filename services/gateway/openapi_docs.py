@@ -30,6 +30,8 @@ FRESHNESS_HEADERS: dict[str, str] = {
     "X-Data-Stale": "`true` when the answer's inputs are older than the staleness limit.",
     "X-Missing-Sources": "Inputs the answer lacks (absent when complete).",
     "Vary": "`Accept-Encoding`: gzip is served when accepted.",
+    "X-Request-Id": "The request's id (the client's own when a token of at most 64 `A-Za-z0-9._:-`); "
+    "error bodies repeat it as `request_id`.",
 }
 _IF_NONE_MATCH = {
     "name": "If-None-Match",

@@ -7,13 +7,15 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from services.gateway.errors import ErrorBody, GatewayError
+from services.gateway.errors import ErrorBody, GatewayError, echo
 from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
 
 PREFIX = "/model_references/statistics"
 JSON = "application/json"
 CSV = "text/csv; charset=utf-8"
 VALID_CATEGORIES = [c.value for c in ModelCategory]
+#: Largest ``limit`` and ``offset`` (more is 422: a 26-digit number is neither echoed nor used).
+MAX_PAGE_INDEX = 1_000_000_000
 RUNTIME = sorted(c.value for c in RUNTIME_CATEGORIES)
 
 
@@ -56,7 +58,7 @@ def parse_category(name: str, *, runtime: bool) -> ModelCategory:
         category = ModelCategory(name)
     except ValueError:
         raise GatewayError(
-            404, ErrorBody(detail=f"Unknown category {name!r}.", valid_values=VALID_CATEGORIES)
+            404, ErrorBody(detail=f"Unknown category {echo(name)}.", valid_values=VALID_CATEGORIES)
         ) from None
     if runtime and category not in RUNTIME_CATEGORIES:
         raise GatewayError(

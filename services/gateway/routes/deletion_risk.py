@@ -15,8 +15,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import freshness_tail, gateway_of, serve
-from services.gateway.encoding import Body, spliced
-from services.gateway.errors import ErrorBody, GatewayError, bad_value, error_responses
+from services.gateway.encoding import Body, stored_body
+from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
 from services.gateway.listing import page_rows, render_listing, select_rows
@@ -24,6 +24,7 @@ from services.gateway.models import CategoryDeletionRiskAnswer, ModelDeletionRis
 from services.gateway.routes.common import (
     CSV,
     JSON,
+    MAX_PAGE_INDEX,
     PREFIX,
     CategoryPath,
     Format,
@@ -75,8 +76,10 @@ async def deletion_risk_listing(
             json_schema_extra={"enum": ["", *VALID_PRESETS]},
         ),
     ] = None,
-    limit: Annotated[int | None, Query(ge=1, description="Page size (none: everything from offset).")] = None,
-    offset: Annotated[int, Query(ge=0, description="Page start.")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE_INDEX, description="Page size (none: everything from offset).")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_INDEX, description="Page start.")] = 0,
     sort_by: Annotated[
         str | None,
         Query(
@@ -127,8 +130,7 @@ async def deletion_risk_listing(
             if stored is None:
                 return None
             tail = freshness_tail(found) + b"}"
-            gz = spliced(stored.deflated, stored.prefix_crc, stored.prefix_length, tail)
-            return Body(stored.body[:-1] + tail, JSON, gz)
+            return stored_body(stored, tail, JSON)
         index = await cache.risk_index(chosen, current.generation, view)
         if index is None:
             return None
@@ -165,8 +167,8 @@ async def deletion_risk_of_model(
         if row is None:
             raise GatewayError(
                 404,
-                ErrorBody(detail=f"No model {model!r} in the {view} view of {category} (names are matched "
-                          "case-insensitively; with group_text_models use the family name)."),
+                ErrorBody(detail=f"No model {echo(model)} in the {view} view of {category} (names are "
+                          "matched case-insensitively; with group_text_models use the family name)."),
             )  # fmt: skip
         return Body(index.fragments[row][:-1].encode() + freshness_tail(found) + b"}", JSON)
 

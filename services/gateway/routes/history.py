@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.gateway.answer import freshness_tail, gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, error_responses
+from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import (
@@ -85,7 +85,7 @@ def _range(request: Request, current: CurrentGeneration, days: int) -> tuple[dat
     retention = gateway_of(request).settings.history.retention_days
     if days > retention:
         raise GatewayError(
-            422, ErrorBody(detail=f"days must be between 1 and {retention} (the retention), not {days}")
+            422, ErrorBody(detail=f"days must be between 1 and {retention} (the retention), not {echo(days)}")
         )
     newest = newest_capture_ms(current.basis)
     last = datetime.fromtimestamp(newest / 1000, UTC).date() if newest else datetime.now(UTC).date()
@@ -155,7 +155,7 @@ async def model_history(
         held = await store.model_history_json(chosen, model, first, last)
         if held is None:
             raise GatewayError(
-                404, ErrorBody(detail=f"No history of {model!r} in {category} (names are exact).")
+                404, ErrorBody(detail=f"No history of {echo(model)} in {category} (names are exact).")
             )
         points, events = held  # stored rendered: the answer is a join of strings
         if format is Format.CSV:
@@ -194,7 +194,8 @@ async def history_summary(
 
 
 _ERRORS = error_responses(400, 404, 414, 422, 503)
-#: Registered before the single-model deletion-risk route, whose ``{model:path}`` would take ``…/history``.
+#: FastAPI's own scan needs it before the single-model route, whose ``{model:path}`` would take
+#: ``…/history``; the hot-route table matches it first whatever the order (``stack.specificity``).
 router.add_api_route(
     f"{PREFIX}/{{category}}/deletion-risk/{{model:path}}/history",
     model_history,

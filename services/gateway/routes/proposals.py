@@ -17,7 +17,8 @@ from fastapi.responses import Response
 
 from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, error_responses
+from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
+from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
 from services.gateway.routes.common import JSON, PREFIX, CategoryPath, parse_category
 from shared.domain.categories import ModelCategory
@@ -29,7 +30,7 @@ from shared.domain.risk.presets import VALID_PRESETS, DeletionRiskFilterPreset
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, PROPOSAL_VIEW, ProposalInputs
 from shared.store.generations import CurrentGeneration
 
-router = APIRouter(tags=["removal-proposal"])
+router = APIRouter(tags=["removal-proposal"], route_class=FastRoute)
 
 MARKDOWN = "text/markdown; charset=utf-8"
 PATCH_FILES = {ModelCategory.IMAGE_GENERATION: ("stable_diffusion.json", JSON),
@@ -62,7 +63,8 @@ def parse_policy(
         raise GatewayError(
             422,
             ErrorBody(
-                detail=f"Unknown preset: {', '.join(map(repr, unknown))}.", valid_values=list(VALID_PRESETS)
+                detail=f"Unknown preset: {', '.join(map(echo, unknown[:5]))}.",
+                valid_values=list(VALID_PRESETS),
             ),
         )
     chosen = tuple(p for p in DeletionRiskFilterPreset if p.value in presets)
@@ -71,7 +73,9 @@ def parse_policy(
     )
     both = sorted({n.casefold() for n in policy.include} & {n.casefold() for n in policy.exclude})
     if both:
-        raise GatewayError(422, ErrorBody(detail=f"Names both included and excluded: {', '.join(both)}."))
+        raise GatewayError(
+            422, ErrorBody(detail=f"Names both included and excluded: {', '.join(map(echo, both[:5]))}.")
+        )
     return policy
 
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import freshness_tail, gateway_of, serve
-from services.gateway.encoding import Body, spliced
+from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
 from services.gateway.models import CategoryStatisticsAnswer
-from services.gateway.routes.common import JSON, PREFIX, CategoryPath, parse_category
+from services.gateway.routes.common import JSON, MAX_PAGE_INDEX, PREFIX, CategoryPath, parse_category
 from shared.domain.categories import ModelCategory
 from shared.domain.views import statistics_view
 from shared.store.generations import CurrentGeneration
@@ -45,8 +45,12 @@ async def category_statistics(
     group_text_models: Annotated[
         bool, Query(description="Text only: statistics over model families (base names).")
     ] = False,
-    limit: Annotated[int | None, Query(ge=1, description="Echoed in the body; no effect on content.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Echoed in the body; no effect on content.")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE_INDEX, description="Echoed in the body; no effect on content.")
+    ] = None,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_PAGE_INDEX, description="Echoed in the body; no effect on content.")
+    ] = 0,
 ) -> Response:
     """Static statistics of a category's reference (all 15 categories)."""
     chosen = parse_category(category, runtime=False)
@@ -59,8 +63,7 @@ async def category_statistics(
             return None
         tail = freshness_tail(found) + b"}"
         if limit is None and offset == 0:
-            gz = spliced(stored.deflated, stored.prefix_crc, stored.prefix_length, tail)
-            return Body(stored.body[:-1] + tail, JSON, gz)
+            return stored_body(stored, tail, JSON)
         return Body(echo_page(stored.body, offset, limit)[:-1] + tail, JSON)
 
     return await serve(request, chosen, view, f"{offset}|{limit}", build)

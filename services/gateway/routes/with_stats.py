@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import gateway_of, serve
-from services.gateway.encoding import Body, spliced
+from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import bad_value, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
@@ -102,8 +102,7 @@ async def with_stats(
             stored = await cache.view(chosen, current.generation, view)
             if stored is None:
                 return None
-            gz = spliced(stored.deflated, stored.prefix_crc, stored.prefix_length, b"")
-            return Body(stored.body, JSON, gz)
+            return stored_body(stored, b"", JSON)
         index = await cache.with_stats_index(chosen, current.generation, view)
         if index is None:
             return None

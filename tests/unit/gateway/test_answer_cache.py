@@ -8,20 +8,18 @@ import math
 from typing import Any
 
 from services.gateway.answer_cache import (
-    ANSWER_BASIS,
     AnswerBasis,
     AnswerCache,
+    AnswerReplay,
+    answer_basis,
     answer_key,
-    replay,
-    serve_recording,
 )
 from services.gateway.freshness import provenance, stale_from
 from shared.domain.categories import ModelCategory
-from shared.metrics import HTTP_REQUESTS
 from shared.store.generations import CurrentGeneration
 
 IMAGE, TEXT = ModelCategory.IMAGE_GENERATION, ModelCategory.TEXT_GENERATION
-TIMER = HTTP_REQUESTS.labels("unit-test", "200")
+TIMER = "route"
 
 
 class Pointers:
@@ -55,15 +53,8 @@ def test_the_key_holds_target_and_the_headers_the_gateway_reads_first_value_wins
         (b"if-none-match", b'"t"'), (b"origin", b"https://o"), (b"cookie", b"c=1"), (b"user-agent", b"x"),
     ]  # fmt: skip
     key = answer_key(scope("/p", b"a=1", headers))
-    assert key == (b"/p", b"a=1", b"gzip", b'"t"', b"https://o", True)
-    assert answer_key(scope("/p", b"a=1", [(b"user-agent", b"y")])) == (
-        b"/p",
-        b"a=1",
-        None,
-        None,
-        None,
-        False,
-    )
+    assert key == (b"/p", b"a=1", b"gzip", b'"t"')  # CORS (Origin, Cookie) is applied outside the replay
+    assert answer_key(scope("/p", b"a=1", [(b"user-agent", b"y")])) == (b"/p", b"a=1", None, None)
     assert answer_key(scope("/p", b"a=2")) != answer_key(scope("/p", b"a=1"))
 
 
@@ -124,7 +115,7 @@ def test_bodies_stay_within_the_byte_budget_least_recently_used_out_first() -> N
     assert cache.lookup(answer_key(scope("/big"))) is None  # over a quarter of the budget: never kept
 
 
-async def test_only_marked_complete_answers_are_recorded_and_head_replays_headers_only() -> None:
+async def test_only_marked_complete_answers_are_recorded_and_replayed_as_sent() -> None:
     pointers = Pointers()
     current = pointers.current[IMAGE] = pointer()
     cache = AnswerCache(pointers, max_bytes=1000, clock=lambda: 0.0)
@@ -139,26 +130,31 @@ async def test_only_marked_complete_answers_are_recorded_and_head_replays_header
     def app(status: int, marked: bool, parts: tuple[bytes, ...] = (b"ab", b"c")) -> Any:
         async def run(s: Any, _receive: Any, send: Any) -> None:
             if marked:
-                s[ANSWER_BASIS] = AnswerBasis(IMAGE, current)
+                answer_basis.set(AnswerBasis(IMAGE, current))
             await send(start(status))
             for n, part in enumerate(parts):
                 await send({"type": "http.response.body", "body": part, "more_body": n < len(parts) - 1})
 
         return run
 
+    def replaying(inner: Any) -> AnswerReplay:
+        return AnswerReplay(inner, answers=lambda: cache)
+
     for n, (status, marked) in enumerate(((200, False), (404, True), (503, True))):
-        await serve_recording(
-            cache, answer_key(scope(f"/{n}")), app(status, marked), scope(f"/{n}"), receive, send
-        )
+        await replaying(app(status, marked))(scope(f"/{n}"), receive, send)
     assert len(cache) == 0
+    assert answer_basis.get() is None  # the route's basis does not leak past the middleware
     stream = app(200, True, tuple(b"e" * 100 for _ in range(5)))  # an event stream's chunks
-    await serve_recording(cache, answer_key(scope("/events")), stream, scope("/events"), receive, send)
+    await replaying(stream)(scope("/events"), receive, send)
     assert len(cache) == 0  # capture stopped past the largest keepable body (1000 // 4)
-    key = answer_key(scope("/ok"))
-    await serve_recording(cache, key, app(200, True), scope("/ok"), receive, send)
-    recorded = cache.lookup(key)
+    await replaying(app(200, True))(scope("/ok"), receive, send)
+    recorded = cache.lookup(answer_key(scope("/ok")))
     assert recorded is not None
     assert recorded.body == b"abc"
     sent.clear()
-    await replay(recorded, "HEAD", send, 0.0)
-    assert sent == [start(200), {"type": "http.response.body", "body": b""}]
+
+    async def never(*_: Any) -> None:
+        raise AssertionError("a replayed answer does not reach the app")
+
+    await replaying(never)(scope("/ok"), receive, send)
+    assert sent == [start(200), {"type": "http.response.body", "body": b"abc"}]

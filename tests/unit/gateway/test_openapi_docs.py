@@ -37,7 +37,7 @@ async def test_every_view_route_documents_freshness_headers_etag_if_none_match_a
             assert "content" not in operation["responses"]["304"]
             checked += 1
     assert checked == 9  # statistics, with-stats, deletion-risk, audit, model routes, proposal, history
-    assert {"ETag", "X-Data-Stale", "X-Generation", "Last-Modified"} <= set(FRESHNESS_HEADERS)
+    assert {"ETag", "X-Data-Stale", "X-Generation", "Last-Modified", "X-Request-Id"} <= set(FRESHNESS_HEADERS)
 
 
 async def test_docs_page_and_its_assets_are_served_by_the_gateway_offline() -> None:

@@ -1,0 +1,103 @@
+"""Per request: its id (``X-Request-Id`` in and out, in every error body), its metric and the
+sampled access log, in the outermost of the gateway's middlewares (one wrapper of ``send``).
+
+An id a client or proxy sent is kept when it is a
+short token (at most ``MAX_ID_LENGTH`` of ``[A-Za-z0-9._:-]``), otherwise one is made (a random
+per-process prefix and a counter: unique without a syscall per request). The access log is one
+JSON line per sampled request on the ``hma.access`` logger, off by default
+(``HORDE_GATEWAY__ACCESS_LOG_SAMPLE_RATE``): on the hot path even a skipped line costs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import re
+import secrets
+import time
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.metrics import HTTP_REQUESTS
+
+#: The id of the request being answered (``None`` outside a request).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+MAX_ID_LENGTH = 64
+_VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,%d}" % MAX_ID_LENGTH)
+_PREFIX = secrets.token_hex(4)
+_counter = itertools.count(1)
+#: Longest query string written to an access log line.
+LOGGED_QUERY_CHARS = 256
+access_log = logging.getLogger("hma.access")
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("ascii") if _VALID_ID.fullmatch(value) else None
+    return None
+
+
+class RequestContext:
+    """Sets ``request_id`` and returns it as ``X-Request-Id``; observes
+    ``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
+    timed to the response start (an event stream is counted once, when it opens); writes the
+    sampled access log."""
+
+    def __init__(self, app: ASGIApp, sample_rate: float = 0.0) -> None:
+        self.app, self.sample_rate = app, sample_rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _incoming_id(scope) or f"{_PREFIX}-{next(_counter):x}"
+        header = (b"x-request-id", rid.encode())
+        token = request_id.set(rid)
+        logged = self.sample_rate > 0 and random.random() < self.sample_rate
+        status, started, sent_bytes = 0, time.perf_counter(), 0
+
+        def observe(code: int) -> None:
+            nonlocal status
+            status = code
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(template, str(code)).observe(time.perf_counter() - started)
+
+        async def identified(message: Message) -> None:
+            nonlocal sent_bytes
+            if message["type"] == "http.response.start":
+                observe(message["status"])
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            elif logged and message["type"] == "http.response.body":
+                sent_bytes += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, identified)
+        finally:
+            if not status:
+                observe(500)
+            request_id.reset(token)
+            if logged:
+                _log(scope, rid, status, sent_bytes, time.perf_counter() - started)
+
+
+def _log(scope: Scope, rid: str, status: int, sent_bytes: int, seconds: float) -> None:
+    route = getattr(scope.get("route"), "path", None)
+    query = scope.get("query_string", b"").decode("latin-1")
+    access_log.info(
+        "access",
+        extra={
+            "request_id": rid,
+            "method": scope["method"],
+            "path": scope["path"][:LOGGED_QUERY_CHARS],
+            "query": query[:LOGGED_QUERY_CHARS],
+            "route": route,
+            "status": status,
+            "bytes": sent_bytes,
+            "duration_ms": round(seconds * 1000, 3),
+            "client": (scope.get("client") or ("", 0))[0],
+        },
+    )

@@ -1,0 +1,85 @@
+"""The one stack's pure parts: route specificity (registration order decides nothing), request
+ids and bounded echoes. End-to-end: ``tests/integration/test_gateway_stack.py``."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from starlette.routing import Route
+
+from services.gateway.errors import ECHO_CHARS, ErrorBody, echo
+from services.gateway.request_context import MAX_ID_LENGTH, RequestContext, request_id
+from services.gateway.stack import specificity
+
+P = "/model_references/statistics/{category}"
+TEMPLATES = [
+    f"{P}/deletion-risk/{{model:path}}", f"{P}/deletion-risk/{{model:path}}/history",
+    f"{P}/deletion-risk/events", f"{P}/deletion-risk", f"{P}/history/summary", P,
+]  # fmt: skip
+
+
+async def _endpoint(_: Any) -> None: ...
+
+
+def test_the_most_specific_template_comes_first_in_any_registration_order() -> None:
+    expected = None
+    for order in itertools.permutations(TEMPLATES):
+        ranked = [r.path for r in sorted((Route(t, _endpoint) for t in order), key=specificity)]
+        assert ranked.index(f"{P}/deletion-risk/events") < ranked.index(f"{P}/deletion-risk/{{model:path}}")
+        history = ranked.index(f"{P}/deletion-risk/{{model:path}}/history")
+        assert history < ranked.index(f"{P}/deletion-risk/{{model:path}}")
+        first_match = {
+            url: next(t for t in ranked if Route(t, _endpoint).path_regex.match(url))
+            for url in (
+                f"{P}/deletion-risk/events",
+                f"{P}/deletion-risk/a/b/history",
+                f"{P}/deletion-risk/a/b",
+            )
+        }
+        expected = expected or first_match
+        assert first_match == expected
+
+
+def test_echoes_are_cut() -> None:
+    assert echo("short") == "'short'"
+    cut = echo("m" * 10_000)
+    assert len(cut) < ECHO_CHARS + 40
+    assert cut.endswith("(10000 characters)")
+
+
+async def _run(headers: list[tuple[bytes, bytes]], app: Any) -> list[Any]:
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request"}
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers, "query_string": b""}
+    await RequestContext(app)(scope, receive, send)
+    return sent
+
+
+async def test_request_ids_kept_when_usable_made_otherwise_and_in_error_bodies() -> None:
+    seen: list[str | None] = []
+
+    async def app(_: Any, __: Any, send: Any) -> None:
+        seen.append(request_id.get())
+        body = ErrorBody(detail="nope").render()
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    sent = await _run([(b"x-request-id", b"abc.1:2-3_4")], app)
+    assert sent[0]["headers"] == [(b"x-request-id", b"abc.1:2-3_4")]
+    assert b'"request_id":"abc.1:2-3_4"' in sent[1]["body"]
+    made = set()
+    for unusable in (b"a b", b"x" * (MAX_ID_LENGTH + 1), b"a/b", None):
+        sent = await _run([] if unusable is None else [(b"x-request-id", unusable)], app)
+        given = dict(sent[0]["headers"])[b"x-request-id"]
+        assert given != unusable
+        made.add(given)
+    assert len(made) == 4  # each request its own
+    assert request_id.get() is None  # reset after the request
+    assert seen[0] == "abc.1:2-3_4"
