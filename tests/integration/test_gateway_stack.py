@@ -211,6 +211,12 @@ async def test_echoes_are_bounded_and_huge_numbers_rejected(filled: Filled) -> N
         for parameter in ("limit", "offset"):
             assert (await client.get(f"{P}/image_generation?{parameter}={digits}")).status_code == 422
         assert (await client.get(f"{P}/text_generation/deletion-risk?limit=1000000000")).status_code == 200
+        # Integers as the original's FastAPI reads them (docs/contract.md, errors step 4).
+        for value, status in (("2.0", 200), ("%202%20", 200), ("2.5", 422), ("1e3", 422), ("0x10", 422)):
+            answer = await client.get(f"{P}/text_generation/deletion-risk?limit={value}")
+            assert answer.status_code == status, value
+            if status == 200:
+                assert answer.json()["returned_count"] == 2, value
 
 
 async def test_access_log_is_off_by_default_and_one_json_line_per_request_when_on(
