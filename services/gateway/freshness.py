@@ -73,6 +73,8 @@ class Provenance:
     stale: bool
     json: str
     headers: dict[str, str]
+    #: ``headers`` as ASGI raw headers (lower-case names, encoded once per provenance, not per answer).
+    raw: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def provenance(
@@ -164,7 +166,8 @@ def _render(
     if moved:
         # Header only as well: the AI Horde has newer content of these inputs than this answer.
         headers["X-Horde-Moved-On"] = ",".join(moved)
-    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers)
+    raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers, raw)
 
 
 def freshness_of(
