@@ -69,6 +69,24 @@ def test_spliced_gzip_of_every_stored_view_equals_its_body_plus_tail(text_views:
         assert gzip.decompress(made.spliced_gzip()) == prefix + tail, name
 
 
+def test_a_stored_view_keeps_the_answer_of_its_last_tail_only(text_views: dict[str, bytes]) -> None:
+    """Repeated tails reuse the joined bytes and the gzip member; a new tail is answered afresh,
+    also when a gzip of an older tail is asked for after it (no stale bytes)."""
+    body = text_views["deletion-risk"]
+    view = MaterializedView.read("deletion-risk", body, text_views[gzip_key("deletion-risk")])
+    first, zipped_first = view.answer(b',"t":1}')
+    again, zipped_again = view.answer(b',"t":1}')
+    assert again is first
+    assert zipped_first is not None
+    assert zipped_again is not None
+    assert zipped_again() is zipped_first()
+    other, zipped_other = view.answer(b',"t":2}')
+    assert other == body[:-1] + b',"t":2}'
+    assert zipped_other is not None
+    assert gzip.decompress(zipped_first()) == first == body[:-1] + b',"t":1}'
+    assert gzip.decompress(zipped_other()) == other
+
+
 def test_entity_tags_and_if_none_match() -> None:
     tag = entity_tag("g1", "deletion-risk", "a", stale=False)
     assert tag != entity_tag("g1", "deletion-risk", "b", stale=False)
