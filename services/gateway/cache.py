@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from shared.domain.categories import ModelCategory
+from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key
 from shared.materialized.risk_listing import RiskListingIndex
 from shared.materialized.with_stats_listing import WithStatsIndex
@@ -111,7 +112,7 @@ class ViewCache:
 
         async def load() -> RiskListingIndex | None:
             raw = await self.store.view(category, generation, f"{name}.index")
-            return None if raw is None else RiskListingIndex.model_validate_json(raw)
+            return None if raw is None else decode_index(RiskListingIndex, raw)
 
         return await self.indexes.get((category, generation, name), load)
 
@@ -122,6 +123,6 @@ class ViewCache:
 
         async def load() -> WithStatsIndex | None:
             raw = await self.store.view(category, generation, f"{name}.index")
-            return None if raw is None else WithStatsIndex.model_validate_json(raw)
+            return None if raw is None else decode_index(WithStatsIndex, raw)
 
         return await self.indexes.get((category, generation, name), load)

@@ -20,6 +20,7 @@ from shared.domain.categories import ModelCategory
 from shared.domain.risk.listing import VALID_SORT_FIELDS
 from shared.domain.risk.presets import VALID_PRESETS
 from shared.domain.risk.thresholds import RiskThresholds
+from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key, splice_prefix
 from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, render_risk_json, run_risk_query
 from shared.store.generations import CurrentGeneration
@@ -131,7 +132,7 @@ def test_page_echo_changes_only_the_echo_fields(text_views: dict[str, bytes]) ->
 
 def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views: dict[str, bytes]) -> None:
     for view in ("deletion-risk", "deletion-risk.grouped", "deletion-risk.variations"):
-        index = RiskListingIndex.model_validate_json(text_views[f"{view}.index"])
+        index = decode_index(RiskListingIndex, text_views[f"{view}.index"])
         lru = LRU(64)
         for preset in (None, *VALID_PRESETS[:3]):
             for sort_by in (None, *VALID_SORT_FIELDS[::3]):
