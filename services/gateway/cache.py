@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from services.gateway.encoding import Body, stored_body
 from shared.domain.categories import ModelCategory
 from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key
@@ -104,6 +105,13 @@ class ViewCache:
             return MaterializedView.read(name, body, deflated)
 
         return await self.views.get((category, generation, name), load)
+
+    async def stored_json(
+        self, category: ModelCategory, generation: str, name: str, tail: bytes = b""
+    ) -> Body | None:
+        """A default JSON body ended by ``tail``, gzip spliced; ``None`` if the generation lacks it."""
+        stored = await self.view(category, generation, name)
+        return None if stored is None else stored_body(stored, tail, "application/json")
 
     async def risk_index(
         self, category: ModelCategory, generation: str, name: str

@@ -168,11 +168,3 @@ def _render(
         headers["X-Horde-Moved-On"] = ",".join(moved)
     raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
     return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers, raw)
-
-
-def freshness_of(
-    current: CurrentGeneration, *, stale_after_seconds: float, now: float | None = None, view: str = ""
-) -> Freshness:
-    """The documented model of a generation's freshness (tests and non-hot paths)."""
-    found = provenance(current, view or "with-stats", stale_after_seconds=stale_after_seconds, now=now)
-    return Freshness.model_validate_json(found.json)
