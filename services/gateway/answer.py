@@ -122,10 +122,11 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
     stale_after = gateway.settings.analytics.stale_after_seconds
     current = await current_of(gateway.pointers, category)
     for _ in range(2):
-        found = provenance(current, view, stale_after_seconds=stale_after)
+        turns_stale = stale_from(current, view, stale_after_seconds=stale_after)
+        found = provenance(current, view, stale_after_seconds=stale_after, stale_from=turns_stale)
         tag = entity_tag(current.generation, view, query, found.stale)
         # A fresh answer is exact until its stale bit turns on by age; a stale one until the pointer moves.
-        valid_until = math.inf if found.stale else stale_from(current, view, stale_after_seconds=stale_after)
+        valid_until = math.inf if found.stale else turns_stale
         basis = AnswerBasis(category, current, valid_until)
         if not_modified(request.headers.get("if-none-match"), tag):
             answer_basis.set(basis)

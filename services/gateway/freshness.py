@@ -78,12 +78,19 @@ class Provenance:
 
 
 def provenance(
-    current: CurrentGeneration, view: str, *, stale_after_seconds: float, now: float | None = None
+    current: CurrentGeneration,
+    view: str,
+    *,
+    stale_after_seconds: float,
+    now: float | None = None,
+    stale_from: float | None = None,
 ) -> Provenance:
-    """Freshness of ``view`` of ``current`` at ``now``."""
+    """Freshness of ``view`` of ``current`` at ``now`` (``stale_from``: its ``stale_from``, if known)."""
     now = time.time() if now is None else now
     sources = sources_of(view)
-    too_old = now > _too_old_after(current, sources, stale_after_seconds)
+    if stale_from is None:
+        stale_from = _too_old_after(current, sources, stale_after_seconds)
+    too_old = now > stale_from
     basis = tuple(sorted(current.basis.items()))
     return _render(current.generation, basis, sources, too_old)
 
