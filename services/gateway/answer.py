@@ -15,6 +15,7 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -49,6 +50,7 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
+@lru_cache(maxsize=4096)
 def entity_tag(generation: str, view: str, query: str, stale: bool) -> str:
     """Strong ETag of one representation family: differs per generation, view, query and staleness."""
     digest = hashlib.blake2b(f"{view}\x1f{query}".encode(), digest_size=6).hexdigest()
