@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -331,7 +332,7 @@ async def _churn(redis_url: str, stop: asyncio.Event) -> int:
     try:
         while not stop.is_set():
             written += 1
-            basis = {**generation.basis, "status_seq": str(10_000 + written)}
+            basis = dataclasses.replace(generation.basis, status_seq=10_000 + written)
             await store.write(category, f"{generation.generation}-churn{written}", generation.views, basis)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CHURN_EVERY_SECONDS)

@@ -30,6 +30,7 @@ from shared.domain.views import (
     risk_view,
     with_stats_view,
 )
+from shared.materialized.index_codec import encode_index
 from shared.materialized.layout import with_gzip_members
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
 from shared.materialized.risk_listing import build_risk_index
@@ -116,7 +117,7 @@ def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, b
     if runtime is not None:
         for (workers, variations), entries in runtime.with_stats.items():
             index = build_with_stats_index(entries)
-            stored[f"{with_stats_view(workers, variations)}.index"] = index.model_dump_json().encode()
+            stored[f"{with_stats_view(workers, variations)}.index"] = encode_index(index)
         for (grouped, variations), models in runtime.risk_models.items():
             risk_index = build_risk_index(
                 models,
@@ -124,7 +125,7 @@ def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, b
                 category_total_month_usage=runtime.category_total_month_usage,
                 thresholds=thresholds,
             )
-            stored[f"{risk_view(grouped, variations)}.index"] = risk_index.model_dump_json().encode()
+            stored[f"{risk_view(grouped, variations)}.index"] = encode_index(risk_index)
     return stored
 
 

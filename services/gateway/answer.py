@@ -15,6 +15,7 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -49,6 +50,7 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
+@lru_cache(maxsize=4096)
 def entity_tag(generation: str, view: str, query: str, stale: bool) -> str:
     """Strong ETag of one representation family: differs per generation, view, query and staleness."""
     digest = hashlib.blake2b(f"{view}\x1f{query}".encode(), digest_size=6).hexdigest()
@@ -105,29 +107,44 @@ def missing_pointer_detail(category: ModelCategory, *, lost: bool) -> str:
     )
 
 
+class ReadyResponse(Response):
+    """A ``Response`` given its raw headers ready: Starlette's constructor lower-cases and encodes
+    every header of every answer, a tenth of a small routed answer's CPU."""
+
+    def __init__(self, status_code: int, body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code, self.body, self.background, self.raw_headers = status_code, body, None, raw_headers
+
+
+_VARY = (b"vary", b"Accept-Encoding")
+
+
 async def serve(request: Request, category: ModelCategory, view: str, query: str, build: Build) -> Response:
     """The answer of ``build`` over the current generation of ``category`` (see module doc)."""
     gateway = gateway_of(request)
     stale_after = gateway.settings.analytics.stale_after_seconds
     current = await current_of(gateway.pointers, category)
     for _ in range(2):
-        found = provenance(current, view, stale_after_seconds=stale_after)
+        turns_stale = stale_from(current, view, stale_after_seconds=stale_after)
+        found = provenance(current, view, stale_after_seconds=stale_after, stale_from=turns_stale)
         tag = entity_tag(current.generation, view, query, found.stale)
-        headers = {**found.headers, "ETag": tag, "Vary": "Accept-Encoding"}
         # A fresh answer is exact until its stale bit turns on by age; a stale one until the pointer moves.
-        valid_until = math.inf if found.stale else stale_from(current, view, stale_after_seconds=stale_after)
+        valid_until = math.inf if found.stale else turns_stale
         basis = AnswerBasis(category, current, valid_until)
         if not_modified(request.headers.get("if-none-match"), tag):
             answer_basis.set(basis)
-            return Response(status_code=304, headers=headers)
+            return ReadyResponse(304, b"", [*found.raw, (b"etag", tag.encode()), _VARY])
         body = await build(current, found)
         if body is not None:
             answer_basis.set(basis)
             content, coding = encode(body, request.headers.get("accept-encoding"))
+            headers = [*found.raw, (b"etag", _with_coding(tag, coding).encode()), _VARY]
             if coding is not None:
-                headers["Content-Encoding"] = coding
-                headers["ETag"] = _with_coding(tag, coding)
-            return Response(content, media_type=body.media_type, headers=headers)
+                headers.append((b"content-encoding", coding.encode()))
+            headers += (
+                (b"content-length", b"%d" % len(content)),
+                (b"content-type", body.media_type.encode()),
+            )
+            return ReadyResponse(200, content, headers)
         gateway.pointers.invalidate(category)
         latest = await gateway.pointers.get(category)
         if latest is None or latest.generation == current.generation:

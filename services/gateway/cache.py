@@ -12,7 +12,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from services.gateway.encoding import Body, stored_body
 from shared.domain.categories import ModelCategory
+from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key
 from shared.materialized.risk_listing import RiskListingIndex
 from shared.materialized.with_stats_listing import WithStatsIndex
@@ -104,6 +106,13 @@ class ViewCache:
 
         return await self.views.get((category, generation, name), load)
 
+    async def stored_json(
+        self, category: ModelCategory, generation: str, name: str, tail: bytes = b""
+    ) -> Body | None:
+        """A default JSON body ended by ``tail``, gzip spliced; ``None`` if the generation lacks it."""
+        stored = await self.view(category, generation, name)
+        return None if stored is None else stored_body(stored, tail, "application/json")
+
     async def risk_index(
         self, category: ModelCategory, generation: str, name: str
     ) -> RiskListingIndex | None:
@@ -111,7 +120,7 @@ class ViewCache:
 
         async def load() -> RiskListingIndex | None:
             raw = await self.store.view(category, generation, f"{name}.index")
-            return None if raw is None else RiskListingIndex.model_validate_json(raw)
+            return None if raw is None else decode_index(RiskListingIndex, raw)
 
         return await self.indexes.get((category, generation, name), load)
 
@@ -122,6 +131,6 @@ class ViewCache:
 
         async def load() -> WithStatsIndex | None:
             raw = await self.store.view(category, generation, f"{name}.index")
-            return None if raw is None else WithStatsIndex.model_validate_json(raw)
+            return None if raw is None else decode_index(WithStatsIndex, raw)
 
         return await self.indexes.get((category, generation, name), load)

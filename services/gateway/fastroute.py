@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -20,12 +21,6 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic.fields import FieldInfo
-
-PLACES = ("path", "query", "header")
-
-
-def _sources(request: Request) -> tuple[Any, Any, Any]:
-    return request.path_params, request.query_params, request.headers
 
 
 def _is_list(annotation: Any) -> bool:
@@ -63,18 +58,28 @@ class FastRoute(APIRoute):
         request_name = dependant.request_param_name or "request"
         endpoint = self.endpoint
 
-        # (name, alias, repeated) per location: each source is read once per request.
-        fields = {
-            place: [(n, a, n in repeated) for n, (p, a) in where.items() if p == place] for place in PLACES
-        }
+        # Query parameters by name as sent (the query string is walked once, not looked up per
+        # parameter); path and header parameters looked up.
+        by_alias = {a: (n, n in repeated) for n, (p, a) in where.items() if p == "query"}
+        looked_up = [(p, n, a) for n, (p, a) in where.items() if p != "query"]
 
         async def handler(request: Request) -> Response:
             given: dict[str, Any] = {}
-            for place, source in zip(PLACES, _sources(request), strict=True):
-                for name, alias, many in fields[place]:
-                    value = (source.getlist(alias) or None) if many else source.get(alias)
-                    if value is not None:
-                        given[name] = value
+            for place, name, alias in looked_up:
+                value = (request.path_params if place == "path" else request.headers).get(alias)
+                if value is not None:
+                    given[name] = value
+            query = request.scope["query_string"]
+            if query and by_alias:
+                # Starlette's parsing (``QueryParams``): the last value of a scalar wins.
+                for alias, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                    found = by_alias.get(alias)
+                    if found is not None:
+                        name, many = found
+                        if many:
+                            given.setdefault(name, []).append(value)
+                        else:
+                            given[name] = value
             try:
                 parsed = model.model_validate(given)
             except ValidationError as error:

@@ -73,15 +73,24 @@ class Provenance:
     stale: bool
     json: str
     headers: dict[str, str]
+    #: ``headers`` as ASGI raw headers (lower-case names, encoded once per provenance, not per answer).
+    raw: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def provenance(
-    current: CurrentGeneration, view: str, *, stale_after_seconds: float, now: float | None = None
+    current: CurrentGeneration,
+    view: str,
+    *,
+    stale_after_seconds: float,
+    now: float | None = None,
+    stale_from: float | None = None,
 ) -> Provenance:
-    """Freshness of ``view`` of ``current`` at ``now``."""
+    """Freshness of ``view`` of ``current`` at ``now`` (``stale_from``: its ``stale_from``, if known)."""
     now = time.time() if now is None else now
     sources = sources_of(view)
-    too_old = now > _too_old_after(current, sources, stale_after_seconds)
+    if stale_from is None:
+        stale_from = _too_old_after(current, sources, stale_after_seconds)
+    too_old = now > stale_from
     basis = tuple(sorted(current.basis.items()))
     return _render(current.generation, basis, sources, too_old)
 
@@ -164,12 +173,5 @@ def _render(
     if moved:
         # Header only as well: the AI Horde has newer content of these inputs than this answer.
         headers["X-Horde-Moved-On"] = ",".join(moved)
-    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers)
-
-
-def freshness_of(
-    current: CurrentGeneration, *, stale_after_seconds: float, now: float | None = None, view: str = ""
-) -> Freshness:
-    """The documented model of a generation's freshness (tests and non-hot paths)."""
-    found = provenance(current, view or "with-stats", stale_after_seconds=stale_after_seconds, now=now)
-    return Freshness.model_validate_json(found.json)
+    raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers, raw)

@@ -9,12 +9,17 @@ and each request only joins the fragments of its page. The bytes equal ``render_
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from services.gateway.cache import LRU
 from shared.domain.categories import ModelCategory
-from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, run_risk_query, summary_of
+from shared.materialized.risk_listing import (
+    RiskListingIndex,
+    RiskQuery,
+    render_risk_page,
+    run_risk_query,
+    summary_of,
+)
 from shared.materialized.selection import page
 
 
@@ -50,14 +55,7 @@ def select_rows(
 def render_listing(index: RiskListingIndex, query: RiskQuery, selection: Selection, tail: str) -> bytes:
     """``CategoryDeletionRiskResponse`` JSON of one page of a selection, ``tail`` before the brace."""
     rows = page(selection.rows, query.offset, query.limit)
-    head = (
-        f'{{"category":{json.dumps(index.category.value)},'
-        f'"category_total_month_usage":{index.category_total_month_usage},'
-        f'"total_count":{len(selection.rows)},"returned_count":{len(rows)},'
-        f'"offset":{query.offset},"limit":{json.dumps(query.limit)},"models":['
-    )
-    models = ",".join([index.fragments[i] for i in rows])
-    return f'{head}{models}],"summary":{selection.summary_json}{tail}}}'.encode()
+    return render_risk_page(index, query, len(selection.rows), rows, selection.summary_json, tail)
 
 
 def page_rows(query: RiskQuery, selection: Selection) -> tuple[int, ...]:

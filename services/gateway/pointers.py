@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from shared.domain.categories import ModelCategory
+from shared.domain.heartbeat import ENDPOINTS
 from shared.store.generations import CurrentGeneration, GenerationStore
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ POINTER_FIELDS = (
     "stats_hash",
     "workers_hash",
 )
-#: AI Horde endpoints whose polls can confirm (or contradict) what a generation was built from.
-ENDPOINTS: tuple[Literal["status", "stats", "workers"], ...] = ("status", "stats", "workers")
 
 
 async def read_pointer(store: GenerationStore, category: ModelCategory) -> CurrentGeneration | None:

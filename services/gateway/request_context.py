@@ -17,6 +17,8 @@ import re
 import secrets
 import time
 from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,7 +65,7 @@ class RequestContext:
             nonlocal status
             status = code
             template = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(template, str(code)).observe(time.perf_counter() - started)
+            _series(template, code).observe(time.perf_counter() - started)
 
         async def identified(message: Message) -> None:
             nonlocal sent_bytes
@@ -82,6 +84,12 @@ class RequestContext:
             request_id.reset(token)
             if logged:
                 _log(scope, rid, status, sent_bytes, time.perf_counter() - started)
+
+
+@lru_cache(maxsize=1024)
+def _series(template: str, status: int) -> Any:
+    """The histogram child of a (route template, status): both bounded, looked up once each."""
+    return HTTP_REQUESTS.labels(template, str(status))
 
 
 def _log(scope: Scope, rid: str, status: int, sent_bytes: int, seconds: float) -> None:

@@ -29,6 +29,8 @@ from services.gateway.fastroute import FastRoute
 from services.gateway.middleware import RAW_SEND
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: Paths whose match ``HotRoutes`` remembers (model names make the set unbounded).
+MATCHED_PATHS = 4096
 
 
 def specificity(route: Route) -> tuple[bool, int]:
@@ -49,18 +51,35 @@ class HotRoutes:
         ]
         #: Off: every request takes the router's scan (tests compare both ways of serving).
         self.enabled = True
+        #: Recent paths and what they matched (``None``: no hot route), so a path seen before
+        #: is not matched against every template again; cleared when full.
+        self.matched: dict[str, tuple[Route, Handler, dict[str, Any]] | None] = {}
+
+    def match(self, path: str) -> tuple[Route, Handler, dict[str, Any]] | None:
+        """The first hot route matching ``path``, its handler and its converted path parameters."""
+        if path in self.matched:
+            return self.matched[path]
+        found = None
+        for route, handler in self.table:
+            match = route.path_regex.match(path)
+            if match is not None:
+                params = {k: route.param_convertors[k].convert(v) for k, v in match.groupdict().items()}
+                found = (route, handler, params)
+                break
+        if len(self.matched) >= MATCHED_PATHS:
+            self.matched.clear()
+        self.matched[path] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.enabled and scope["type"] == "http" and scope["method"] == "GET":
-            path = scope["path"]
-            for route, handler in self.table:
-                match = route.path_regex.match(path)
-                if match is not None:
-                    params = {k: route.param_convertors[k].convert(v) for k, v in match.groupdict().items()}
-                    scope.update(route=route, endpoint=route.endpoint, path_params=params)
-                    response = await handler(Request(scope, receive))
-                    await response(scope, receive, send)
-                    return
+            found = self.match(scope["path"])
+            if found is not None:
+                route, handler, params = found
+                scope.update(route=route, endpoint=route.endpoint, path_params=dict(params))
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.scan(scope, receive, send)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from shared.materialized.gzip_splice import compress_prefix, gzip_with_tail
 
@@ -39,12 +40,18 @@ def with_gzip_members(stored: dict[str, bytes]) -> dict[str, bytes]:
 
 @dataclass(frozen=True, slots=True)
 class MaterializedView:
-    """A stored body with what splicing its gzip needs (the deflate and CRC/length of its prefix)."""
+    """A stored body with what splicing its gzip needs (the deflate and CRC/length of its prefix).
+
+    The answer of the last tail is kept (bytes and gzip member): a tail changes only with the
+    freshness of the generation, so every other request for the view sends the same bytes
+    without joining or compressing anything."""
 
     body: bytes
     deflated: bytes | None
     prefix_crc: int
     prefix_length: int
+    #: ``[tail, identity, gzip member or None]`` of the last answer.
+    last: list[Any] = field(default_factory=lambda: [None, b"", None], compare=False)
 
     @classmethod
     def read(cls, view: str, body: bytes, deflated: bytes | None) -> MaterializedView:
@@ -54,8 +61,21 @@ class MaterializedView:
 
     def answer(self, tail: bytes = b"") -> tuple[bytes, Callable[[], bytes] | None]:
         """The bytes of ``prefix + tail`` and a way to gzip them without compressing the prefix."""
-        deflated, crc, length = self.deflated, self.prefix_crc, self.prefix_length
-        identity = (self.body if length == len(self.body) else self.body[:length]) + tail
-        if deflated is None:
-            return identity, None
-        return identity, lambda: gzip_with_tail(deflated, crc, length, tail)
+        last = self.last
+        if last[0] != tail:
+            length = self.prefix_length
+            last[:] = [tail, (self.body if length == len(self.body) else self.body[:length]) + tail, None]
+        if self.deflated is None:
+            return last[1], None
+        return last[1], lambda: self._gzipped(tail)
+
+    def _gzipped(self, tail: bytes) -> bytes:
+        last = self.last
+        if last[0] == tail and last[2] is not None:
+            cached: bytes = last[2]
+            return cached
+        assert self.deflated is not None
+        member = gzip_with_tail(self.deflated, self.prefix_crc, self.prefix_length, tail)
+        if last[0] == tail:
+            last[2] = member
+        return member

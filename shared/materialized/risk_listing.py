@@ -187,15 +187,28 @@ def run_risk_query(index: RiskListingIndex, query: RiskQuery) -> RiskAnswer:
 
 def render_risk_json(index: RiskListingIndex, query: RiskQuery, answer: RiskAnswer, tail: str = "") -> bytes:
     """The ``CategoryDeletionRiskResponse`` JSON of an answer; ``tail`` adds trailing fields."""
+    summary = summary_of(index, answer.selected).model_dump_json()
+    return render_risk_page(index, query, len(answer.selected), answer.page, summary, tail)
+
+
+def render_risk_page(
+    index: RiskListingIndex,
+    query: RiskQuery,
+    total: int,
+    rows: Sequence[int],
+    summary_json: str,
+    tail: str = "",
+) -> bytes:
+    """``CategoryDeletionRiskResponse`` JSON of the page ``rows`` of a selection of ``total`` rows
+    whose summary is ``summary_json`` (the gateway keeps selections and summaries per query)."""
     head = (
         f'{{"category":{json.dumps(index.category.value)},'
         f'"category_total_month_usage":{index.category_total_month_usage},'
-        f'"total_count":{len(answer.selected)},"returned_count":{len(answer.page)},'
+        f'"total_count":{total},"returned_count":{len(rows)},'
         f'"offset":{query.offset},"limit":{json.dumps(query.limit)},"models":['
     )
-    models = ",".join(index.fragments[i] for i in answer.page)
-    summary = summary_of(index, answer.selected).model_dump_json()
-    return f'{head}{models}],"summary":{summary}{tail}}}'.encode()
+    models = ",".join([index.fragments[i] for i in rows])
+    return f'{head}{models}],"summary":{summary_json}{tail}}}'.encode()
 
 
 def render_risk_csv(index: RiskListingIndex, answer: RiskAnswer) -> bytes:

@@ -34,6 +34,9 @@ from shared.domain.reference.parse import V2_FILES, ReferenceFormat, parse_refer
 from shared.domain.reference.records import ReferenceSnapshot
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.views import build_category_views, render_views
+from shared.materialized.index_codec import MAGIC, decode_index
+from shared.materialized.risk_listing import RiskListingIndex
+from shared.materialized.with_stats_listing import WithStatsIndex
 from tests.golden.layout import write as write_layout
 from tests.support.events import DATA
 
@@ -134,8 +137,19 @@ def hashes() -> dict[str, dict[str, str]]:
         views = build_category_views(reference, horde, thresholds, computed_at=COMPUTED_AT)
         stored = materialise(views, thresholds)
         assert render_views(views).items() <= stored.items()
-        out[name] = {key: hashlib.sha256(value).hexdigest() for key, value in sorted(stored.items())}
+        out[name] = {
+            key: hashlib.sha256(_content(key, value)).hexdigest() for key, value in sorted(stored.items())
+        }
     return out
+
+
+def _content(key: str, value: bytes) -> bytes:
+    """What a stored value holds: a listing index in its layout-1 JSON whatever layout stores it
+    (``shared.materialized.index_codec``), so the hashes pin its content, not its encoding."""
+    if value.startswith(MAGIC):
+        model = RiskListingIndex if key.startswith("deletion-risk") else WithStatsIndex
+        return decode_index(model, value).model_dump_json().encode()
+    return value
 
 
 def main(argv: list[str]) -> None:

@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from bench.gateway_fill import category_inputs
 from services.analytics.recompute import recompute
 from services.gateway.app import create_app
-from services.gateway.routes.heartbeat import Heartbeat
 from shared.domain.categories import ModelCategory
+from shared.domain.heartbeat import Heartbeat
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.horde import SourceHealthReported
 from shared.redis_keys import RedisKeys

@@ -22,11 +22,11 @@ import pytest
 from redis.asyncio import Redis
 
 from services.gateway.app import create_app
-from services.gateway.routes.heartbeat import Heartbeat, ReferenceSourceHeartbeat
 from services.reference_watcher.app import rebuild_watcher
 from services.reference_watcher.sources import FolderSource
 from services.reference_watcher.watcher import ReferenceWatcher, event_id
 from shared.domain.categories import ModelCategory
+from shared.domain.heartbeat import Heartbeat, ReferenceSourceHeartbeat
 from shared.events.reference import ReferenceSourceHealthReported
 from shared.kafka import make_broker
 from shared.leader import TOKEN_HEADER, LeaderLease, lease_headers

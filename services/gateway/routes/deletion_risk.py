@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import freshness_tail, gateway_of, serve
-from services.gateway.encoding import Body, stored_body
+from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
@@ -126,11 +126,7 @@ async def deletion_risk_listing(
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         if default:
-            stored = await cache.view(chosen, current.generation, view)
-            if stored is None:
-                return None
-            tail = freshness_tail(found) + b"}"
-            return stored_body(stored, tail, JSON)
+            return await cache.stored_json(chosen, current.generation, view, freshness_tail(found) + b"}")
         index = await cache.risk_index(chosen, current.generation, view)
         if index is None:
             return None

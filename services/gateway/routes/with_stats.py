@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import gateway_of, serve
-from services.gateway.encoding import Body, stored_body
+from services.gateway.encoding import Body
 from services.gateway.errors import bad_value, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
@@ -99,10 +99,7 @@ async def with_stats(
 
     async def build(current: CurrentGeneration, _: Provenance) -> Body | None:
         if default:
-            stored = await cache.view(chosen, current.generation, view)
-            if stored is None:
-                return None
-            return stored_body(stored, b"", JSON)
+            return await cache.stored_json(chosen, current.generation, view)
         index = await cache.with_stats_index(chosen, current.generation, view)
         if index is None:
             return None

@@ -20,6 +20,7 @@ from shared.domain.categories import ModelCategory
 from shared.domain.risk.listing import VALID_SORT_FIELDS
 from shared.domain.risk.presets import VALID_PRESETS
 from shared.domain.risk.thresholds import RiskThresholds
+from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key, splice_prefix
 from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, render_risk_json, run_risk_query
 from shared.store.generations import CurrentGeneration
@@ -69,6 +70,24 @@ def test_spliced_gzip_of_every_stored_view_equals_its_body_plus_tail(text_views:
         assert gzip.decompress(made.spliced_gzip()) == prefix + tail, name
 
 
+def test_a_stored_view_keeps_the_answer_of_its_last_tail_only(text_views: dict[str, bytes]) -> None:
+    """Repeated tails reuse the joined bytes and the gzip member; a new tail is answered afresh,
+    also when a gzip of an older tail is asked for after it (no stale bytes)."""
+    body = text_views["deletion-risk"]
+    view = MaterializedView.read("deletion-risk", body, text_views[gzip_key("deletion-risk")])
+    first, zipped_first = view.answer(b',"t":1}')
+    again, zipped_again = view.answer(b',"t":1}')
+    assert again is first
+    assert zipped_first is not None
+    assert zipped_again is not None
+    assert zipped_again() is zipped_first()
+    other, zipped_other = view.answer(b',"t":2}')
+    assert other == body[:-1] + b',"t":2}'
+    assert zipped_other is not None
+    assert gzip.decompress(zipped_first()) == first == body[:-1] + b',"t":1}'
+    assert gzip.decompress(zipped_other()) == other
+
+
 def test_entity_tags_and_if_none_match() -> None:
     tag = entity_tag("g1", "deletion-risk", "a", stale=False)
     assert tag != entity_tag("g1", "deletion-risk", "b", stale=False)
@@ -113,7 +132,7 @@ def test_page_echo_changes_only_the_echo_fields(text_views: dict[str, bytes]) ->
 
 def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views: dict[str, bytes]) -> None:
     for view in ("deletion-risk", "deletion-risk.grouped", "deletion-risk.variations"):
-        index = RiskListingIndex.model_validate_json(text_views[f"{view}.index"])
+        index = decode_index(RiskListingIndex, text_views[f"{view}.index"])
         lru = LRU(64)
         for preset in (None, *VALID_PRESETS[:3]):
             for sort_by in (None, *VALID_SORT_FIELDS[::3]):

@@ -11,8 +11,8 @@ import pytest
 
 from services.analytics.inputs import FutureTimestampError, check_not_future
 from services.analytics.state import AnalyticsState
-from services.gateway.routes.heartbeat import Heartbeat, build_heartbeat
 from shared.domain.categories import ModelCategory
+from shared.domain.heartbeat import Heartbeat, build_heartbeat
 from shared.events.reference import ReferenceSourceHealthReported
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)

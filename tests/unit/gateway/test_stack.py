@@ -6,11 +6,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from fastapi import APIRouter
 from starlette.routing import Route
 
 from services.gateway.errors import ECHO_CHARS, ErrorBody, echo
+from services.gateway.fastroute import FastRoute
 from services.gateway.request_context import MAX_ID_LENGTH, RequestContext, request_id
-from services.gateway.stack import specificity
+from services.gateway.stack import MATCHED_PATHS, HotRoutes, specificity
 
 P = "/model_references/statistics/{category}"
 TEMPLATES = [
@@ -39,6 +41,28 @@ def test_the_most_specific_template_comes_first_in_any_registration_order() -> N
         }
         expected = expected or first_match
         assert first_match == expected
+
+
+def test_hot_routes_remember_matched_paths_within_a_bound() -> None:
+    router = APIRouter(route_class=FastRoute)
+
+    async def model(category: str, model: str) -> None: ...
+
+    async def listing(category: str) -> None: ...
+
+    router.add_api_route(f"{P}/deletion-risk/{{model:path}}", model, methods=["GET"])
+    router.add_api_route(f"{P}/deletion-risk", listing, methods=["GET"])
+    hot = HotRoutes(_endpoint, router.routes)
+    path = "/model_references/statistics/text_generation/deletion-risk/a/b"
+    found = hot.match(path)
+    assert found is not None
+    assert found[0].path.endswith("{model:path}")
+    assert found[2] == {"category": "text_generation", "model": "a/b"}
+    assert hot.match(path) is found
+    assert hot.match("/elsewhere") is None
+    for n in range(MATCHED_PATHS + 1):
+        hot.match(f"{path}{n}")
+    assert len(hot.matched) <= MATCHED_PATHS
 
 
 def test_echoes_are_cut() -> None:
