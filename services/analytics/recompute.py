@@ -32,8 +32,8 @@ from shared.domain.views import (
 )
 from shared.materialized.layout import with_gzip_members
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
-from shared.materialized.risk_listing import build_risk_index
-from shared.materialized.with_stats_listing import build_with_stats_index
+from shared.materialized.risk_listing import build_risk_indexes
+from shared.materialized.with_stats_listing import build_with_stats_indexes
 from shared.store.basis import GenerationBasis
 
 
@@ -114,16 +114,16 @@ def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, b
     stored = with_gzip_members(render_views(views))  # the layout the gateway reads (shared/)
     runtime = views.runtime
     if runtime is not None:
-        for (workers, variations), entries in runtime.with_stats.items():
-            index = build_with_stats_index(entries)
+        # One build per kind: entries shared between views are indexed once (same bytes per view).
+        for (workers, variations), index in build_with_stats_indexes(runtime.with_stats).items():
             stored[f"{with_stats_view(workers, variations)}.index"] = index.model_dump_json().encode()
-        for (grouped, variations), models in runtime.risk_models.items():
-            risk_index = build_risk_index(
-                models,
-                category=views.category,
-                category_total_month_usage=runtime.category_total_month_usage,
-                thresholds=thresholds,
-            )
+        risk_indexes = build_risk_indexes(
+            runtime.risk_models,
+            category=views.category,
+            category_total_month_usage=runtime.category_total_month_usage,
+            thresholds=thresholds,
+        )
+        for (grouped, variations), risk_index in risk_indexes.items():
             stored[f"{risk_view(grouped, variations)}.index"] = risk_index.model_dump_json().encode()
     return stored
 
