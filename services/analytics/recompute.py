@@ -133,19 +133,32 @@ def body_checksum(body: bytes) -> tuple[int, int]:
     return zlib.crc32(body), len(body)
 
 
-def recompute(
+@dataclass(frozen=True)
+class ComputedViews:
+    """The first stage of a recompute: the views and what the history needs (``observations``);
+    ``finish`` turns it into the stored :class:`Generation`. The worker records the history of a
+    capture while ``finish`` runs, so the history answers of a generation include its capture
+    without the history write lengthening the path to the pointer swap."""
+
+    category: ModelCategory
+    generation: str
+    basis: GenerationBasis
+    inputs: CategoryInputs
+    thresholds: RiskThresholds
+    views: CategoryViews
+    risk_models: tuple[ModelDeletionRiskInfo, ...] | None
+    observations: dict[str, ModelObservation] | None
+
+
+def compute_views(
     category: ModelCategory,
     inputs: CategoryInputs,
     thresholds: RiskThresholds,
     *,
     computed_at: int,
     lifecycle: LifecycleContext | None = None,
-) -> Generation | None:
-    """All views of ``category``, or ``None`` while its reference is unknown.
-
-    The cyclic garbage collector is paused while the views are built and materialised
-    (:mod:`shared.collector`), as ``bench/recompute.py`` measures it.
-    """
+) -> ComputedViews | None:
+    """Every view of ``category`` (not yet serialised), or ``None`` while its reference is unknown."""
     reference = inputs.reference_snapshot()
     if reference is None:
         return None
@@ -155,27 +168,65 @@ def recompute(
         views = build_category_views(
             reference, horde, thresholds, computed_at=computed_at, styles=styles, lifecycle=lifecycle
         )
-        stored = materialise(views, thresholds)
-    risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
-    generation = generation_id(category, inputs, thresholds, lifecycle)
-    basis = basis_of(inputs, computed_at=computed_at)
-    if risk_models is not None and views.runtime is not None:
-        stored[PROPOSAL_INPUTS] = proposal_inputs(
-            category, generation, basis, inputs, thresholds, risk_models, views.runtime.broken_styles
-        )
+    runtime = views.runtime
+    risk_models = runtime.risk_models.get((False, False)) if runtime else None
     observations = (
-        observations_of(risk_models, views.runtime.with_stats[(False, False)])
-        if views.runtime is not None and risk_models is not None
+        observations_of(risk_models, runtime.with_stats[(False, False)])
+        if runtime is not None and risk_models is not None
         else None
     )
-    return Generation(
+    return ComputedViews(
         category=category,
-        generation=generation,
-        basis=basis,
-        views=stored,
+        generation=generation_id(category, inputs, thresholds, lifecycle),
+        basis=basis_of(inputs, computed_at=computed_at),
+        inputs=inputs,
+        thresholds=thresholds,
+        views=views,
         risk_models=risk_models,
         observations=observations,
     )
+
+
+def finish(computed: ComputedViews) -> Generation:
+    """The stored values of ``computed``: bodies, listing indexes, gzip prefixes, proposal inputs."""
+    views, risk_models = computed.views, computed.risk_models
+    with collector_paused():
+        stored = materialise(views, computed.thresholds)
+        if risk_models is not None and views.runtime is not None:
+            stored[PROPOSAL_INPUTS] = proposal_inputs(
+                computed.category,
+                computed.generation,
+                computed.basis,
+                computed.inputs,
+                computed.thresholds,
+                risk_models,
+                views.runtime.broken_styles,
+            )
+    return Generation(
+        category=computed.category,
+        generation=computed.generation,
+        basis=computed.basis,
+        views=stored,
+        risk_models=risk_models,
+        observations=computed.observations,
+    )
+
+
+def recompute(
+    category: ModelCategory,
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    *,
+    computed_at: int,
+    lifecycle: LifecycleContext | None = None,
+) -> Generation | None:
+    """All views of ``category``, or ``None`` while its reference is unknown (both stages at once).
+
+    The cyclic garbage collector is paused while the views are built and materialised
+    (:mod:`shared.collector`), as ``bench/recompute.py`` measures it.
+    """
+    computed = compute_views(category, inputs, thresholds, computed_at=computed_at, lifecycle=lifecycle)
+    return finish(computed) if computed is not None else None
 
 
 def proposal_inputs(
