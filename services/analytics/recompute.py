@@ -4,6 +4,10 @@ The generation id hashes everything the views depend on (input versions, thresho
 schema), so recomputing the same inputs yields the same id and the store's swap is a no-op.
 Besides each default body the generation holds, per listing view, an ``.index`` (fragments and
 precomputed orders, filters and summaries) and a ``.gz`` (the body's deflate, for splicing).
+
+Two stages, so the worker can record the history of a capture while the second runs:
+``compute_views`` (the views, the generation id, the history's observations) and ``finish`` (the
+stored bytes); ``recompute`` runs both.
 """
 
 from __future__ import annotations
