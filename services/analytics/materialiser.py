@@ -1,11 +1,12 @@
 """From pending categories to Redis: recompute, swap the generation in, publish its consequences;
 verify that Redis still holds what was written and heal what it lost.
 
-A recompute runs in a thread outside ``busy``; its result is written only if no rebalance started
+A recompute runs in threads outside ``busy``; its result is written only if no rebalance started
 meanwhile (``Tenure.still_owned``) and the category's fence still holds: the history capture first
-(so a generation's history answers include it), then the pointer swap (fenced in its script), then
-the risk events. A failed write of a category is retried after that category's own capped
-exponential backoff (``shared.backoff``), so one failing category does not hold up the others.
+(so a generation's history answers include it; recorded while the stored values are rendered),
+then the pointer swap (fenced in its script), then the risk events. A failed write of a category
+is retried after that category's own capped exponential backoff (``shared.backoff``), so one
+failing category does not hold up the others.
 
 Every verification compares the owned, caught-up categories' pointers and source health with what
 this worker last wrote: a FLUSHDB or a restarted Redis without persistence heals from the
@@ -24,7 +25,7 @@ from typing import Protocol
 
 from services.analytics.intake import Pending
 from services.analytics.ownership import Fences, Tenure
-from services.analytics.recompute import Generation, capture_day, recompute
+from services.analytics.recompute import ComputedViews, Generation, capture_day, compute_views, finish
 from services.analytics.state import AnalyticsState
 from shared import tracing
 from shared.backoff import Backoff
@@ -242,35 +243,70 @@ class Materialiser:
             )
 
     async def materialise(self, category: ModelCategory) -> None:
-        """Recompute ``category`` (in a thread, outside the lock), then write it and publish its risk
-        changes, unless a rebalance started meanwhile (the next owner computes it again)."""
+        """Recompute ``category`` (in threads, outside the lock), then write it and publish its risk
+        changes, unless a rebalance started meanwhile (the next owner computes it again).
+
+        The views are built first; then the capture joins the history while the stored values are
+        rendered in a thread, and the pointer swaps only after both: a generation's history answers
+        include its capture, and the history write (mostly waiting on Kafka and Redis) overlaps the
+        rendering instead of lengthening the path to the swap (issue 15)."""
         epoch = self.tenure.epoch
-        inputs = replace(self.state.inputs(category))  # a stable copy for the worker thread
+        inputs = replace(self.state.inputs(category))  # a stable copy for the worker threads
         reference = inputs.reference
         today = capture_day(inputs)
         lifecycle = self.history.context(category, today, reference) if self.history and today else None
         started = time.perf_counter()
-        generation = await asyncio.to_thread(
-            recompute, category, inputs, self.thresholds, computed_at=int(time.time()), lifecycle=lifecycle
+        computed = await asyncio.to_thread(
+            compute_views,
+            category,
+            inputs,
+            self.thresholds,
+            computed_at=int(time.time()),
+            lifecycle=lifecycle,
         )
-        if generation is None:
+        if computed is None:
+            return
+        finished, recorded = await asyncio.gather(
+            asyncio.to_thread(finish, computed),
+            self._record_history(category, computed, reference, epoch),
+            return_exceptions=True,
+        )
+        if isinstance(recorded, BaseException):
+            raise recorded
+        if isinstance(finished, BaseException):
+            raise finished
+        if not recorded:
             return
         async with self.tenure.busy:
             if not self.tenure.still_owned(epoch):
                 log.info("partitions moved during the recompute of %s; result dropped", category)
                 return
-            # The capture joins the history first, so the history answers of a generation include it.
-            if self.history is not None and generation.observations is not None:
-                if not await self.fences.holds(category):  # fenced like the generation and risk events
+            await self._write(category, finished, started, epoch)
+
+    async def _record_history(
+        self,
+        category: ModelCategory,
+        computed: ComputedViews,
+        reference: ReferenceCategoryChanged | None,
+        epoch: int,
+    ) -> bool:
+        """Fold the capture into the history (fenced like the generation and its risk events);
+        ``False``: the result is to be dropped (partitions moved, or the fence is another's)."""
+        async with self.tenure.busy:
+            if not self.tenure.still_owned(epoch):
+                log.info("partitions moved during the recompute of %s; result dropped", category)
+                return False
+            if self.history is not None and computed.observations is not None:
+                if not await self.fences.holds(category):
                     log.warning("history not recorded: another worker owns %s now", category)
-                    return
+                    return False
                 await self.history.record(
                     category,
-                    captured_at=generation.basis.captured_at(),
-                    observations=generation.observations,
+                    captured_at=computed.basis.captured_at(),
+                    observations=computed.observations,
                     reference=reference,
                 )
-            await self._write(category, generation, started, epoch)
+        return True
 
     async def _write(
         self, category: ModelCategory, generation: Generation, started: float, epoch: int

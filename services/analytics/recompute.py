@@ -4,6 +4,10 @@ The generation id hashes everything the views depend on (input versions, thresho
 schema), so recomputing the same inputs yields the same id and the store's swap is a no-op.
 Besides each default body the generation holds, per listing view, an ``.index`` (fragments and
 precomputed orders, filters and summaries) and a ``.gz`` (the body's deflate, for splicing).
+
+Two stages, so the worker can record the history of a capture while the second runs:
+``compute_views`` (the views, the generation id, the history's observations) and ``finish`` (the
+stored bytes); ``recompute`` runs both.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from shared.domain.views import (
 from shared.materialized.index_codec import encode_index
 from shared.materialized.layout import with_gzip_members
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
-from shared.materialized.risk_listing import build_risk_index
-from shared.materialized.with_stats_listing import build_with_stats_index
+from shared.materialized.risk_listing import build_risk_indexes
+from shared.materialized.with_stats_listing import build_with_stats_indexes
 from shared.store.basis import GenerationBasis
 
 
@@ -115,16 +119,16 @@ def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, b
     stored = with_gzip_members(render_views(views))  # the layout the gateway reads (shared/)
     runtime = views.runtime
     if runtime is not None:
-        for (workers, variations), entries in runtime.with_stats.items():
-            index = build_with_stats_index(entries)
+        # One build per kind: entries shared between views are indexed once (same bytes per view).
+        for (workers, variations), index in build_with_stats_indexes(runtime.with_stats).items():
             stored[f"{with_stats_view(workers, variations)}.index"] = encode_index(index)
-        for (grouped, variations), models in runtime.risk_models.items():
-            risk_index = build_risk_index(
-                models,
-                category=views.category,
-                category_total_month_usage=runtime.category_total_month_usage,
-                thresholds=thresholds,
-            )
+        risk_indexes = build_risk_indexes(
+            runtime.risk_models,
+            category=views.category,
+            category_total_month_usage=runtime.category_total_month_usage,
+            thresholds=thresholds,
+        )
+        for (grouped, variations), risk_index in risk_indexes.items():
             stored[f"{risk_view(grouped, variations)}.index"] = encode_index(risk_index)
     return stored
 
@@ -132,6 +136,85 @@ def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, b
 def body_checksum(body: bytes) -> tuple[int, int]:
     """CRC-32 and length of the spliced prefix of a body (what ``gzip_with_tail`` needs)."""
     return zlib.crc32(body), len(body)
+
+
+@dataclass(frozen=True)
+class ComputedViews:
+    """The first stage of a recompute: the views and what the history needs (``observations``);
+    ``finish`` turns it into the stored :class:`Generation`. The worker records the history of a
+    capture while ``finish`` runs, so the history answers of a generation include its capture
+    without the history write lengthening the path to the pointer swap."""
+
+    category: ModelCategory
+    generation: str
+    basis: GenerationBasis
+    inputs: CategoryInputs
+    thresholds: RiskThresholds
+    views: CategoryViews
+    risk_models: tuple[ModelDeletionRiskInfo, ...] | None
+    observations: dict[str, ModelObservation] | None
+
+
+def compute_views(
+    category: ModelCategory,
+    inputs: CategoryInputs,
+    thresholds: RiskThresholds,
+    *,
+    computed_at: int,
+    lifecycle: LifecycleContext | None = None,
+) -> ComputedViews | None:
+    """Every view of ``category`` (not yet serialised), or ``None`` while its reference is unknown."""
+    reference = inputs.reference_snapshot()
+    if reference is None:
+        return None
+    horde = inputs.horde_snapshot()
+    styles = inputs.styles.catalog() if inputs.styles else None
+    with collector_paused():
+        views = build_category_views(
+            reference, horde, thresholds, computed_at=computed_at, styles=styles, lifecycle=lifecycle
+        )
+    runtime = views.runtime
+    risk_models = runtime.risk_models.get((False, False)) if runtime else None
+    observations = (
+        observations_of(risk_models, runtime.with_stats[(False, False)])
+        if runtime is not None and risk_models is not None
+        else None
+    )
+    return ComputedViews(
+        category=category,
+        generation=generation_id(category, inputs, thresholds, lifecycle),
+        basis=basis_of(inputs, computed_at=computed_at),
+        inputs=inputs,
+        thresholds=thresholds,
+        views=views,
+        risk_models=risk_models,
+        observations=observations,
+    )
+
+
+def finish(computed: ComputedViews) -> Generation:
+    """The stored values of ``computed``: bodies, listing indexes, gzip prefixes, proposal inputs."""
+    views, risk_models = computed.views, computed.risk_models
+    with collector_paused():
+        stored = materialise(views, computed.thresholds)
+        if risk_models is not None and views.runtime is not None:
+            stored[PROPOSAL_INPUTS] = proposal_inputs(
+                computed.category,
+                computed.generation,
+                computed.basis,
+                computed.inputs,
+                computed.thresholds,
+                risk_models,
+                views.runtime.broken_styles,
+            )
+    return Generation(
+        category=computed.category,
+        generation=computed.generation,
+        basis=computed.basis,
+        views=stored,
+        risk_models=risk_models,
+        observations=computed.observations,
+    )
 
 
 def recompute(
@@ -142,41 +225,13 @@ def recompute(
     computed_at: int,
     lifecycle: LifecycleContext | None = None,
 ) -> Generation | None:
-    """All views of ``category``, or ``None`` while its reference is unknown.
+    """All views of ``category``, or ``None`` while its reference is unknown (both stages at once).
 
     The cyclic garbage collector is paused while the views are built and materialised
     (:mod:`shared.collector`), as ``bench/recompute.py`` measures it.
     """
-    reference = inputs.reference_snapshot()
-    if reference is None:
-        return None
-    horde = inputs.horde_snapshot()
-    styles = inputs.styles.catalog() if inputs.styles else None
-    with collector_paused():
-        views = build_category_views(
-            reference, horde, thresholds, computed_at=computed_at, styles=styles, lifecycle=lifecycle
-        )
-        stored = materialise(views, thresholds)
-    risk_models = views.runtime.risk_models.get((False, False)) if views.runtime else None
-    generation = generation_id(category, inputs, thresholds, lifecycle)
-    basis = basis_of(inputs, computed_at=computed_at)
-    if risk_models is not None and views.runtime is not None:
-        stored[PROPOSAL_INPUTS] = proposal_inputs(
-            category, generation, basis, inputs, thresholds, risk_models, views.runtime.broken_styles
-        )
-    observations = (
-        observations_of(risk_models, views.runtime.with_stats[(False, False)])
-        if views.runtime is not None and risk_models is not None
-        else None
-    )
-    return Generation(
-        category=category,
-        generation=generation,
-        basis=basis,
-        views=stored,
-        risk_models=risk_models,
-        observations=observations,
-    )
+    computed = compute_views(category, inputs, thresholds, computed_at=computed_at, lifecycle=lifecycle)
+    return finish(computed) if computed is not None else None
 
 
 def proposal_inputs(

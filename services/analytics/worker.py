@@ -208,21 +208,22 @@ class AnalyticsWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
             self.wakeup.clear()
-            if time.monotonic() - lag_at >= self.lag_interval_seconds:
-                lag_at = time.monotonic()
-                await self.measure_lag()
             try:
+                # New inputs first: the periodic chores below never delay the snapshot that woke us.
+                await self.materialiser.materialise_ready()
                 if time.monotonic() - verified_at >= self.verify_interval_seconds:
                     verified_at = time.monotonic()
                     if await self.materialiser.verify():
                         self.wakeup.set()
-                await self.materialiser.materialise_ready()
                 failing.reset()
             except Exception:
                 delay = failing.next_delay()
                 log.exception("materialising failed; retrying", extra={"retry_in_seconds": round(delay, 2)})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
+            if not stop.is_set() and time.monotonic() - lag_at >= self.lag_interval_seconds:
+                lag_at = time.monotonic()
+                await self.measure_lag()
 
     async def measure_lag(self) -> None:
         """Export the owned partitions' lag from the broker's end offsets (a stalled consumer's grows).

@@ -177,10 +177,16 @@ def with_impacts(
 ) -> dict[bool, list[ModelDeletionRiskInfo]]:
     """The ungrouped entries with their ``impact`` (what removing each model breaks or frees)."""
     impacts = compute_impacts(reference.records, full, reference.category, styles)
-    return {
-        flag: [copy_trusted(entry, {"impact": impacts[entry.name]}) for entry in entries]
-        for flag, entries in analyses.items()
-    }
+    # An entry both lists share (no variations) stays shared: one copy, indexed once downstream.
+    copies: dict[int, ModelDeletionRiskInfo] = {}
+
+    def with_impact(entry: ModelDeletionRiskInfo) -> ModelDeletionRiskInfo:
+        copy = copies.get(id(entry))
+        if copy is None:
+            copy = copies[id(entry)] = copy_trusted(entry, {"impact": impacts[entry.name]})
+        return copy
+
+    return {flag: [with_impact(entry) for entry in entries] for flag, entries in analyses.items()}
 
 
 def _runtime_views(

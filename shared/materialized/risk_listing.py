@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,11 +21,13 @@ from shared.domain.categories import ModelCategory
 from shared.domain.history.lifecycle_csv import LIFECYCLE_CSV_COLUMNS, lifecycle_csv_cells
 from shared.domain.horde.spellings import backend_spellings
 from shared.domain.risk.flag_table import FLAG_COUNTERS
-from shared.domain.risk.listing import VALID_SORT_FIELDS, sort_risk_models
+from shared.domain.risk.listing import VALID_SORT_FIELDS, risk_sort_keys
 from shared.domain.risk.models import CategoryDeletionRiskSummary, ModelDeletionRiskInfo
 from shared.domain.risk.presets import DeletionRiskFilterPreset, matches_preset
 from shared.domain.risk.thresholds import RiskThresholds
-from shared.materialized.selection import page, search_matches, select
+from shared.materialized.selection import page, search_matches, select, stable_order
+
+K = TypeVar("K")
 
 #: Counters of the verdicts, then of the flags (``flag_table``), in row order.
 _VERDICT_COUNTERS = ("models_at_risk", "models_critical", "models_with_warnings")
@@ -102,6 +105,78 @@ def _summary_row(model: ModelDeletionRiskInfo) -> tuple[int, ...]:
     return (*(int(v) for v in verdicts), *(int(flags[name]) for name in _ROW_FLAGS), model.risk_score)
 
 
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """What one model contributes to any index it is a row of (computed once per model object)."""
+
+    fragment: str
+    haystack: str
+    summary: tuple[int, ...]
+    csv: str
+    days_at_risk: int
+    #: Sort key per ``VALID_SORT_FIELDS`` column (``None``: a null).
+    keys: tuple[object | None, ...]
+    #: Membership per ``DeletionRiskFilterPreset``, in enum order.
+    presets: tuple[bool, ...]
+
+
+def _row(model: ModelDeletionRiskInfo, keys: tuple[object | None, ...], thresholds: RiskThresholds) -> _Row:
+    return _Row(
+        fragment=model.model_dump_json(),
+        haystack=_haystack(model),
+        summary=_summary_row(model),
+        csv=_csv_row(model),
+        days_at_risk=model.lifecycle.days_at_risk if model.lifecycle is not None else 0,
+        keys=keys,
+        presets=tuple(matches_preset(model, preset, thresholds) for preset in DeletionRiskFilterPreset),
+    )
+
+
+def _rows(
+    models: Sequence[ModelDeletionRiskInfo],
+    thresholds: RiskThresholds,
+    memo: dict[int, tuple[ModelDeletionRiskInfo, _Row]],
+) -> list[_Row]:
+    """The rows of ``models``, reusing those of model objects already seen (views share entries:
+    the plain and the variations list share every entry without variations, and models are frozen)."""
+    fresh = [m for m in models if id(m) not in memo]
+    if fresh:
+        columns = [risk_sort_keys(fresh, field) for field in VALID_SORT_FIELDS]
+        for i, model in enumerate(fresh):
+            keys = tuple(column[i] for column in columns)
+            memo[id(model)] = (model, _row(model, keys, thresholds))
+    return [memo[id(m)][1] for m in models]
+
+
+def _index(
+    rows: Sequence[_Row], names: tuple[str, ...], category: ModelCategory, category_total_month_usage: int
+) -> RiskListingIndex:
+    orders: dict[str, tuple[int, ...]] = {}
+    for k, field in enumerate(VALID_SORT_FIELDS):
+        keys = [row.keys[k] for row in rows]
+        for descending in (False, True):
+            # The same keys and stable nulls-last order as ``sort_risk_models`` (tests compare).
+            orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(
+                stable_order(keys, descending=descending)
+            )
+    presets = {
+        preset.value: tuple(i for i, row in enumerate(rows) if row.presets[p])
+        for p, preset in enumerate(DeletionRiskFilterPreset)
+    }
+    return RiskListingIndex(
+        category=category,
+        category_total_month_usage=category_total_month_usage,
+        names=names,
+        fragments=tuple(row.fragment for row in rows),
+        search_text=tuple(row.haystack for row in rows),
+        presets=presets,
+        orders=orders,
+        summary_rows=tuple(row.summary for row in rows),
+        csv_rows=tuple(row.csv for row in rows),
+        days_at_risk=tuple(row.days_at_risk for row in rows),
+    )
+
+
 def build_risk_index(
     models: Sequence[ModelDeletionRiskInfo],
     *,
@@ -110,28 +185,34 @@ def build_risk_index(
     thresholds: RiskThresholds,
 ) -> RiskListingIndex:
     """Index of one risk view; ``models`` in the view's default order."""
-    position = {id(m): i for i, m in enumerate(models)}
-    orders: dict[str, tuple[int, ...]] = {}
-    for field in VALID_SORT_FIELDS:
-        for descending in (False, True):
-            ordered = sort_risk_models(models, field, descending=descending)
-            orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(position[id(m)] for m in ordered)
-    presets = {
-        preset.value: tuple(i for i, m in enumerate(models) if matches_preset(m, preset, thresholds))
-        for preset in DeletionRiskFilterPreset
-    }
-    return RiskListingIndex(
+    return build_risk_indexes(
+        {None: models},
         category=category,
         category_total_month_usage=category_total_month_usage,
-        names=tuple(m.name for m in models),
-        fragments=tuple(m.model_dump_json() for m in models),
-        search_text=tuple(_haystack(m) for m in models),
-        presets=presets,
-        orders=orders,
-        summary_rows=tuple(_summary_row(m) for m in models),
-        csv_rows=tuple(_csv_row(m) for m in models),
-        days_at_risk=tuple(m.lifecycle.days_at_risk if m.lifecycle is not None else 0 for m in models),
-    )
+        thresholds=thresholds,
+    )[None]
+
+
+def build_risk_indexes(
+    views: Mapping[K, Sequence[ModelDeletionRiskInfo]],
+    *,
+    category: ModelCategory,
+    category_total_month_usage: int,
+    thresholds: RiskThresholds,
+) -> dict[K, RiskListingIndex]:
+    """Index of each risk view of one category (same result as ``build_risk_index`` per view):
+    what a model contributes (fragment, search text, CSV row, sort keys, presets) is computed once
+    however many views list the same entry."""
+    memo: dict[int, tuple[ModelDeletionRiskInfo, _Row]] = {}
+    return {
+        key: _index(
+            _rows(models, thresholds, memo),
+            tuple(m.name for m in models),
+            category,
+            category_total_month_usage,
+        )
+        for key, models in views.items()
+    }
 
 
 def summary_of(index: RiskListingIndex, rows: Sequence[int]) -> CategoryDeletionRiskSummary:

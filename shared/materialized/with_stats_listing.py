@@ -6,13 +6,15 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain.horde.runtime import CombinedModelStatistics, whole_or_fraction
 from shared.domain.horde.spellings import backend_spellings
 from shared.materialized.selection import search_matches, select, stable_order
+
+K = TypeVar("K")
 
 #: Columns ``sort_by`` accepts (every numeric column, and the name).
 WITH_STATS_SORT_FIELDS: tuple[str, ...] = (
@@ -80,8 +82,10 @@ def _haystack(name: str, stats: CombinedModelStatistics) -> str:
 
 def build_with_stats_index(entries: Mapping[str, CombinedModelStatistics]) -> WithStatsIndex:
     """Index of one with-stats view; ``entries`` in reference order."""
-    names = list(entries)
-    stats = list(entries.values())
+    return build_with_stats_indexes({None: entries})[None]
+
+
+def _orders(names: Sequence[str], stats: Sequence[CombinedModelStatistics]) -> dict[str, tuple[int, ...]]:
     orders: dict[str, tuple[int, ...]] = {}
     for field in WITH_STATS_SORT_FIELDS:
         if field == "name":
@@ -92,15 +96,86 @@ def build_with_stats_index(entries: Mapping[str, CombinedModelStatistics]) -> Wi
             orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(
                 stable_order(keys, descending=descending)
             )
-    return WithStatsIndex(
-        names=tuple(names),
-        keys_json=tuple(json.dumps(n, ensure_ascii=False) for n in names),
-        fragments=tuple(s.model_dump_json() for s in stats),
-        search_text=tuple(_haystack(n, s) for n, s in zip(names, stats, strict=True)),
-        worker_counts=tuple(s.worker_count for s in stats),
-        orders=orders,
-        csv_rows=tuple(_csv_row(n, s) for n, s in zip(names, stats, strict=True)),
-    )
+    return orders
+
+
+def build_with_stats_indexes(
+    views: Mapping[K, Mapping[str, CombinedModelStatistics]],
+) -> dict[K, WithStatsIndex]:
+    """Index of each with-stats view of one merge (same result as ``build_with_stats_index`` per view).
+
+    The views of one merge (``merge_all_flags``) list the same models with the same columns and
+    differ only in ``worker_summaries`` and ``backend_variations``, which no order, worker count or
+    CSV row reads: those are computed once for views listing the same statistics objects or
+    (flag variants) the same names with the same ``usage_stats``; the search text, which reads the
+    variations, once per distinct variations object. Fragments are per view.
+    """
+    shared: list[
+        tuple[list[str], list[CombinedModelStatistics], dict[str, tuple[int, ...]], tuple[str, ...]]
+    ] = []
+    haystacks: dict[tuple[str, int], tuple[object, str]] = {}
+    built: dict[K, WithStatsIndex] = {}
+    for key, entries in views.items():
+        names = list(entries)
+        stats = list(entries.values())
+        base = next((b for b in shared if _same_columns(b[0], b[1], names, stats)), None)
+        if base is None:
+            base = (
+                names,
+                stats,
+                _orders(names, stats),
+                tuple(_csv_row(n, s) for n, s in zip(names, stats, strict=True)),
+            )
+            shared.append(base)
+        search: list[str] = []
+        for name, entry in zip(names, stats, strict=True):
+            variations = entry.backend_variations
+            held = haystacks.get((name, id(variations)))
+            if held is None:
+                held = haystacks[(name, id(variations))] = (variations, _haystack(name, entry))
+            search.append(held[1])
+        built[key] = WithStatsIndex(
+            names=tuple(names),
+            keys_json=tuple(json.dumps(n, ensure_ascii=False) for n in names),
+            fragments=tuple(s.model_dump_json() for s in stats),
+            search_text=tuple(search),
+            worker_counts=tuple(s.worker_count for s in stats),
+            orders=base[2],
+            csv_rows=base[3],
+        )
+    return built
+
+
+#: Fields of ``CombinedModelStatistics`` that orders and CSV rows read besides ``usage_stats``.
+_SCALAR_COLUMNS = (
+    "worker_count",
+    "thread_count",
+    "worker_count_source",
+    "queued_jobs",
+    "queued",
+    "performance",
+    "eta",
+)
+
+
+def _same_columns(
+    names: list[str],
+    stats: list[CombinedModelStatistics],
+    other_names: list[str],
+    other: list[CombinedModelStatistics],
+) -> bool:
+    """Whether two views have the same rows for orders and CSV: same names, each with the same
+    ``usage_stats`` object (a flag variant shares it) and equal scalar columns."""
+    if names != other_names:
+        return False
+    for a, b in zip(stats, other, strict=True):
+        if a is b:
+            continue
+        if a.usage_stats is not b.usage_stats:
+            return False
+        if any(getattr(a, f) != getattr(b, f) for f in _SCALAR_COLUMNS):
+            return False
+    return True
 
 
 def run_with_stats_query(

@@ -71,6 +71,15 @@ def _sort_key(field: RiskSortField) -> Callable[[ModelDeletionRiskInfo], _SortKe
     return key
 
 
+def risk_sort_keys(
+    models: Sequence[ModelDeletionRiskInfo], sort_by: str | RiskSortField
+) -> list[_SortKey | None]:
+    """The sort key of every model on one column (``None``: a null, sorted last either way), so one
+    set of keys serves both directions; ``sort_risk_models`` orders by exactly these keys."""
+    key = _sort_key(parse_sort_field(sort_by))
+    return [key(m) for m in models]
+
+
 def sort_risk_models(
     models: Sequence[ModelDeletionRiskInfo], sort_by: str | RiskSortField, *, descending: bool = False
 ) -> list[ModelDeletionRiskInfo]:

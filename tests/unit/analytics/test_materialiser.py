@@ -4,6 +4,7 @@ decide what is written, retried or healed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
@@ -182,3 +183,67 @@ async def test_source_health_is_written_only_while_the_fence_holds(holds: bool) 
         await parts.claims.claim(IMAGE)
     await parts.materialiser.write_health(IMAGE)
     assert (IMAGE in parts.store.health) is holds
+
+
+class OrderedHistory:
+    """A history that notes whether the pointer had swapped when the capture was recorded; it can
+    fail, or coincide with a rebalance, while recording."""
+
+    def __init__(
+        self, store: FakeStore, tenure: Tenure, *, failing: bool = False, rebalance: bool = False
+    ) -> None:
+        self.store, self.tenure = store, tenure
+        self.failing, self.rebalance = failing, rebalance
+        self.swapped_before: list[bool] = []
+
+    def context(
+        self, category: ModelCategory, today: date, reference: ReferenceCategoryChanged | None = None
+    ) -> LifecycleContext | None:
+        return None
+
+    async def record(
+        self, category: ModelCategory, *, captured_at: datetime,
+        observations: Mapping[str, ModelObservation], reference: ReferenceCategoryChanged | None = None,
+    ) -> None:  # fmt: skip
+        await asyncio.sleep(0.05)  # waits on Kafka and Redis while the stored values are rendered
+        self.swapped_before.append(category in self.store.pointers)
+        assert observations
+        if self.failing:
+            raise ConnectionError("kafka away")
+        if self.rebalance:
+            self.tenure.revoked()
+            self.tenure.assigning()
+            self.tenure.assigned()
+
+    async def verify(self) -> None:
+        return None
+
+
+async def test_the_capture_joins_the_history_before_the_pointer_swaps() -> None:
+    """Issue 15: the history is recorded while the values are rendered, and still before the swap."""
+    parts = Parts()
+    history = OrderedHistory(parts.store, parts.tenure)
+    parts.materialiser.history = history  # type: ignore[assignment]
+    parts.feed()
+    await parts.materialiser.materialise_ready()
+    assert history.swapped_before == [False]
+    assert IMAGE in parts.store.pointers
+    assert parts.risk.published
+
+
+async def test_a_failing_history_record_swaps_nothing_and_is_retried() -> None:
+    parts = Parts()
+    parts.materialiser.history = OrderedHistory(parts.store, parts.tenure, failing=True)  # type: ignore[assignment]
+    parts.feed()
+    await parts.materialiser.materialise_ready()
+    assert parts.store.attempts == 0
+    assert parts.pending.views == {IMAGE}
+
+
+async def test_a_rebalance_while_the_history_records_drops_the_result() -> None:
+    parts = Parts()
+    parts.materialiser.history = OrderedHistory(parts.store, parts.tenure, rebalance=True)  # type: ignore[assignment]
+    parts.feed()
+    await parts.materialiser.materialise(IMAGE)
+    assert parts.store.attempts == 0
+    assert parts.risk.published == []
