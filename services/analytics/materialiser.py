@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Protocol
@@ -159,34 +159,36 @@ class Materialiser:
             if not tenure.settled:
                 return
             if tenure.category_ready(category) and not self._waiting(category):
-                pending.health.discard(category)
-                try:
-                    await self.write_health(category)
-                    self._succeeded(category)
-                except Exception:
-                    delay = self._failed(category)
-                    log.exception(
-                        "writing the source health of %s failed; retrying", category,
-                        extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
-                    )  # fmt: skip
-                    pending.health.add(category)
+                await self._attempt(category, pending.health, "writing the source health", self.write_health)
         for category in sorted(pending.views & tenure.owned_categories()):
             if not tenure.settled:
                 return
-            if not tenure.category_ready(category) or self._waiting(category):
-                continue
-            pending.views.discard(category)
-            try:
-                with pending.traces.span(category, f"recompute {category.value}"):
-                    await self.materialise(category)
-                self._succeeded(category)
-            except Exception:
-                delay = self._failed(category)
-                log.exception(
-                    "recompute of %s failed; retrying", category,
-                    extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
-                )  # fmt: skip
-                pending.views.add(category)
+            if tenure.category_ready(category) and not self._waiting(category):
+                await self._attempt(category, pending.views, "recompute", self._traced_materialise)
+
+    async def _traced_materialise(self, category: ModelCategory) -> None:
+        with self.pending.traces.span(category, f"recompute {category.value}"):
+            await self.materialise(category)
+
+    async def _attempt(
+        self,
+        category: ModelCategory,
+        marks: set[ModelCategory],
+        what: str,
+        write: Callable[[ModelCategory], Awaitable[None]],
+    ) -> None:
+        """One write of ``category`` off its pending ``marks``; a failure logs, backs off, re-marks."""
+        marks.discard(category)
+        try:
+            await write(category)
+            self._succeeded(category)
+        except Exception:
+            delay = self._failed(category)
+            log.exception(
+                "%s of %s failed; retrying", what, category,
+                extra={"category": category.value, "retry_in_seconds": round(delay, 2)},
+            )  # fmt: skip
+            marks.add(category)
 
     async def verify(self) -> bool:
         """Mark for rewriting every owned, caught-up category whose Redis state is not what this
