@@ -25,7 +25,7 @@ from services.gateway.answer_cache import AnswerBasis, answer_basis
 from services.gateway.cache import ViewCache
 from services.gateway.encoding import Body, encode
 from services.gateway.errors import no_models, not_materialised
-from services.gateway.freshness import Provenance, provenance, stale_from
+from services.gateway.freshness import Provenance, provenance_now
 from services.gateway.pointers import PointerCache
 from shared.domain.categories import ModelCategory
 from shared.settings import Settings
@@ -118,25 +118,38 @@ class ReadyResponse(Response):
 _VARY = (b"vary", b"Accept-Encoding")
 
 
+def negotiation_headers(request: Request) -> tuple[str | None, str | None]:
+    """``If-None-Match`` and ``Accept-Encoding`` in one pass over the raw headers (the first of
+    each, as Starlette's ``Headers.get``), without building a ``Headers`` object."""
+    if_none_match = accept_encoding = None
+    for name, value in request.scope["headers"]:
+        if name == b"if-none-match":
+            if if_none_match is None:
+                if_none_match = value.decode("latin-1")
+        elif name == b"accept-encoding" and accept_encoding is None:
+            accept_encoding = value.decode("latin-1")
+    return if_none_match, accept_encoding
+
+
 async def serve(request: Request, category: ModelCategory, view: str, query: str, build: Build) -> Response:
     """The answer of ``build`` over the current generation of ``category`` (see module doc)."""
     gateway = gateway_of(request)
     stale_after = gateway.settings.analytics.stale_after_seconds
     current = await current_of(gateway.pointers, category)
+    if_none_match, accept_encoding = negotiation_headers(request)
     for _ in range(2):
-        turns_stale = stale_from(current, view, stale_after_seconds=stale_after)
-        found = provenance(current, view, stale_after_seconds=stale_after, stale_from=turns_stale)
+        found, turns_stale = provenance_now(current, view, stale_after_seconds=stale_after)
         tag = entity_tag(current.generation, view, query, found.stale)
         # A fresh answer is exact until its stale bit turns on by age; a stale one until the pointer moves.
         valid_until = math.inf if found.stale else turns_stale
         basis = AnswerBasis(category, current, valid_until)
-        if not_modified(request.headers.get("if-none-match"), tag):
+        if not_modified(if_none_match, tag):
             answer_basis.set(basis)
             return ReadyResponse(304, b"", [*found.raw, (b"etag", tag.encode()), _VARY])
         body = await build(current, found)
         if body is not None:
             answer_basis.set(basis)
-            content, coding = encode(body, request.headers.get("accept-encoding"))
+            content, coding = encode(body, accept_encoding)
             headers = [*found.raw, (b"etag", _with_coding(tag, coding).encode()), _VARY]
             if coding is not None:
                 headers.append((b"content-encoding", coding.encode()))

@@ -141,8 +141,8 @@ class AnswerReplay:
     GET is passed on and its answer recorded when ``serve`` gave it a basis (``answer_basis``).
 
     Innermost of the user middlewares (``GatewayApp``), so they see replayed answers too; HEAD
-    reaches it as GET (``HeadAsGet`` is outside). ``answers`` gives the cache of the moment
-    (``None`` before the lifespan follows pointers, or with replay off)."""
+    reaches it as GET (``RequestContext``, outside, turns HEAD into GET). ``answers`` gives the
+    cache of the moment (``None`` before the lifespan follows pointers, or with replay off)."""
 
     def __init__(self, app: ASGIApp, answers: Callable[[], AnswerCache | None]) -> None:
         self.app, self.answers = app, answers

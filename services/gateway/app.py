@@ -26,7 +26,6 @@ from services.gateway.answer import Gateway
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
 from services.gateway.errors import ECHO_CHARS, ErrorBody, GatewayError, store_unavailable
-from services.gateway.middleware import HeadAsGet, QueryStringLimit
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
 from services.gateway.request_context import RequestContext
@@ -206,9 +205,11 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=EXPOSED_HEADERS,
         )
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(QueryStringLimit, max_bytes=settings.gateway.max_query_string_bytes)
-    app.add_middleware(RequestContext, sample_rate=settings.gateway.access_log_sample_rate)
+    app.add_middleware(
+        RequestContext,
+        sample_rate=settings.gateway.access_log_sample_rate,
+        max_query_bytes=settings.gateway.max_query_string_bytes,
+    )
 
     def answer(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
         return Response(body.render(), status_code=status, headers=headers, media_type="application/json")

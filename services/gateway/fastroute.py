@@ -6,6 +6,10 @@ path parameters (checked at start-up), so each route builds once one pydantic mo
 them from the very fields FastAPI made of its signature (same annotations, defaults and
 constraints, so the same conversions and 422 issues, located ``(in, name)`` as FastAPI's), and
 the signature stays the single source of truth for OpenAPI too.
+
+Valid parameters are remembered per raw input (path parameters, query string, header values):
+a popular query, asked again after each generation change, is parsed and validated once. Invalid
+input is not remembered, so every bad request gets its 422 from the same validation.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic.fields import FieldInfo
+
+#: Distinct valid inputs remembered per route (cleared when full: query strings are unbounded).
+REMEMBERED_INPUTS = 2048
 
 
 def _is_list(annotation: Any) -> bool:
@@ -63,7 +70,18 @@ class FastRoute(APIRoute):
         by_alias = {a: (n, n in repeated) for n, (p, a) in where.items() if p == "query"}
         looked_up = [(p, n, a) for n, (p, a) in where.items() if p != "query"]
 
-        async def handler(request: Request) -> Response:
+        header_aliases = [a.lower().encode("latin-1") for p, _, a in looked_up if p == "header"]
+        remembered: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def input_key(request: Request) -> tuple[Any, ...]:
+            scope = request.scope
+            key: tuple[Any, ...] = (scope["query_string"], *scope.get("path_params", {}).values())
+            if header_aliases:
+                sent = dict(scope["headers"])
+                key += tuple(sent.get(alias) for alias in header_aliases)
+            return key
+
+        def validated(request: Request) -> dict[str, Any]:
             given: dict[str, Any] = {}
             for place, name, alias in looked_up:
                 value = (request.path_params if place == "path" else request.headers).get(alias)
@@ -87,8 +105,17 @@ class FastRoute(APIRoute):
                 for issue in issues:
                     issue["loc"] = (*where[str(issue["loc"][0])], *issue["loc"][1:])
                 raise RequestValidationError(issues) from None
-            values = {**parsed.__dict__, request_name: request}
-            response: Response = await endpoint(**values)
+            return parsed.__dict__
+
+        async def handler(request: Request) -> Response:
+            key = input_key(request)
+            values = remembered.get(key)
+            if values is None:
+                values = validated(request)
+                if len(remembered) >= REMEMBERED_INPUTS:
+                    remembered.clear()
+                remembered[key] = values
+            response: Response = await endpoint(**values, **{request_name: request})
             return response
 
         return handler

@@ -129,6 +129,35 @@ def moved_on(current: CurrentGeneration, view: str) -> list[str]:
     return [s for s in sources_of(view) if f"{_ENDPOINT[s]}_moved_at_ms" in current.basis]
 
 
+#: Pointers' provenances by (pointer identity, view): ``(pointer, stale_after, turns stale at,
+#: fresh provenance, stale provenance)``. Cleared when full.
+_REMEMBERED: dict[tuple[int, str], tuple[CurrentGeneration, float, float, Provenance, Provenance]] = {}
+REMEMBERED_PROVENANCES = 512
+
+
+def provenance_now(
+    current: CurrentGeneration, view: str, *, stale_after_seconds: float, now: float | None = None
+) -> tuple[Provenance, float]:
+    """``provenance`` of ``view`` of ``current`` at ``now`` and the moment it turns stale by age
+    (``stale_from``), worked out once per pointer object and view: pointers are immutable and the
+    ``PointerCache`` hands out the same object until its content changes."""
+    entry = _REMEMBERED.get((id(current), view))
+    if entry is None or entry[0] is not current or entry[1] != stale_after_seconds:
+        turns = stale_from(current, view, stale_after_seconds=stale_after_seconds)
+        fresh = provenance(
+            current, view, stale_after_seconds=stale_after_seconds, now=-math.inf, stale_from=turns
+        )
+        old = provenance(
+            current, view, stale_after_seconds=stale_after_seconds, now=math.inf, stale_from=turns
+        )
+        if len(_REMEMBERED) >= REMEMBERED_PROVENANCES:
+            _REMEMBERED.clear()
+        entry = _REMEMBERED[(id(current), view)] = (current, stale_after_seconds, turns, fresh, old)
+    turns = entry[2]
+    moment = time.time() if now is None else now
+    return (entry[4] if moment > turns else entry[3]), turns
+
+
 @lru_cache(maxsize=512)
 def _render(
     generation: str, basis_items: tuple[tuple[str, str], ...], sources: tuple[str, ...], too_old: bool

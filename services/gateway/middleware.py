@@ -1,11 +1,11 @@
-"""Pure ASGI middleware of the gateway (no per-request objects beyond what each check needs)."""
+"""The gateway's checks before routing, as plain ASGI helpers (no per-request objects beyond what
+each needs). ``RequestContext`` applies them in its one layer: every ASGI layer costs a call and
+a ``send`` wrapper on every request."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from services.gateway.errors import ErrorBody
 
 #: Scope key set on HEAD requests answered by a GET route.
 HEAD_MARK = "hma.head"
@@ -14,52 +14,38 @@ HEAD_MARK = "hma.head"
 RAW_SEND = "hma.raw_send"
 
 
-class QueryStringLimit:
-    """414 for a query string longer than the limit, before routing or parsing it."""
+def query_string_too_long(max_bytes: int) -> Response:
+    """The 414 for a query string longer than ``max_bytes``, sent before routing or parsing it."""
+    from services.gateway.errors import ErrorBody  # errors → request_context → here: import late
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_bytes:
-            body = ErrorBody(detail=f"Query string longer than {self.max_bytes} bytes; shorten it.").render()
-            await Response(body, status_code=414, media_type="application/json")(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    body = ErrorBody(detail=f"Query string longer than {max_bytes} bytes; shorten it.").render()
+    return Response(body, status_code=414, media_type="application/json")
 
 
-class HeadAsGet:
-    """HEAD is answered by the GET route with the body dropped (same headers, incl. length).
+async def head_as_get(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a HEAD request with ``app``'s GET answer, its body dropped (same headers, incl. length).
 
     The route sees a copy of the scope with ``method`` GET and ``HEAD_MARK`` set (so an endless
     route, the event stream, can answer at once); the server's own scope keeps ``HEAD``, which it
     reads to send no body and keep the connection open. What the routing left in the copy (the
     route, for the metric label) is copied back before the response starts.
     """
+    finished = False
+    inner: Scope = {**scope, "method": "GET", HEAD_MARK: True}
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def hand_back() -> None:
+        scope.update((k, v) for k, v in inner.items() if k not in ("method", HEAD_MARK))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-        finished = False
-        inner: Scope = {**scope, "method": "GET", HEAD_MARK: True}
-
-        def hand_back() -> None:
-            scope.update((k, v) for k, v in inner.items() if k not in ("method", HEAD_MARK))
-
-        async def send_headers_only(message: Message) -> None:
-            nonlocal finished
-            if message["type"] == "http.response.start":
-                hand_back()
-                await send(message)
-            elif message["type"] == "http.response.body" and not finished:
-                finished = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-        try:
-            await self.app(inner, receive, send_headers_only)
-        finally:
+    async def send_headers_only(message: Message) -> None:
+        nonlocal finished
+        if message["type"] == "http.response.start":
             hand_back()
+            await send(message)
+        elif message["type"] == "http.response.body" and not finished:
+            finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    try:
+        await app(inner, receive, send_headers_only)
+    finally:
+        hand_back()

@@ -1,5 +1,6 @@
-"""Per request: its id (``X-Request-Id`` in and out, in every error body), its metric and the
-sampled access log, in the outermost of the gateway's middlewares (one wrapper of ``send``).
+"""Per request: its id (``X-Request-Id`` in and out, in every error body), its metric, the
+sampled access log and the checks before routing (the query-string cap, HEAD as GET), in the
+gateway's one middleware layer (one wrapper of ``send``).
 
 An id a client or proxy sent is kept when it is a
 short token (at most ``MAX_ID_LENGTH`` of ``[A-Za-z0-9._:-]``), otherwise one is made (a random
@@ -22,6 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.middleware import head_as_get, query_string_too_long
 from shared.metrics import HTTP_REQUESTS
 
 #: The id of the request being answered (``None`` outside a request).
@@ -46,10 +48,11 @@ class RequestContext:
     """Sets ``request_id`` and returns it as ``X-Request-Id``; observes
     ``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
     timed to the response start (an event stream is counted once, when it opens); writes the
-    sampled access log."""
+    sampled access log; answers 414 to a query string over ``max_query_bytes`` (``None``: no cap) and HEAD
+    with the GET route (``services.gateway.middleware``)."""
 
-    def __init__(self, app: ASGIApp, sample_rate: float = 0.0) -> None:
-        self.app, self.sample_rate = app, sample_rate
+    def __init__(self, app: ASGIApp, sample_rate: float = 0.0, max_query_bytes: int | None = None) -> None:
+        self.app, self.sample_rate, self.max_query_bytes = app, sample_rate, max_query_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +80,15 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, identified)
+            if (
+                self.max_query_bytes is not None
+                and len(scope.get("query_string", b"")) > self.max_query_bytes
+            ):
+                await query_string_too_long(self.max_query_bytes)(scope, receive, identified)
+            elif scope["method"] == "HEAD":
+                await head_as_get(self.app, scope, receive, identified)
+            else:
+                await self.app(scope, receive, identified)
         finally:
             if not status:
                 observe(500)

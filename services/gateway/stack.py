@@ -4,13 +4,15 @@
 ``app.add_middleware(...)`` builds, so every middleware sees every request, however it is served:
 
     ServerErrorMiddleware → user middleware (CORS, metrics, ...) → ``AnswerReplay`` →
-    ExceptionMiddleware → FastAPI's exit stack → router → ``HotRoutes`` → the router's own scan
+    ExceptionMiddleware → ``HotRoutes`` → FastAPI's exit stack → router
 
 ``AnswerReplay`` (``services.gateway.answer_cache``) answers a request whose recorded answer is
 still exact. ``HotRoutes`` matches the scalar-parameter GET routes (``FastRoute``) against their
 templates, most specific first (so registration order decides nothing), and calls the same handler
 the router would; errors propagate to the same exception handlers. Anything else (OpenAPI, docs,
-probes, proposals, other methods) is the router's.
+probes, proposals, other methods) goes on to the router. The hot routes sit above FastAPI's exit
+stack because they need none of it: it closes request files and dependencies, and a ``FastRoute``
+has neither (checked when it is built). That skips two layers (~5 µs) on every API request.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.responses import Response
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
@@ -43,8 +46,10 @@ def specificity(route: Route) -> tuple[bool, int]:
 class HotRoutes:
     """The router's inner app, with the ``FastRoute`` GET routes matched from a table first."""
 
-    def __init__(self, scan: ASGIApp, routes: list[BaseRoute]) -> None:
+    def __init__(self, scan: ASGIApp, routes: list[BaseRoute], router: ASGIApp | None = None) -> None:
         self.scan = scan
+        #: Set as ``scope["router"]`` as the router would (``url_for`` reads it).
+        self.router = router
         hot = [r for r in routes if isinstance(r, FastRoute) and "GET" in (r.methods or ())]
         self.table: list[tuple[Route, Handler]] = [
             (route, route.get_route_handler()) for route in sorted(hot, key=specificity)
@@ -77,10 +82,23 @@ class HotRoutes:
             if found is not None:
                 route, handler, params = found
                 scope.update(route=route, endpoint=route.endpoint, path_params=dict(params))
+                if self.router is not None:
+                    scope.setdefault("router", self.router)
                 response = await handler(Request(scope, receive))
                 await response(scope, receive, send)
                 return
         await self.scan(scope, receive, send)
+
+
+def _above_exit_stack(stack: ASGIApp) -> Any:
+    """The middleware whose inner app is FastAPI's ``AsyncExitStackMiddleware`` (``None``: absent)."""
+    layer: Any = stack
+    while layer is not None:
+        inner = getattr(layer, "app", None)
+        if isinstance(inner, AsyncExitStackMiddleware):
+            return layer
+        layer = inner
+    return None
 
 
 class GatewayApp(FastAPI):
@@ -109,8 +127,13 @@ class GatewayApp(FastAPI):
         finally:
             self.user_middleware = saved
         if self.hot_routes is None:
-            self.hot_routes = HotRoutes(self.router.middleware_stack, self._included)
-            self.router.middleware_stack = self.hot_routes
+            above = _above_exit_stack(stack)
+            if above is None:  # a FastAPI without the exit-stack layer: the router's inner app
+                self.hot_routes = HotRoutes(self.router.middleware_stack, self._included)
+                self.router.middleware_stack = self.hot_routes
+            else:
+                self.hot_routes = HotRoutes(above.app, self._included, router=self.router)
+                above.app = self.hot_routes
         return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

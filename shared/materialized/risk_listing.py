@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +61,11 @@ class RiskListingIndex(BaseModel):
     csv_rows: tuple[str, ...]
     #: Per row, ``lifecycle.days_at_risk`` (0 without lifecycle): the ``long_at_risk`` day filter.
     days_at_risk: tuple[int, ...] = ()
+
+    @cached_property
+    def encoded_fragments(self) -> tuple[bytes, ...]:
+        """``fragments`` as UTF-8, encoded once per index: answers join bytes, never re-encode."""
+        return tuple(fragment.encode() for fragment in self.fragments)
 
     def position(self, name: str) -> int | None:
         """Row of a model by name (exact first, then case-insensitive)."""
@@ -282,14 +287,22 @@ def render_risk_page(
 ) -> bytes:
     """``CategoryDeletionRiskResponse`` JSON of the page ``rows`` of a selection of ``total`` rows
     whose summary is ``summary_json`` (the gateway keeps selections and summaries per query)."""
+    limit = "null" if query.limit is None else query.limit
     head = (
-        f'{{"category":{json.dumps(index.category.value)},'
+        f'{{"category":"{index.category.value}",'
         f'"category_total_month_usage":{index.category_total_month_usage},'
-        f'"total_count":{total},"returned_count":{len(rows)},'
-        f'"offset":{query.offset},"limit":{json.dumps(query.limit)},"models":['
-    )
-    models = ",".join([index.fragments[i] for i in rows])
-    return f'{head}{models}],"summary":{summary_json}{tail}}}'.encode()
+        f'"total_count":{total},"returned_count":{len(rows)},"offset":{query.offset},"limit":{limit},'
+        '"models":['
+    ).encode()
+    end = f'],"summary":{summary_json}{tail}}}'.encode()
+    if not rows:
+        return head + end
+    # One copy of the (up to ~1 MB) body: the head and end ride on the first and last fragment.
+    fragments = index.encoded_fragments
+    chosen = [fragments[i] for i in rows]
+    chosen[0] = head + chosen[0]
+    chosen[-1] = chosen[-1] + end
+    return b",".join(chosen)
 
 
 def render_risk_csv(index: RiskListingIndex, answer: RiskAnswer) -> bytes:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +42,13 @@ class WithStatsIndex(BaseModel):
     worker_counts: tuple[int, ...]
     orders: dict[str, tuple[int, ...]]
     csv_rows: tuple[str, ...]
+
+    @cached_property
+    def encoded_entries(self) -> tuple[bytes, ...]:
+        """Each row's ``"name":{...}`` member as UTF-8, built once per index, joined per answer."""
+        return tuple(
+            f"{key}:{fragment}".encode() for key, fragment in zip(self.keys_json, self.fragments, strict=True)
+        )
 
 
 def _column(name: str, stats: CombinedModelStatistics) -> object | None:
@@ -198,7 +206,8 @@ def run_with_stats_query(
 
 def render_with_stats_json(index: WithStatsIndex, rows: Sequence[int]) -> bytes:
     """The ``{model: stats}`` map of the rows, in row order."""
-    return ("{" + ",".join(f"{index.keys_json[i]}:{index.fragments[i]}" for i in rows) + "}").encode()
+    entries = index.encoded_entries
+    return b"{" + b",".join([entries[i] for i in rows]) + b"}"
 
 
 def render_with_stats_csv(index: WithStatsIndex, rows: Sequence[int]) -> bytes:

@@ -9,6 +9,8 @@ D24); with it, ``sort_desc`` defaults to true as on with-stats.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -100,29 +102,14 @@ async def deletion_risk_listing(
     ] = None,
 ) -> Response:
     """Deletion-risk analysis of every model of image or text generation, filtered and paged."""
-    # Check order (D11, D17): unknown category 404, then its kind (D16), then the closed parameter
-    # sets, all before any I/O; "has no models" (404) and "not yet" (503) need the pointer.
-    chosen, view = _view(category, group_text_models, include_backend_variations)
-    if preset and preset not in VALID_PRESETS:
-        raise bad_value("preset", preset, VALID_PRESETS)
-    if sort_by and sort_by not in VALID_SORT_FIELDS:
-        raise bad_value("sort_by", sort_by, VALID_SORT_FIELDS)
-    terms = normalise_search(search)
-    query = RiskQuery(
-        preset=preset or None, search=terms or None, sort_by=sort_by or None,
-        descending=bool(sort_by) and sort_desc, offset=offset, limit=limit,
-        min_days_at_risk=(
-            (gateway_of(request).settings.history.min_days_at_risk if days_at_risk is None else days_at_risk)
-            if preset == "long_at_risk"
-            else 0
-        ),
+    gateway = gateway_of(request)
+    min_days = gateway.settings.history.min_days_at_risk if days_at_risk is None else days_at_risk
+    plan = listing_plan(
+        category, group_text_models, include_backend_variations, preset, limit, offset, sort_by,
+        sort_desc, search, format, min_days,
     )  # fmt: skip
-    default = query == _DEFAULT and format is Format.JSON
-    key = (
-        f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
-        f"|{query.min_days_at_risk}"
-    )
-    cache = gateway_of(request).cache
+    chosen, view, query, key, default = plan.category, plan.view, plan.query, plan.key, plan.default
+    cache = gateway.cache
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         if default:
@@ -140,6 +127,47 @@ async def deletion_risk_listing(
 
 
 _DEFAULT = RiskQuery()
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPlan:
+    """What a listing request asks for, checked: the same for every request with its parameters."""
+
+    category: ModelCategory
+    view: str
+    query: RiskQuery
+    #: The query's part of the ETag and of the cache keys.
+    key: str
+    #: The unfiltered JSON listing: the stored body, spliced.
+    default: bool
+
+
+@lru_cache(maxsize=1024)
+def listing_plan(
+    category: str, group_text_models: bool, include_backend_variations: bool, preset: str | None,
+    limit: int | None, offset: int, sort_by: str | None, sort_desc: bool, search: str | None,
+    format: Format, min_days_at_risk: int,
+) -> ListingPlan:  # fmt: skip
+    """Check a listing's parameters and plan its answer (pure, so remembered per parameters; an
+    error is raised again on every request)."""
+    # Check order (D11, D17): unknown category 404, then its kind (D16), then the closed parameter
+    # sets, all before any I/O; "has no models" (404) and "not yet" (503) need the pointer.
+    chosen, view = _view(category, group_text_models, include_backend_variations)
+    if preset and preset not in VALID_PRESETS:
+        raise bad_value("preset", preset, VALID_PRESETS)
+    if sort_by and sort_by not in VALID_SORT_FIELDS:
+        raise bad_value("sort_by", sort_by, VALID_SORT_FIELDS)
+    terms = normalise_search(search)
+    query = RiskQuery(
+        preset=preset or None, search=terms or None, sort_by=sort_by or None,
+        descending=bool(sort_by) and sort_desc, offset=offset, limit=limit,
+        min_days_at_risk=min_days_at_risk if preset == "long_at_risk" else 0,
+    )  # fmt: skip
+    key = (
+        f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
+        f"|{query.min_days_at_risk}"
+    )
+    return ListingPlan(chosen, view, query, key, query == _DEFAULT and format is Format.JSON)
 
 
 async def deletion_risk_of_model(
@@ -166,7 +194,7 @@ async def deletion_risk_of_model(
                 ErrorBody(detail=f"No model {echo(model)} in the {view} view of {category} (names are "
                           "matched case-insensitively; with group_text_models use the family name)."),
             )  # fmt: skip
-        return Body(index.fragments[row][:-1].encode() + freshness_tail(found) + b"}", JSON)
+        return Body(index.encoded_fragments[row][:-1] + freshness_tail(found) + b"}", JSON)
 
     return await serve(request, chosen, view, f"model|{model}", build)
 

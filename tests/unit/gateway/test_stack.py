@@ -6,13 +6,15 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from fastapi import APIRouter
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
 from services.gateway.errors import ECHO_CHARS, ErrorBody, echo
 from services.gateway.fastroute import FastRoute
 from services.gateway.request_context import MAX_ID_LENGTH, RequestContext, request_id
-from services.gateway.stack import MATCHED_PATHS, HotRoutes, specificity
+from services.gateway.stack import MATCHED_PATHS, GatewayApp, HotRoutes, specificity
 
 P = "/model_references/statistics/{category}"
 TEMPLATES = [
@@ -107,3 +109,27 @@ async def test_request_ids_kept_when_usable_made_otherwise_and_in_error_bodies()
     assert len(made) == 4  # each request its own
     assert request_id.get() is None  # reset after the request
     assert seen[0] == "abc.1:2-3_4"
+
+
+async def test_hot_routes_skip_fastapis_exit_stack_and_other_routes_keep_it() -> None:
+    """The table sits between the exception layer and FastAPI's exit stack: a ``FastRoute`` needs
+    no exit stack (no dependencies, no request body), every other route still gets it."""
+    app = GatewayApp()
+    hot, plain = APIRouter(route_class=FastRoute), APIRouter()
+
+    async def fast(request: Request, category: str) -> JSONResponse:
+        return JSONResponse(
+            {"stack": "fastapi_middleware_astack" in request.scope, "router": "router" in request.scope}
+        )
+
+    async def other(request: Request) -> JSONResponse:
+        return JSONResponse({"stack": "fastapi_middleware_astack" in request.scope})
+
+    hot.add_api_route("/hot/{category}", fast, methods=["GET"])
+    plain.add_api_route("/plain", other, methods=["GET"])
+    app.include_router(hot)
+    app.include_router(plain)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert (await client.get("/hot/x")).json() == {"stack": False, "router": True}
+        assert (await client.get("/plain")).json() == {"stack": True}
+        assert (await client.post("/hot/x")).status_code == 405  # other methods: the router's answer
