@@ -62,7 +62,7 @@ class FastRoute(APIRoute):
             **{f.name: (f.field_info.annotation, FieldInfo.merge_field_infos(f.field_info, alias=None))
                for _, f in sources},
         )  # fmt: skip
-        request_name = dependant.request_param_name or "request"
+        request_name = dependant.request_param_name  # ``None``: the endpoint takes no request
         endpoint = self.endpoint
 
         # Query parameters by name as sent (the query string is walked once, not looked up per
@@ -115,7 +115,10 @@ class FastRoute(APIRoute):
                 if len(remembered) >= REMEMBERED_INPUTS:
                     remembered.clear()
                 remembered[key] = values
-            response: Response = await endpoint(**values, **{request_name: request})
+            if request_name is None:
+                response: Response = await endpoint(**values)
+            else:
+                response = await endpoint(**values, **{request_name: request})
             return response
 
         return handler

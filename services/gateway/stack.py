@@ -4,32 +4,52 @@
 ``app.add_middleware(...)`` builds, so every middleware sees every request, however it is served:
 
     ServerErrorMiddleware → user middleware (CORS, metrics, ...) → ``AnswerReplay`` →
-    ExceptionMiddleware → ``HotRoutes`` → FastAPI's exit stack → router
+    ``HotRoutes`` → ExceptionMiddleware → FastAPI's exit stack → router
 
 ``AnswerReplay`` (``services.gateway.answer_cache``) answers a request whose recorded answer is
 still exact. ``HotRoutes`` matches the scalar-parameter GET routes (``FastRoute``) against their
 templates, most specific first (so registration order decides nothing), and calls the same handler
-the router would; errors propagate to the same exception handlers. Anything else (OpenAPI, docs,
-probes, proposals, other methods) goes on to the router. The hot routes sit above FastAPI's exit
-stack because they need none of it: it closes request files and dependencies, and a ``FastRoute``
-has neither (checked when it is built). That skips two layers (~5 µs) on every API request.
+the router would; an error it raises is answered by the app's exception handlers, through a twin
+of the ``ExceptionMiddleware`` below (same handlers, same lookup). Anything else (OpenAPI, docs,
+probes, proposals, other methods) goes on to the exception layer and the router.
+
+Why the hot routes sit that high: every layer is a call and a ``send`` wrapper on every request,
+and these routes need none of the layers they skip. The exception layer wraps ``send`` to know
+whether a response started (a hot handler returns its response before anything is sent); the exit
+stack closes request files and dependencies (a ``FastRoute`` has neither, checked when it is
+built); the router scans its routes. FastAPI also puts two layers outside the user middleware
+that do nothing here and are left out: its native telemetry's exception observer (the gateway
+does not start FastAPI's telemetry, ``GatewayApp.__call__``; tracing wraps the app,
+``shared.tracing``) and the request body limit (no ``max_body_size``; the API takes no bodies).
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.responses import Response
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.answer_cache import AnswerCache, AnswerReplay
 from services.gateway.fastroute import FastRoute
 from services.gateway.middleware import RAW_SEND
+
+try:  # FastAPI's layers that do nothing for the gateway (module doc); absent in other versions
+    from fastapi._body_limit import AppBodyLimitMiddleware
+    from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
+
+    IDLE_LAYERS: tuple[type, ...] = (AppBodyLimitMiddleware, ExceptionTelemetryMiddleware)
+except ImportError:  # pragma: no cover
+    IDLE_LAYERS = ()
+#: Scope key holding the error a hot route raised, for the twin exception layer to answer.
+_HOT_ERROR = "hma.hot_error"
 
 Handler = Callable[[Request], Awaitable[Response]]
 #: Paths whose match ``HotRoutes`` remembers (model names make the set unbounded).
@@ -43,13 +63,30 @@ def specificity(route: Route) -> tuple[bool, int]:
     return any(s.endswith(":path}") for s in segments), -literals
 
 
-class HotRoutes:
-    """The router's inner app, with the ``FastRoute`` GET routes matched from a table first."""
+async def _raise_hot_error(scope: Scope, receive: Receive, send: Send) -> None:
+    raise scope.pop(_HOT_ERROR)
 
-    def __init__(self, scan: ASGIApp, routes: list[BaseRoute], router: ASGIApp | None = None) -> None:
+
+class HotRoutes:
+    """The ``FastRoute`` GET routes matched from a table; anything else goes on to ``scan``.
+
+    ``errors``: an ``ExceptionMiddleware`` whose handlers answer a hot route's error (``None``:
+    errors propagate, for a table placed below such a layer)."""
+
+    def __init__(
+        self,
+        scan: ASGIApp,
+        routes: list[BaseRoute],
+        router: ASGIApp | None = None,
+        errors: ExceptionMiddleware | None = None,
+    ) -> None:
         self.scan = scan
         #: Set as ``scope["router"]`` as the router would (``url_for`` reads it).
         self.router = router
+        self.errors: ExceptionMiddleware | None = None
+        if errors is not None:
+            self.errors = copy.copy(errors)  # same handlers, around an app that re-raises
+            self.errors.app = _raise_hot_error
         hot = [r for r in routes if isinstance(r, FastRoute) and "GET" in (r.methods or ())]
         self.table: list[tuple[Route, Handler]] = [
             (route, route.get_route_handler()) for route in sorted(hot, key=specificity)
@@ -84,21 +121,36 @@ class HotRoutes:
                 scope.update(route=route, endpoint=route.endpoint, path_params=dict(params))
                 if self.router is not None:
                     scope.setdefault("router", self.router)
-                response = await handler(Request(scope, receive))
+                try:
+                    response = await handler(Request(scope, receive))
+                except Exception as error:
+                    if self.errors is None:
+                        raise
+                    scope[_HOT_ERROR] = error
+                    await self.errors(scope, receive, send)
+                    return
                 await response(scope, receive, send)
                 return
         await self.scan(scope, receive, send)
 
 
-def _above_exit_stack(stack: ASGIApp) -> Any:
-    """The middleware whose inner app is FastAPI's ``AsyncExitStackMiddleware`` (``None``: absent)."""
+def _layers(stack: ASGIApp) -> list[Any]:
+    """The middleware chain from ``stack`` inwards, through each layer's ``app``."""
+    chain: list[Any] = []
     layer: Any = stack
-    while layer is not None:
-        inner = getattr(layer, "app", None)
-        if isinstance(inner, AsyncExitStackMiddleware):
-            return layer
-        layer = inner
-    return None
+    while layer is not None and layer not in chain:
+        chain.append(layer)
+        layer = getattr(layer, "app", None)
+    return chain
+
+
+def _without_idle_layers(stack: ASGIApp) -> None:
+    """Unlink ``IDLE_LAYERS`` from the chain below ``stack`` (the outermost layer stays)."""
+    chain = _layers(stack)
+    for outer, inner in itertools.pairwise(chain):
+        while isinstance(inner, IDLE_LAYERS):
+            inner = inner.app
+        outer.app = inner
 
 
 class GatewayApp(FastAPI):
@@ -127,13 +179,11 @@ class GatewayApp(FastAPI):
         finally:
             self.user_middleware = saved
         if self.hot_routes is None:
-            above = _above_exit_stack(stack)
-            if above is None:  # a FastAPI without the exit-stack layer: the router's inner app
-                self.hot_routes = HotRoutes(self.router.middleware_stack, self._included)
-                self.router.middleware_stack = self.hot_routes
-            else:
-                self.hot_routes = HotRoutes(above.app, self._included, router=self.router)
-                above.app = self.hot_routes
+            _without_idle_layers(stack)
+            replay = next(layer for layer in _layers(stack) if isinstance(layer, AnswerReplay))
+            errors = replay.app if isinstance(replay.app, ExceptionMiddleware) else None
+            self.hot_routes = HotRoutes(replay.app, self._included, router=self.router, errors=errors)
+            replay.app = self.hot_routes
         return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from services.gateway.errors import ECHO_CHARS, ErrorBody, echo
 from services.gateway.fastroute import FastRoute
 from services.gateway.request_context import MAX_ID_LENGTH, RequestContext, request_id
-from services.gateway.stack import MATCHED_PATHS, GatewayApp, HotRoutes, specificity
+from services.gateway.stack import IDLE_LAYERS, MATCHED_PATHS, GatewayApp, HotRoutes, _layers, specificity
 
 P = "/model_references/statistics/{category}"
 TEMPLATES = [
@@ -112,10 +112,22 @@ async def test_request_ids_kept_when_usable_made_otherwise_and_in_error_bodies()
 
 
 async def test_hot_routes_skip_fastapis_exit_stack_and_other_routes_keep_it() -> None:
-    """The table sits between the exception layer and FastAPI's exit stack: a ``FastRoute`` needs
-    no exit stack (no dependencies, no request body), every other route still gets it."""
+    """The table sits right under the replay: a ``FastRoute`` needs no exit stack (no dependencies,
+    no request body), every other route still gets it; a hot route's error gets the app's exception
+    handler; FastAPI's idle layers are out of the chain."""
     app = GatewayApp()
     hot, plain = APIRouter(route_class=FastRoute), APIRouter()
+
+    class Refused(Exception):
+        pass
+
+    async def refused(_: Request, __: Exception) -> JSONResponse:
+        return JSONResponse({"refused": True}, status_code=409)
+
+    app.add_exception_handler(Refused, refused)
+
+    async def failing(category: str) -> JSONResponse:
+        raise Refused(category)
 
     async def fast(request: Request, category: str) -> JSONResponse:
         return JSONResponse(
@@ -126,6 +138,7 @@ async def test_hot_routes_skip_fastapis_exit_stack_and_other_routes_keep_it() ->
         return JSONResponse({"stack": "fastapi_middleware_astack" in request.scope})
 
     hot.add_api_route("/hot/{category}", fast, methods=["GET"])
+    hot.add_api_route("/hot/{category}/failing", failing, methods=["GET"])
     plain.add_api_route("/plain", other, methods=["GET"])
     app.include_router(hot)
     app.include_router(plain)
@@ -133,3 +146,9 @@ async def test_hot_routes_skip_fastapis_exit_stack_and_other_routes_keep_it() ->
         assert (await client.get("/hot/x")).json() == {"stack": False, "router": True}
         assert (await client.get("/plain")).json() == {"stack": True}
         assert (await client.post("/hot/x")).status_code == 405  # other methods: the router's answer
+        for _ in range(2):  # a hot route's error: the app's handler, as below the exception layer
+            answer = await client.get("/hot/x/failing")
+            assert (answer.status_code, answer.json()) == (409, {"refused": True})
+    chain = _layers(app.middleware_stack)
+    assert not [layer for layer in chain if isinstance(layer, IDLE_LAYERS)]
+    assert app.hot_routes in chain
