@@ -148,9 +148,10 @@ def _without_idle_layers(stack: ASGIApp) -> None:
     """Unlink ``IDLE_LAYERS`` from the chain below ``stack`` (the outermost layer stays)."""
     chain = _layers(stack)
     for outer, inner in itertools.pairwise(chain):
-        while isinstance(inner, IDLE_LAYERS):
-            inner = inner.app
-        outer.app = inner
+        below: Any = inner
+        while isinstance(below, IDLE_LAYERS):
+            below = below.app
+        outer.app = below
 
 
 class GatewayApp(FastAPI):
