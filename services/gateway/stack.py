@@ -150,7 +150,7 @@ def _without_idle_layers(stack: ASGIApp) -> None:
     for outer, inner in itertools.pairwise(chain):
         below: Any = inner
         while isinstance(below, IDLE_LAYERS):
-            below = below.app
+            below = getattr(below, "app")  # noqa: B009 (narrowed to object by isinstance)
         outer.app = below
 
 
