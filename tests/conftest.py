@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
 from devtools.devstack.broker import probe, start_tansu, stop_process
 from devtools.devstack.redis_server import start_redis_server
@@ -59,6 +60,16 @@ def redis_url() -> Iterator[str]:
         yield url
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the session's Redis for one test (a module may define its own ``redis``)."""
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

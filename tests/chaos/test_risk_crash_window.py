@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from redis.asyncio import Redis
 
 from services.analytics.risk_events import RiskChangePublisher, read_current_states, read_last_changes
 from shared.domain.categories import ModelCategory
-from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
+from shared.domain.risk.models import ModelDeletionRiskInfo
 from shared.events.risk import RiskBasis
 from shared.kafka import ensure_topics, make_producer
 from shared.redis_keys import RedisKeys
@@ -27,6 +26,7 @@ from shared.settings import KafkaSettings
 from shared.store.risk_stream import RiskEventStream
 from shared.topics import RISK_CHANGED, RISK_CURRENT, partition_for
 from tests.support.analytics import read_topic
+from tests.support.events import at_risk_models
 from tests.support.kafka_broker import KafkaInfo
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
@@ -40,18 +40,7 @@ class Crash(Exception):
 
 
 def models() -> list[ModelDeletionRiskInfo]:
-    flags = DeletionRiskFlags(no_active_workers=True)
-    return [
-        ModelDeletionRiskInfo(
-            name=f"model-{n}",
-            category=CATEGORY,
-            deletion_risk_flags=flags,
-            at_risk=True,
-            risk_score=1,
-            worker_count=0,
-        )
-        for n in range(4)
-    ]
+    return at_risk_models(CATEGORY, 4)
 
 
 @pytest.fixture
@@ -66,13 +55,6 @@ async def settings(kafka: KafkaInfo, unique: str) -> KafkaSettings:
         chosen, (RISK_CHANGED.with_prefix(chosen.topic_prefix), RISK_CURRENT.with_prefix(chosen.topic_prefix))
     )
     return chosen
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def new_owner(

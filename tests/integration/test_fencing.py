@@ -3,8 +3,6 @@ the ownership check of an older owner are refused, in the same Lua script as the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -16,13 +14,6 @@ from shared.store.generations import GenerationStore
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 IMAGE = ModelCategory.IMAGE_GENERATION
 BASIS = {"reference_seq": "1", "status_at_ms": "1", "stats_at_ms": "1", "workers_at_ms": "1"}
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_zombie_owner_cannot_swap_the_pointer_after_a_newer_claim(redis: Redis, unique: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from shared.domain.categories import ModelCategory
 from shared.domain.horde.payloads import HordeModelStats, HordeModelStatus, HordeWorker
 from shared.domain.reference.parse import parse_reference, reference_version
+from shared.domain.risk.models import DeletionRiskFlags, ModelDeletionRiskInfo
 from shared.events.horde import HordeStatsCaptured, HordeStatusCaptured, HordeWorkersCaptured
 from shared.events.reference import ReferenceCategoryChanged
 from shared.kafka import content_hash
@@ -75,3 +76,15 @@ def workers_event(
 def synthetic(name: str) -> object:
     """A file of the synthetic snapshot, parsed."""
     return json.loads((SYNTHETIC / name).read_text())
+
+
+def at_risk_models(category: ModelCategory, count: int) -> list[ModelDeletionRiskInfo]:
+    """``count`` models (``model-0`` …) at risk for having no active workers: a risk state to publish."""
+    flags = DeletionRiskFlags(no_active_workers=True)
+    return [
+        ModelDeletionRiskInfo(
+            name=f"model-{n}", category=category, deletion_risk_flags=flags, at_risk=True, risk_score=1,
+            worker_count=0,
+        )
+        for n in range(count)
+    ]  # fmt: skip
