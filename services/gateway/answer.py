@@ -21,7 +21,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from redis.asyncio import Redis
 
-from services.gateway.answer_cache import AnswerBasis, answer_basis
+from services.gateway.answer_cache import AnswerBasis, answer_basis, answer_key
 from services.gateway.cache import ViewCache
 from services.gateway.encoding import Body, encode
 from services.gateway.errors import no_models, not_materialised
@@ -118,25 +118,14 @@ class ReadyResponse(Response):
 _VARY = (b"vary", b"Accept-Encoding")
 
 
-def negotiation_headers(request: Request) -> tuple[str | None, str | None]:
-    """``If-None-Match`` and ``Accept-Encoding`` in one pass over the raw headers (the first of
-    each, as Starlette's ``Headers.get``), without building a ``Headers`` object."""
-    if_none_match = accept_encoding = None
-    for name, value in request.scope["headers"]:
-        if name == b"if-none-match":
-            if if_none_match is None:
-                if_none_match = value.decode("latin-1")
-        elif name == b"accept-encoding" and accept_encoding is None:
-            accept_encoding = value.decode("latin-1")
-    return if_none_match, accept_encoding
-
-
 async def serve(request: Request, category: ModelCategory, view: str, query: str, build: Build) -> Response:
     """The answer of ``build`` over the current generation of ``category`` (see module doc)."""
     gateway = gateway_of(request)
     stale_after = gateway.settings.analytics.stale_after_seconds
     current = await current_of(gateway.pointers, category)
-    if_none_match, accept_encoding = negotiation_headers(request)
+    _, _, encoding, validator = answer_key(request.scope)  # one pass over the raw headers
+    if_none_match = None if validator is None else validator.decode("latin-1")
+    accept_encoding = None if encoding is None else encoding.decode("latin-1")
     for _ in range(2):
         found, turns_stale = provenance_now(current, view, stale_after_seconds=stale_after)
         tag = entity_tag(current.generation, view, query, found.stale)

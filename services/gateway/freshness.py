@@ -124,11 +124,6 @@ def _too_old_after(current: CurrentGeneration, sources: tuple[str, ...], stale_a
     return until
 
 
-def moved_on(current: CurrentGeneration, view: str) -> list[str]:
-    """Inputs of ``view`` whose latest poll saw other content than the generation was built from."""
-    return [s for s in sources_of(view) if f"{_ENDPOINT[s]}_moved_at_ms" in current.basis]
-
-
 #: Pointers' provenances by (pointer identity, view): ``(pointer, stale_after, turns stale at,
 #: fresh provenance, stale provenance)``. Cleared when full.
 _REMEMBERED: dict[tuple[int, str], tuple[CurrentGeneration, float, float, Provenance, Provenance]] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.gateway.freshness import moved_on, provenance, stale_from
+from services.gateway.freshness import provenance, stale_from
 from services.gateway.pointers import Poll, confirmation_fields
 from shared.store.generations import CurrentGeneration
 
@@ -38,7 +38,10 @@ def test_a_poll_that_saw_the_served_content_confirms_it() -> None:
         ]
         == "5000"
     )
-    assert moved_on(current, "with-stats") == []
+    assert (
+        "X-Horde-Moved-On"
+        not in provenance(current, "with-stats", stale_after_seconds=LIMIT, now=5_000).headers
+    )
 
 
 def test_a_poll_that_saw_other_content_does_not_confirm_and_the_answer_turns_stale_within_the_limit() -> None:
@@ -57,7 +60,8 @@ def test_a_poll_that_saw_other_content_does_not_confirm_and_the_answer_turns_sta
 def test_stats_moving_on_makes_runtime_answers_stale_but_not_statistics() -> None:
     moved = pointer(status=Poll(5_000_000, "A", 1_000_000), stats=Poll(5_000_000, "T", 2_000_000))
     assert stale(moved, 2_000 + LIMIT + 1)
-    assert moved_on(moved, "deletion-risk") == ["horde_stats"]
+    found = provenance(moved, "deletion-risk", stale_after_seconds=LIMIT, now=2_000)
+    assert found.headers["X-Horde-Moved-On"] == "stats"
     assert not stale(moved, 2_000 + LIMIT + 1, view="statistics")
 
 

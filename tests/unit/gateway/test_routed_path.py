@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.requests import Request as StarletteRequest
 
-from services.gateway.answer import negotiation_headers
 from services.gateway.errors import GatewayError
 from services.gateway.fastroute import REMEMBERED_INPUTS, FastRoute
 from services.gateway.freshness import provenance, provenance_now, stale_from
@@ -125,15 +124,6 @@ def test_remembered_provenance_equals_the_computed_one_at_every_moment(view: str
     assert until == stale_from(changed, view, stale_after_seconds=60)
     other_limit = provenance_now(current, view, stale_after_seconds=10**9, now=1100)[1]  # not remembered
     assert other_limit == stale_from(current, view, stale_after_seconds=10**9)
-
-
-def test_negotiation_headers_take_the_first_of_each() -> None:
-    request = StarletteRequest({"type": "http", "headers": [
-        (b"accept-encoding", b"gzip"), (b"if-none-match", b'"a"'), (b"if-none-match", b'"b"'),
-        (b"accept-encoding", b"br"),
-    ]})  # fmt: skip
-    assert negotiation_headers(request) == ('"a"', "gzip")
-    assert negotiation_headers(StarletteRequest({"type": "http", "headers": []})) == (None, None)
 
 
 def test_pages_join_encoded_fragments_into_the_json_the_fields_describe(text_views: dict[str, bytes]) -> None:
