@@ -21,7 +21,6 @@ from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
-from services.gateway.listing import page_rows, render_listing, select_rows
 from services.gateway.models import CategoryDeletionRiskAnswer, ModelDeletionRiskAnswer
 from services.gateway.routes.common import (
     CSV,
@@ -45,7 +44,9 @@ from shared.materialized.risk_listing import (
     RiskAnswer,
     RiskQuery,
     render_risk_csv,
+    render_risk_page,
 )
+from shared.materialized.selection import page
 from shared.store.generations import CurrentGeneration
 
 #: Listing routes, then (after the events route) the single-model routes: ``…/events`` is no model.
@@ -117,11 +118,14 @@ async def deletion_risk_listing(
         index = await cache.risk_index(chosen, current.generation, view)
         if index is None:
             return None
-        selection = select_rows(cache.selections, chosen, current.generation, view, index, query)
+        selection = cache.selection(chosen, current.generation, view, index, query)
+        rows = page(selection.rows, query.offset, query.limit)
         if format is Format.CSV:
-            rows = page_rows(query, selection)
-            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=rows)), CSV)
-        return Body(render_listing(index, query, selection, freshness_tail(found).decode()), JSON)
+            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=tuple(rows))), CSV)
+        tail = freshness_tail(found).decode()
+        return Body(
+            render_risk_page(index, query, len(selection.rows), rows, selection.summary_json, tail), JSON
+        )
 
     return await serve(request, chosen, view, key, build)
 

@@ -27,7 +27,7 @@ from shared.domain.proposal.markdown import render_markdown
 from shared.domain.proposal.models import RemovalPolicy, RemovalProposal
 from shared.domain.proposal.patch import PatchUnavailableError, patch_reference
 from shared.domain.risk.presets import VALID_PRESETS, DeletionRiskFilterPreset
-from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, PROPOSAL_VIEW, ProposalInputs
+from shared.materialized.proposal_inputs import PROPOSAL_VIEW, ProposalInputs
 from shared.store.generations import CurrentGeneration
 
 router = APIRouter(tags=["removal-proposal"], route_class=FastRoute)
@@ -145,18 +145,11 @@ async def removal_proposal(
     impact (styles, sole-serving workers, disk, text families), reproducible from its basis."""
     chosen = parse_category(category, runtime=True)
     policy = parse_policy(preset, include, exclude, min_days_at_risk)
-    gateway = gateway_of(request)
-    cache = gateway.cache
+    cache = gateway_of(request).cache
     key = f"proposal|{policy.model_dump_json()}|{format.value}"
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
-        async def load() -> ProposalInputs | None:
-            raw = await cache.store.view(chosen, current.generation, PROPOSAL_INPUTS)
-            return None if raw is None else ProposalInputs.model_validate_json(raw)
-
-        inputs: ProposalInputs | None = await cache.indexes.get(
-            (chosen, current.generation, PROPOSAL_INPUTS), load
-        )
+        inputs = await cache.proposal_inputs(chosen, current.generation)
         if inputs is None:
             return None
         try:
@@ -165,8 +158,7 @@ async def removal_proposal(
             )
         except PolicyConflictError as error:  # pragma: no cover - parse_policy refuses it first
             raise GatewayError(422, ErrorBody(detail=str(error))) from None
-        body = _body(chosen, inputs, proposal, format)
-        return body
+        return _body(chosen, inputs, proposal, format)
 
     response = await serve(request, chosen, PROPOSAL_VIEW, key, build)
     if format is ProposalFormat.PATCH and response.status_code == 200:
