@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from services.gateway.request_context import request_id
-
+#: The id of the request being answered (``None`` outside a request; set by ``RequestContext``).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 #: Longest part of a client's input repeated in an error body.
 ECHO_CHARS = 80
 

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.answer_cache import AnswerCache, AnswerReplay
 from services.gateway.fastroute import FastRoute
-from services.gateway.middleware import RAW_SEND
+from services.gateway.request_context import RAW_SEND
 
 try:  # FastAPI's layers that do nothing for the gateway (module doc); absent in other versions
     from fastapi._body_limit import AppBodyLimitMiddleware

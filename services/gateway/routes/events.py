@@ -24,7 +24,7 @@ from services.gateway.answer import gateway_of, has_no_models
 from services.gateway.errors import ErrorBody, GatewayError, error_responses, no_models, store_unavailable
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import provenance
-from services.gateway.middleware import HEAD_MARK, RAW_SEND
+from services.gateway.request_context import HEAD_MARK, RAW_SEND
 from services.gateway.routes.common import PREFIX, CategoryPath, parse_category
 from services.gateway.streams import (
     EVENT_NAME,
