@@ -20,8 +20,7 @@ from services.gateway.answer import freshness_tail, gateway_of, serve
 from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
 from services.gateway.fastroute import FastRoute
-from services.gateway.freshness import Provenance
-from services.gateway.models import CategoryDeletionRiskAnswer, ModelDeletionRiskAnswer
+from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import (
     CSV,
     JSON,
@@ -37,6 +36,7 @@ from services.gateway.routes.common import (
 )
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.listing import VALID_SORT_FIELDS
+from shared.domain.risk.models import CategoryDeletionRiskResponse, ModelDeletionRiskInfo
 from shared.domain.risk.presets import VALID_PRESETS
 from shared.domain.views import effective_risk_flags, risk_view
 from shared.materialized.risk_listing import (
@@ -58,6 +58,18 @@ VariationsQuery = Annotated[
     bool, Query(description="Text only, ungrouped: add per-backend breakdowns of every model.")
 ]
 _RISK_ERRORS = error_responses(400, 404, 414, 422, 503)
+
+
+class CategoryDeletionRiskAnswer(CategoryDeletionRiskResponse):
+    """``CategoryDeletionRiskResponse`` with the freshness of the generation it was read from."""
+
+    freshness: Freshness
+
+
+class ModelDeletionRiskAnswer(ModelDeletionRiskInfo):
+    """One model's ``ModelDeletionRiskInfo`` with the freshness of the generation it was read from."""
+
+    freshness: Freshness
 
 
 def _view(

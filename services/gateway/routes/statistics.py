@@ -11,14 +11,21 @@ from services.gateway.answer import freshness_tail, gateway_of, serve
 from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import error_responses
 from services.gateway.fastroute import FastRoute
-from services.gateway.freshness import Provenance
-from services.gateway.models import CategoryStatisticsAnswer
+from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import JSON, MAX_PAGE_INDEX, PREFIX, CategoryPath, parse_category
 from shared.domain.categories import ModelCategory
+from shared.domain.statistics import CategoryStatistics
 from shared.domain.views import statistics_view
 from shared.store.generations import CurrentGeneration
 
 router = APIRouter(tags=["statistics"], route_class=FastRoute)
+
+
+class CategoryStatisticsAnswer(CategoryStatistics):
+    """``CategoryStatistics`` with the freshness of the generation it was read from."""
+
+    freshness: Freshness
+
 
 _STORED_ECHO = b'"offset":0,"limit":null'
 
