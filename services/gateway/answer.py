@@ -83,28 +83,24 @@ def has_no_models(current: CurrentGeneration) -> bool:
 
 async def current_of(pointers: PointerCache, category: ModelCategory) -> CurrentGeneration:
     """The category's pointer; 404 when its reference has no models (D17), 503 before its first
-    generation (only a category the reference watcher has not reported yet has none)."""
+    generation (only a category the reference watcher has not reported yet has none) or when it was
+    lost from Redis (a pointer this process has served before)."""
     current = await pointers.get(category)
-    if current is None:
-        raise not_materialised(missing_pointer_detail(category, lost=category in pointers.seen))
-    if has_no_models(current):
-        raise no_models(category.value)
-    return current
-
-
-def missing_pointer_detail(category: ModelCategory, *, lost: bool) -> str:
-    """What a 503 without a generation says: lost from Redis (being rewritten) or not yet computed."""
-    if lost:
-        return (
+    if current is None and category in pointers.seen:
+        raise not_materialised(
             f"The views of {category} are being rewritten: Redis no longer holds them (flushed or "
             "restarted without persistence) and the analytics workers restore them from Kafka within "
             "seconds. Nothing is wrong with the request; retry after the Retry-After delay."
         )
-    return (
-        f"No views of {category} have been written yet: the analytics workers have not finished "
-        "their first computation of this category (they are starting or replaying Kafka, or "
-        "Redis was emptied before this gateway saw the views). Retry after the Retry-After delay."
-    )
+    if current is None:
+        raise not_materialised(
+            f"No views of {category} have been written yet: the analytics workers have not finished "
+            "their first computation of this category (they are starting or replaying Kafka, or "
+            "Redis was emptied before this gateway saw the views). Retry after the Retry-After delay."
+        )
+    if has_no_models(current):
+        raise no_models(category.value)
+    return current
 
 
 class ReadyResponse(Response):

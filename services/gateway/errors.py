@@ -65,11 +65,16 @@ def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) ->
     )
 
 
-def not_materialised(detail: str, retry_after: int = 5) -> GatewayError:
-    """503 while the workers have not written what the answer needs."""
+def retry_later(status: int, detail: str, seconds: int) -> GatewayError:
+    """An error that passes: ``Retry-After`` and ``retry_after_seconds`` say when to ask again."""
     return GatewayError(
-        503, ErrorBody(detail=detail, retry_after_seconds=retry_after), {"Retry-After": str(retry_after)}
+        status, ErrorBody(detail=detail, retry_after_seconds=seconds), {"Retry-After": str(seconds)}
     )
+
+
+def not_materialised(detail: str) -> GatewayError:
+    """503 while the workers have not written what the answer needs."""
+    return retry_later(503, detail, 5)
 
 
 def no_models(category: str) -> GatewayError:
@@ -77,16 +82,10 @@ def no_models(category: str) -> GatewayError:
     return GatewayError(404, ErrorBody(detail=f"Category '{category}' not found or has no models"))
 
 
-def store_unavailable(retry_after: int = 1) -> GatewayError:
+def store_unavailable() -> GatewayError:
     """503 while Redis does not answer (a restart, a failover): nothing is wrong with the request."""
-    return GatewayError(
-        503,
-        ErrorBody(
-            detail="The materialised views are unavailable (Redis does not answer); try again shortly.",
-            retry_after_seconds=retry_after,
-        ),
-        {"Retry-After": str(retry_after)},
-    )
+    detail = "The materialised views are unavailable (Redis does not answer); try again shortly."
+    return retry_later(503, detail, 1)
 
 
 #: OpenAPI ``responses`` entries of the error codes, by code.

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.answer import gateway_of, has_no_models
-from services.gateway.errors import ErrorBody, GatewayError, error_responses, no_models, store_unavailable
+from services.gateway.errors import error_responses, no_models, retry_later, store_unavailable
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import provenance
 from services.gateway.request_context import HEAD_MARK, RAW_SEND
@@ -55,14 +55,8 @@ class StreamSlots:
 
     def take(self) -> None:
         if self.open >= self.limit:
-            raise GatewayError(
-                429,
-                ErrorBody(
-                    detail=f"Too many open event streams ({self.limit} per gateway process); retry later.",
-                    retry_after_seconds=FULL_RETRY_AFTER,
-                ),
-                {"Retry-After": str(FULL_RETRY_AFTER)},
-            )
+            detail = f"Too many open event streams ({self.limit} per gateway process); retry later."
+            raise retry_later(429, detail, FULL_RETRY_AFTER)
         self.open += 1
 
     def release(self) -> None:
