@@ -97,30 +97,26 @@ def redis_client(
     ``retries`` on a lost connection (a Redis restart leaves every pooled connection stale), with
     redis-py's default backoff (10 ms doubling to 1 s); 1 without backoff for the probe, which
     must answer fast, and for the stream readers, which back off and log an outage themselves."""
-    timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
+    wait = settings.redis.socket_timeout_seconds
     backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0) if retries > 1 else NoBackoff()
     options = {
-        "max_connections": max_connections,
-        "timeout": settings.redis.socket_timeout_seconds,
-        "socket_timeout": timeout,
-        "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+        "socket_timeout": wait if socket_timeout is None else socket_timeout,
         "retry": Retry(backoff, retries),
     }
-    if like is not None:
+    if like is None:
+        password = settings.redis.password.get_secret_value() or None
+        options |= {"max_connections": max_connections, "timeout": wait, "socket_connect_timeout": wait}
+        pool = BlockingConnectionPool.from_url(settings.redis.url, password=password, **options)
+    else:
         source = like.connection_pool
-        kwargs = {**source.connection_kwargs, "socket_timeout": timeout, "retry": options["retry"]}
+        kwargs = {k: v for k, v in source.connection_kwargs.items() if k != "max_connections"}
         pool = BlockingConnectionPool(
             connection_class=source.connection_class,
             max_connections=max_connections,
-            timeout=settings.redis.socket_timeout_seconds,
-            **{k: v for k, v in kwargs.items() if k != "max_connections"},
+            timeout=wait,
+            **{**kwargs, **options},
         )
-        return Redis.from_pool(pool)
-    return Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            settings.redis.url, password=settings.redis.password.get_secret_value() or None, **options
-        )
-    )
+    return Redis.from_pool(pool)
 
 
 #: The API routers. The hot routes are matched most specific first whatever this order

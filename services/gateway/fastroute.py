@@ -1,15 +1,13 @@
 """An ``APIRoute`` whose parameters are validated in one pydantic call, not by FastAPI's solver.
 
 FastAPI validates each parameter on its own and solves dependencies on every request, which cost
-about as much as the rest of a cached answer. The gateway's routes take only query, header and
-path parameters (checked at start-up), so each route builds once one pydantic model of all of
-them from the very fields FastAPI made of its signature (same annotations, defaults and
-constraints, so the same conversions and 422 issues, located ``(in, name)`` as FastAPI's), and
-the signature stays the single source of truth for OpenAPI too.
-
-Valid parameters are remembered per raw input (path parameters, query string, header values):
-a popular query, asked again after each generation change, is parsed and validated once. Invalid
-input is not remembered, so every bad request gets its 422 from the same validation.
+about as much as the rest of a cached answer. A ``FastRoute`` takes only query, header and path
+parameters (checked at start-up) and builds once one pydantic model of them from the fields FastAPI
+made of its signature (same annotations, defaults and constraints, so the same conversions and 422
+issues, located ``(in, name)`` as FastAPI's); the signature stays the single source of truth for
+OpenAPI too. Valid parameters are remembered per raw input (path parameters, query string, header
+values), so a popular query asked again after each generation change is parsed once; invalid input
+is not, so every bad request gets its 422 from the same validation.
 """
 
 from __future__ import annotations

@@ -96,13 +96,9 @@ class Subscriber:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.dropped = True
-        detail = json.dumps(
-            {
-                "detail": "This client read too slowly and was disconnected; reconnect with Last-Event-ID.",
-                "last_event_id": self.delivered,
-            }
-        )
-        self.queue.put_nowait(("", f"event: {DROPPED_EVENT}\nretry: {RETRY_MS}\ndata: {detail}\n\n".encode()))
+        detail = "This client read too slowly and was disconnected; reconnect with Last-Event-ID."
+        data = json.dumps({"detail": detail, "last_event_id": self.delivered})
+        self.queue.put_nowait(("", f"event: {DROPPED_EVENT}\nretry: {RETRY_MS}\ndata: {data}\n\n".encode()))
         self.queue.put_nowait(None)
 
     def end(self, note: str | None = None) -> None:
@@ -141,16 +137,13 @@ class CategoryFeed:
             subscriber.end()
         self.subscribers.clear()
 
-    async def _initial_position(self) -> str:
-        newest: Any = await self.redis.xrevrange(self.key, count=1)
-        return _text(newest[0][0]) if newest else "0-0"
-
     async def _run(self) -> None:
         backoff = 0.1
         while True:
             try:
                 if self.position is None:
-                    self.position = await self._initial_position()
+                    newest: Any = await self.redis.xrevrange(self.key, count=1)
+                    self.position = _text(newest[0][0]) if newest else "0-0"
                     self.positioned.set()
                 batches: Any = await self.redis.xread(
                     {self.key: self.position}, count=_READ_BATCH, block=self.block_ms
