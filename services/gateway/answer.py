@@ -152,8 +152,3 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
         f"{view} of {category} is not available yet: the analytics workers are waiting for the "
         "AI Horde status and stats snapshots of this category"
     )
-
-
-def freshness_tail(found: Provenance) -> bytes:
-    """The ``,"freshness":{...}`` field appended to object bodies (before their closing brace)."""
-    return f',"freshness":{found.json}'.encode()

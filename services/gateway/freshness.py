@@ -65,13 +65,16 @@ def _seconds(ms: str | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """The freshness of one answer, pre-rendered as the JSON tail field and as headers."""
+    """The freshness of one answer, pre-rendered (once per provenance, not per answer) as JSON and
+    as headers."""
 
     stale: bool
     json: str
     headers: dict[str, str]
-    #: ``headers`` as ASGI raw headers (lower-case names, encoded once per provenance, not per answer).
+    #: ``headers`` as ASGI raw headers (lower-case names).
     raw: tuple[tuple[bytes, bytes], ...] = ()
+    #: ``,"freshness":{...}}``: the end of every object body (its last field and closing brace).
+    object_end: bytes = b"}"
 
 
 def provenance(
@@ -179,4 +182,5 @@ def _render(
         # Header only as well: the AI Horde has newer content of these inputs than this answer.
         headers["X-Horde-Moved-On"] = ",".join(moved)
     raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers, raw)
+    rendered = json.dumps(fields, separators=(",", ":"))
+    return Provenance(stale, rendered, headers, raw, f',"freshness":{rendered}}}'.encode())

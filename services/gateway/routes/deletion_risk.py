@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
 from services.gateway.fastroute import FastRoute
@@ -126,7 +126,7 @@ async def deletion_risk_listing(
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         if default:
-            return await cache.stored_json(chosen, current.generation, view, freshness_tail(found) + b"}")
+            return await cache.stored_json(chosen, current.generation, view, found.object_end)
         index = await cache.risk_index(chosen, current.generation, view)
         if index is None:
             return None
@@ -134,7 +134,7 @@ async def deletion_risk_listing(
         rows = page(selection.rows, query.offset, query.limit)
         if format is Format.CSV:
             return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=tuple(rows))), CSV)
-        tail = freshness_tail(found).decode()
+        tail = f',"freshness":{found.json}'  # the page's renderer adds the closing brace
         return Body(
             render_risk_page(index, query, len(selection.rows), rows, selection.summary_json, tail), JSON
         )
@@ -210,7 +210,7 @@ async def deletion_risk_of_model(
                 ErrorBody(detail=f"No model {echo(model)} in the {view} view of {category} (names are "
                           "matched case-insensitively; with group_text_models use the family name)."),
             )  # fmt: skip
-        return Body(index.encoded_fragments[row][:-1] + freshness_tail(found) + b"}", JSON)
+        return Body(index.encoded_fragments[row][:-1] + found.object_end, JSON)
 
     return await serve(request, chosen, view, f"model|{model}", build)
 

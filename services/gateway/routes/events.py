@@ -27,7 +27,6 @@ from services.gateway.freshness import provenance
 from services.gateway.request_context import HEAD_MARK, RAW_SEND
 from services.gateway.routes.common import PREFIX, CategoryPath, parse_category
 from services.gateway.streams import (
-    EVENT_NAME,
     RETRY_MS,
     CategoryFeed,
     StreamHub,
@@ -37,8 +36,6 @@ from services.gateway.streams import (
 )
 
 router = APIRouter(tags=["deletion-risk"], route_class=FastRoute)
-
-__all__ = ["EVENT_NAME", "StreamSlots", "router"]
 
 #: ``Retry-After`` of a 429 when every stream slot is taken.
 FULL_RETRY_AFTER = 5

@@ -1,14 +1,9 @@
 """``GET /heartbeat``: what the sources are doing, in the original's shape, extended per source.
 
-The models and their pure construction are ``shared.domain.heartbeat``; this module reads Redis.
-
 The original answers ``{"status": "ok", "ai_horde": {"degraded", "consecutive_failures",
-"seconds_until_retry"}}`` from its circuit breaker. Here the AI Horde part summarises the
-poller's latest health record per endpoint and model type (what the analytics workers keep in
-Redis), ``reference`` summarises the reference watcher's latest poll per category the same way,
-and ``sources`` lists each of them, with its last successful poll, last content change, failures,
-next attempt and whether what is served is what the source last said. Read from Redis only, like
-every answer of the gateway.
+"seconds_until_retry"}}`` from its circuit breaker. Here it is built (``shared.domain.heartbeat``,
+pure) from what Redis holds: the poller's latest health record per endpoint and model type and the
+reference watcher's per category (kept by the analytics workers), and every category's pointer.
 
 Schema 2 added ``reference`` and the reference entries' poll fields (from the watcher's
 ``ReferenceSourceHealthReported``, field ``reference`` of each category's source-health hash).

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
 from services.gateway.fastroute import FastRoute
@@ -114,9 +114,7 @@ def render_series_csv(points: list[DayPoint]) -> bytes:
 def _answer(head: str, series: bytes, after: bytes, found: Provenance) -> Body:
     """``{head,"series":[series]after,"freshness":…}``: the JSON answer around the joined day points
     (a stored window or the day fields alike)."""
-    return Body(
-        b"{" + head.encode() + b',"series":[' + series + b"]" + after + freshness_tail(found) + b"}", JSON
-    )
+    return Body(b"{" + head.encode() + b',"series":[' + series + b"]" + after + found.object_end, JSON)
 
 
 async def model_history(

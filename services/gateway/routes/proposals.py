@@ -45,9 +45,6 @@ class ProposalFormat(StrEnum):
     PATCH = "patch"
 
 
-NameList = Annotated[list[str] | None, Query(max_length=512)]
-
-
 def _names(values: list[str] | None) -> tuple[str, ...]:
     cleaned = {v.strip() for v in values or () if v.strip()}
     return tuple(sorted(cleaned, key=lambda n: (n.casefold(), n)))

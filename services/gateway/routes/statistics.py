@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import error_responses
 from services.gateway.fastroute import FastRoute
@@ -68,9 +68,8 @@ async def category_statistics(
         stored = await cache.view(chosen, current.generation, view)
         if stored is None:
             return None
-        tail = freshness_tail(found) + b"}"
         if limit is None and offset == 0:
-            return stored_body(stored, tail, JSON)
-        return Body(echo_page(stored.body, offset, limit)[:-1] + tail, JSON)
+            return stored_body(stored, found.object_end, JSON)
+        return Body(echo_page(stored.body, offset, limit)[:-1] + found.object_end, JSON)
 
     return await serve(request, chosen, view, f"{offset}|{limit}", build)
