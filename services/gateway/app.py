@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -25,7 +24,7 @@ from redis.exceptions import RedisError
 from services.gateway.answer import Gateway
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
-from services.gateway.errors import ECHO_CHARS, ErrorBody, GatewayError, store_unavailable
+from services.gateway.errors import ErrorBody, GatewayError, invalid_request, store_unavailable
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
 from services.gateway.request_context import RequestContext
@@ -65,18 +64,6 @@ Every answer is read from what the analytics workers materialised (no computatio
 Object bodies carry a `freshness` field; every answer carries `ETag`, `Last-Modified`,
 `X-Computed-At`, `X-Reference-Version`, `X-Horde-Snapshot-At` and `X-Data-Stale` headers and
 answers `304` to a matching `If-None-Match`. `Accept-Encoding: gzip` is honoured."""
-
-
-def _validation_body(error: RequestValidationError) -> ErrorBody:
-    issues = jsonable_encoder(error.errors())
-    for issue in issues:  # the rejected input is repeated, bounded
-        if isinstance(issue.get("input"), str) and len(issue["input"]) > ECHO_CHARS:
-            issue["input"] = issue["input"][:ECHO_CHARS] + "…"
-    parts = [
-        f"{'.'.join(str(p) for p in issue.get('loc', ())[1:]) or 'request'}: {issue.get('msg')}"
-        for issue in issues
-    ]
-    return ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues)
 
 
 #: Connections of the stream client beyond one reader per category (resumes read their backlog).
@@ -207,26 +194,23 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         max_query_bytes=settings.gateway.max_query_string_bytes,
     )
 
-    def answer(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
-        return Response(body.render(), status_code=status, headers=headers, media_type="application/json")
-
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, error: GatewayError) -> Response:
-        return answer(error.status, error.body, error.headers)
+        return error.response()
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
-        return answer(422, _validation_body(error))
+        return invalid_request(error).response()
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, error: Exception) -> Response:
         log.error("unhandled error", exc_info=error)
-        return answer(500, ErrorBody(detail="Internal Server Error"))
+        return GatewayError(500, ErrorBody(detail="Internal Server Error")).response()
 
     @app.exception_handler(RedisError)
-    async def redis_unavailable(request: Request, _: Exception) -> Response:
+    async def redis_unavailable(_: Request, __: Exception) -> Response:
         # A Redis restart or failover is an outage of the view store, not a bug: 503 + Retry-After.
-        return await gateway_error(request, store_unavailable())
+        return store_unavailable().response()
 
     for router in ROUTERS:
         app.include_router(router)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from starlette.responses import Response
 
 #: The id of the request being answered (``None`` outside a request; set by ``RequestContext``).
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -52,6 +55,23 @@ class GatewayError(Exception):
     def __init__(self, status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> None:
         super().__init__(body.detail)
         self.status, self.body, self.headers = status, body, headers or {}
+
+    def response(self) -> Response:
+        """The JSON answer, with the current request's id."""
+        return Response(self.body.render(), self.status, self.headers, media_type="application/json")
+
+
+def invalid_request(error: RequestValidationError) -> GatewayError:
+    """422 with FastAPI's issues, each rejected input repeated bounded."""
+    issues = jsonable_encoder(error.errors())
+    for issue in issues:
+        if isinstance(issue.get("input"), str) and len(issue["input"]) > ECHO_CHARS:
+            issue["input"] = issue["input"][:ECHO_CHARS] + "…"
+    parts = [
+        f"{'.'.join(str(p) for p in issue.get('loc', ())[1:]) or 'request'}: {issue.get('msg')}"
+        for issue in issues
+    ]
+    return GatewayError(422, ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues))
 
 
 def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) -> GatewayError:

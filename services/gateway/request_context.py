@@ -21,10 +21,9 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway.errors import ErrorBody, request_id
+from services.gateway.errors import ErrorBody, GatewayError, request_id
 from shared.metrics import HTTP_REQUESTS
 
 #: Scope key set on HEAD requests answered by a GET route.
@@ -89,8 +88,7 @@ class RequestContext:
                 and len(scope.get("query_string", b"")) > self.max_query_bytes
             ):
                 detail = f"Query string longer than {self.max_query_bytes} bytes; shorten it."
-                too_long = Response(ErrorBody(detail=detail).render(), 414, media_type="application/json")
-                await too_long(scope, receive, identified)
+                await GatewayError(414, ErrorBody(detail=detail)).response()(scope, receive, identified)
             elif scope["method"] == "HEAD":
                 await head_as_get(self.app, scope, receive, identified)
             else:

@@ -151,11 +151,8 @@ async def _start(
         after, note = "0-0", "Last-Event-ID is not a stream position: replaying every kept event"
     elif position_key(requested) >= position_key(position):
         ahead = position_key(requested) > position_key(position)
-        return (
-            position,
-            "resumed" + (" (Last-Event-ID is ahead of this stream: new events only)" if ahead else ""),
-            [],
-        )
+        note = "resumed (Last-Event-ID is ahead of this stream: new events only)" if ahead else "resumed"
+        return position, note, []
     else:
         after, note = requested, "resumed"
         trimmed = await feed.trimmed_up_to()
