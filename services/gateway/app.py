@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from services.gateway.answer import Gateway
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
-from services.gateway.errors import ErrorBody, GatewayError, invalid_request, store_unavailable
+from services.gateway.errors import GatewayError, failure, invalid_request, store_unavailable
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
 from services.gateway.request_context import RequestContext
@@ -205,7 +205,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def internal_error(_: Request, error: Exception) -> Response:
         log.error("unhandled error", exc_info=error)
-        return GatewayError(500, ErrorBody(detail="Internal Server Error")).response()
+        return failure(500, "Internal Server Error").response()
 
     @app.exception_handler(RedisError)
     async def redis_unavailable(_: Request, __: Exception) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -74,15 +75,15 @@ def invalid_request(error: RequestValidationError) -> GatewayError:
     return GatewayError(422, ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues))
 
 
-def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) -> GatewayError:
+def failure(status: int, detail: str, valid: Sequence[str] | None = None) -> GatewayError:
+    """An error answer saying ``detail`` (and, for a closed set, its ``valid`` values)."""
+    return GatewayError(status, ErrorBody(detail=detail, valid_values=None if valid is None else list(valid)))
+
+
+def bad_value(parameter: str, value: str, valid: Sequence[str]) -> GatewayError:
     """400 for a value outside a closed set, listing the valid ones (D11, D15)."""
-    return GatewayError(
-        400,
-        ErrorBody(
-            detail=f"Invalid {parameter}: unknown value {echo(value)}. Valid values: {', '.join(valid)}",
-            valid_values=list(valid),
-        ),
-    )
+    detail = f"Invalid {parameter}: unknown value {echo(value)}. Valid values: {', '.join(valid)}"
+    return failure(400, detail, valid)
 
 
 def retry_later(status: int, detail: str, seconds: int) -> GatewayError:
@@ -99,7 +100,7 @@ def not_materialised(detail: str) -> GatewayError:
 
 def no_models(category: str) -> GatewayError:
     """404 for a valid category whose reference in force has no models (D17, upstream's wording)."""
-    return GatewayError(404, ErrorBody(detail=f"Category '{category}' not found or has no models"))
+    return failure(404, f"Category '{category}' not found or has no models")
 
 
 def store_unavailable() -> GatewayError:

@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway.errors import ErrorBody, GatewayError, request_id
+from services.gateway.errors import failure, request_id
 from shared.metrics import HTTP_REQUESTS
 
 #: Scope key set on HEAD requests answered by a GET route.
@@ -88,7 +88,7 @@ class RequestContext:
                 and len(scope.get("query_string", b"")) > self.max_query_bytes
             ):
                 detail = f"Query string longer than {self.max_query_bytes} bytes; shorten it."
-                await GatewayError(414, ErrorBody(detail=detail)).response()(scope, receive, identified)
+                await failure(414, detail).response()(scope, receive, identified)
             elif scope["method"] == "HEAD":
                 await head_as_get(self.app, scope, receive, identified)
             else:

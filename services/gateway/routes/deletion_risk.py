@@ -9,16 +9,15 @@ D24); with it, ``sort_desc`` defaults to true as on with-stats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
+from services.gateway.errors import bad_value, echo, error_responses, failure
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import (
@@ -117,11 +116,10 @@ async def deletion_risk_listing(
     """Deletion-risk analysis of every model of image or text generation, filtered and paged."""
     gateway = gateway_of(request)
     min_days = gateway.settings.history.min_days_at_risk if days_at_risk is None else days_at_risk
-    plan = listing_plan(
+    chosen, view, query, key, default = listing_plan(
         category, group_text_models, include_backend_variations, preset, limit, offset, sort_by,
         sort_desc, search, format, min_days,
     )  # fmt: skip
-    chosen, view, query, key, default = plan.category, plan.view, plan.query, plan.key, plan.default
     cache = gateway.cache
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
@@ -145,8 +143,7 @@ async def deletion_risk_listing(
 _DEFAULT = RiskQuery()
 
 
-@dataclass(frozen=True, slots=True)
-class ListingPlan:
+class ListingPlan(NamedTuple):
     """What a listing request asks for, checked: the same for every request with its parameters."""
 
     category: ModelCategory
@@ -205,11 +202,11 @@ async def deletion_risk_of_model(
             return None
         row = index.position(model)
         if row is None:
-            raise GatewayError(
+            raise failure(
                 404,
-                ErrorBody(detail=f"No model {echo(model)} in the {view} view of {category} (names are "
-                          "matched case-insensitively; with group_text_models use the family name)."),
-            )  # fmt: skip
+                f"No model {echo(model)} in the {view} view of {category} (names are matched "
+                "case-insensitively; with group_text_models use the family name).",
+            )
         return Body(index.encoded_fragments[row][:-1] + found.object_end, JSON)
 
     return await serve(request, chosen, view, f"model|{model}", build)

@@ -20,11 +20,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
+from services.gateway.errors import echo, error_responses, failure
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import (
@@ -56,8 +56,6 @@ SERIES_CSV_HEADER = (
 class ModelHistoryAnswer(BaseModel):
     """A model's daily series (a day without data has ``has_data: false`` and nulls) and events."""
 
-    model_config = ConfigDict(frozen=True)
-
     category: ModelCategory
     model: str
     days: int
@@ -71,8 +69,6 @@ class ModelHistoryAnswer(BaseModel):
 class HistorySummaryAnswer(BaseModel):
     """Per day: models, at risk, critical, zero-worker models and the category's usage."""
 
-    model_config = ConfigDict(frozen=True)
-
     category: ModelCategory
     days: int
     first_day: date
@@ -84,9 +80,7 @@ class HistorySummaryAnswer(BaseModel):
 def _range(request: Request, current: CurrentGeneration, days: int) -> tuple[date, date]:
     retention = gateway_of(request).settings.history.retention_days
     if days > retention:
-        raise GatewayError(
-            422, ErrorBody(detail=f"days must be between 1 and {retention} (the retention), not {echo(days)}")
-        )
+        raise failure(422, f"days must be between 1 and {retention} (the retention), not {echo(days)}")
     newest = newest_capture_ms(current.basis)
     last = datetime.fromtimestamp(newest / 1000, UTC).date() if newest else datetime.now(UTC).date()
     return last - timedelta(days=days - 1), last
@@ -137,9 +131,7 @@ async def model_history(
         if joined is None:
             held = await store.model_history_json(chosen, model, first, last)
             if held is None:
-                raise GatewayError(
-                    404, ErrorBody(detail=f"No history of {echo(model)} in {category} (names are exact).")
-                )
+                raise failure(404, f"No history of {echo(model)} in {category} (names are exact).")
             points, events = held  # stored rendered: the answer is a join of strings
             if format is Format.CSV:
                 return Body(render_series_csv([DayPoint.model_validate_json(p) for p in points]), CSV)
