@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
+from shared.store.generations import as_text
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,6 @@ def is_position(text: str) -> bool:
     return ms >= 0 and seq >= 0 and "-" in text
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def sse_message(position: str, data: str) -> bytes:
     """One event (``data`` is single-line JSON); ``id`` is the stream position."""
     return f"id: {position}\nevent: {EVENT_NAME}\ndata: {data}\n\n".encode()
@@ -67,9 +64,9 @@ def sse_message(position: str, data: str) -> bytes:
 
 def encode_entry(stream_id: Any, fields: Any) -> tuple[str, bytes]:
     """A Redis stream entry as (position, SSE message)."""
-    position = _text(stream_id)
+    position = as_text(stream_id)
     data = fields.get(b"data", fields.get("data", b"{}"))
-    return position, sse_message(position, _text(data))
+    return position, sse_message(position, as_text(data))
 
 
 class Subscriber:
@@ -143,7 +140,7 @@ class CategoryFeed:
             try:
                 if self.position is None:
                     newest: Any = await self.redis.xrevrange(self.key, count=1)
-                    self.position = _text(newest[0][0]) if newest else "0-0"
+                    self.position = as_text(newest[0][0]) if newest else "0-0"
                     self.positioned.set()
                 batches: Any = await self.redis.xread(
                     {self.key: self.position}, count=_READ_BATCH, block=self.block_ms
@@ -213,7 +210,7 @@ class CategoryFeed:
         except ResponseError:  # no stream yet
             return None
         value = info.get("max-deleted-entry-id", info.get(b"max-deleted-entry-id"))
-        return _text(value) if value is not None else None
+        return as_text(value) if value is not None else None
 
 
 KEEPALIVE: tuple[str, bytes] = ("", b": keep-alive\n\n")

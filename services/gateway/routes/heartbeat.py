@@ -22,6 +22,7 @@ from services.gateway.answer import gateway_of
 from services.gateway.errors import error_responses
 from shared.domain.categories import ModelCategory
 from shared.domain.heartbeat import ENDPOINTS, Heartbeat, build_heartbeat
+from shared.store.generations import as_text
 
 router = APIRouter(tags=["heartbeat"])
 
@@ -42,21 +43,18 @@ async def read_heartbeat(request: Request) -> Heartbeat:
     pointers: dict[ModelCategory, dict[str, str]] = {}
     for category, values in zip(categories, found[: len(categories)], strict=True):
         if values[0] is not None:
-            pointers[category] = {k: _text(v) for k, v in zip(_POINTER, values, strict=True) if v is not None}
+            fields = zip(_POINTER, values, strict=True)
+            pointers[category] = {k: as_text(v) for k, v in fields if v is not None}
     health: dict[ModelCategory, dict[str, dict[str, Any]]] = {}
     for category, raw in zip(categories, found[len(categories) :], strict=True):
         records: dict[str, dict[str, Any]] = {}
         for endpoint, value in (raw or {}).items():
             try:
-                records[_text(endpoint)] = json.loads(value)
+                records[as_text(endpoint)] = json.loads(value)
             except ValueError:
                 continue
         health[category] = records
     return build_heartbeat(pointers, health, now=time.time())
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @router.get(
