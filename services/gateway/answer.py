@@ -1,12 +1,11 @@
 """One answer from the current generation: pointer read, conditional GET, body, encoding, headers.
 
-Every route funnels through ``serve``: it resolves the category's pointer, answers 304
-when the client already holds this exact representation (no view read at all), otherwise asks the
-route for its body (cache hit or one GET) and negotiates gzip. A view missing from the generation
-it resolved is retried once against a newer generation, else it is a 503. Pointers come from
-the ``PointerCache`` (memory, invalidated by the workers' announcements). A 200 or 304 built
-here is marked with its basis so ``AnswerReplay`` can replay it until that pointer moves
-(``services.gateway.answer_cache``).
+Every route funnels through ``serve``: it resolves the category's pointer (``PointerCache``),
+answers 304 when the client already holds this exact representation (no view read at all),
+otherwise asks the route for its body (cache hit or one GET) and negotiates gzip. A view missing
+from the generation it resolved is retried once against a newer generation, else it is a 503. A
+200 or 304 built here is marked with its basis, so ``AnswerReplay`` replays it until that pointer
+moves (``services.gateway.answer_cache``).
 """
 
 from __future__ import annotations

@@ -147,11 +147,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         )
         app.state.probe_redis = probe
         app.state.stream_hub = StreamHub(
-            stream_client,
-            keys,
-            block_seconds=block,
-            buffer_events=settings.gateway.sse_buffer_events,
-            keepalive_seconds=settings.gateway.sse_keepalive_seconds,
+            stream_client, keys, block_seconds=block, keepalive_seconds=settings.gateway.sse_keepalive_seconds
         )
         if isinstance(app, GatewayApp) and settings.gateway.answer_cache_bytes > 0:
             app.answer_cache = AnswerCache(pointers, max_bytes=settings.gateway.answer_cache_bytes)

@@ -35,8 +35,7 @@ def _is_list(annotation: Any) -> bool:
 
 
 class FastRoute(APIRoute):
-    """An API route over query (scalar or repeated), header and path parameters only (checked at
-    start-up)."""
+    """An API route over query (scalar or repeated), header and path parameters only."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         dependant = self.dependant

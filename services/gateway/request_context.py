@@ -48,11 +48,10 @@ def _incoming_id(scope: Scope) -> str | None:
 
 
 class RequestContext:
-    """Sets ``request_id`` and returns it as ``X-Request-Id``; observes
+    """Sets ``request_id`` and sends it back as ``X-Request-Id``; observes
     ``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
     timed to the response start (an event stream is counted once, when it opens); writes the
-    sampled access log; answers 414 to a query string over ``max_query_bytes`` (``None``: no cap) and HEAD
-    with the GET route (``head_as_get``)."""
+    sampled access log; 414 beyond ``max_query_bytes`` (``None``: no cap); HEAD as GET."""
 
     def __init__(self, app: ASGIApp, sample_rate: float = 0.0, max_query_bytes: int | None = None) -> None:
         self.app, self.sample_rate, self.max_query_bytes = app, sample_rate, max_query_bytes

@@ -222,15 +222,9 @@ class StreamHub:
     re-arm a thousand timers on every event)."""
 
     def __init__(
-        self,
-        redis: Redis,
-        keys: RedisKeys,
-        *,
-        block_seconds: float,
-        buffer_events: int,
-        keepalive_seconds: float,
+        self, redis: Redis, keys: RedisKeys, *, block_seconds: float, keepalive_seconds: float
     ) -> None:
-        self.redis, self.keys, self.buffer_events = redis, keys, buffer_events
+        self.redis, self.keys = redis, keys
         self.block_ms = max(1, int(block_seconds * 1000))
         self.keepalive = keepalive_seconds
         #: Keep-alives go out between ``keepalive`` and ``keepalive + tick`` seconds of silence.
