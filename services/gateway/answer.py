@@ -73,10 +73,8 @@ def not_modified(if_none_match: str | None, tag: str) -> bool:
 
 
 def has_no_models(current: CurrentGeneration) -> bool:
-    """The generation was computed from a reference in force without models (D17).
-
-    Generations written before the field existed lack it and count as having models.
-    """
+    """The generation was computed from a reference in force without models (D17); generations
+    written before the field existed lack it and count as having models."""
     return current.basis.get("reference_models") == "0"
 
 

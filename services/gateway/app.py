@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     """The gateway app; ``redis`` may be injected (tests), otherwise one client is owned here."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         # Three clients, so queries, probes and event streams never wait for one another's
         # connections: queries (bounded pool), the readiness probe (one connection), and the
         # per-category stream readers, whose socket timeout exceeds their XREAD BLOCK.
@@ -149,15 +149,14 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         app.state.stream_hub = StreamHub(
             stream_client, keys, block_seconds=block, keepalive_seconds=settings.gateway.sse_keepalive_seconds
         )
-        if isinstance(app, GatewayApp) and settings.gateway.answer_cache_bytes > 0:
+        if settings.gateway.answer_cache_bytes > 0:
             app.answer_cache = AnswerCache(pointers, max_bytes=settings.gateway.answer_cache_bytes)
         stop = asyncio.Event()
         listener = asyncio.create_task(pointers.listen(stop), name="pointer-announcements")
         try:
             yield
         finally:
-            if isinstance(app, GatewayApp):
-                app.answer_cache = None
+            app.answer_cache = None
             stop.set()
             await listener
             await app.state.stream_hub.close()

@@ -41,14 +41,11 @@ class FastRoute(APIRoute):
         dependant = self.dependant
         if dependant.dependencies or dependant.body_params or dependant.cookie_params:
             raise TypeError(f"{self.path}: FastRoute takes query/header/path parameters only")
+        params = dependant.path_params, dependant.query_params, dependant.header_params
         sources = [
-            (location, field)
-            for location, fields in (
-                ("path", dependant.path_params),
-                ("query", dependant.query_params),
-                ("header", dependant.header_params),
-            )
-            for field in fields
+            (place, f)
+            for place, fields in zip(("path", "query", "header"), params, strict=True)
+            for f in fields
         ]
         where = {field.name: (location, field.alias) for location, field in sources}
         repeated = {

@@ -248,10 +248,8 @@ class StreamHub:
             self._ticker = asyncio.create_task(self._keep_alive(), name="sse-keepalive")
         feed = self.feeds.get(category)
         if feed is None:
-            key = self.keys.risk_events(category)
-            feed = self.feeds[category] = CategoryFeed(
-                self.redis, key, block_ms=self.block_ms, category=category.value
-            )
+            key, name = self.keys.risk_events(category), category.value
+            feed = self.feeds[category] = CategoryFeed(self.redis, key, block_ms=self.block_ms, category=name)
             feed.start()
         return feed
 

@@ -71,11 +71,10 @@ class ModelDeletionRiskAnswer(ModelDeletionRiskInfo):
     freshness: Freshness
 
 
-def _view(
-    category: str, group_text_models: bool, include_backend_variations: bool
-) -> tuple[ModelCategory, str]:
+def _view(category: str, grouped: bool, variations: bool) -> tuple[ModelCategory, str]:
+    """The runtime category and the risk view its flags select."""
     chosen = parse_category(category, runtime=True)
-    return chosen, risk_view(*effective_risk_flags(chosen, group_text_models, include_backend_variations))
+    return chosen, risk_view(*effective_risk_flags(chosen, grouped, variations))
 
 
 async def deletion_risk_listing(
@@ -140,9 +139,6 @@ async def deletion_risk_listing(
     return await serve(request, chosen, view, key, build)
 
 
-_DEFAULT = RiskQuery()
-
-
 class ListingPlan(NamedTuple):
     """What a listing request asks for, checked: the same for every request with its parameters."""
 
@@ -180,7 +176,7 @@ def listing_plan(
         f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
         f"|{query.min_days_at_risk}"
     )
-    return ListingPlan(chosen, view, query, key, query == _DEFAULT and format is Format.JSON)
+    return ListingPlan(chosen, view, query, key, query == RiskQuery() and format is Format.JSON)
 
 
 async def deletion_risk_of_model(

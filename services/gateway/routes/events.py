@@ -1,12 +1,11 @@
 """``GET …/{category}/deletion-risk/events``: risk changes as Server-Sent Events.
 
-Every stream of a category is fed by the category's single Redis reader (``services.gateway.
-streams``), so open streams cost no Redis connection. The SSE ``id:`` is the position in the
-workers' Redis stream. The first message carries the position the stream starts from, so a client
-that reconnects before any event still resumes exactly there; ``Last-Event-ID`` (or
-``resume_after``) resumes right after a position, reading what was missed with XRANGE first.
-Each stream sends a keep-alive comment after ``sse_keepalive_seconds`` of silence, whatever Redis
-is doing. The number of open streams per process is capped: beyond it, 429 with ``Retry-After``.
+Streams are fed by their category's single Redis reader (``services.gateway.streams``). The SSE
+``id:`` is the position in the workers' Redis stream; the first message carries the position the
+stream starts from, so a client that reconnects before any event still resumes exactly there.
+``Last-Event-ID`` (or ``resume_after``) resumes right after a position, reading what was missed
+with XRANGE first. A keep-alive comment follows ``sse_keepalive_seconds`` of silence, whatever
+Redis is doing. Open streams per process are capped: beyond the cap, 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
