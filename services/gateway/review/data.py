@@ -13,7 +13,6 @@ from services.gateway.freshness import Provenance
 from services.gateway.review.html import freshness_line
 from services.gateway.review.table import Spark
 from shared.domain.categories import ModelCategory
-from shared.materialized.proposal_inputs import ProposalInputs
 from shared.store.generations import CurrentGeneration
 from shared.store.history import HistoryStore
 
@@ -89,10 +88,3 @@ async def model_history(
         return [], []
     points, events = held
     return [json.loads(p) for p in points], [json.loads(e) for e in events]
-
-
-async def proposal_inputs(
-    gateway: Gateway, category: ModelCategory, current: CurrentGeneration
-) -> ProposalInputs | None:
-    """The generation's proposal inputs, from the same cache entry the proposal route fills."""
-    return await gateway.cache.proposal_inputs(category, current.generation)

@@ -272,7 +272,7 @@ async def proposal(
                        ", ".join(policy.exclude), policy.min_days_at_risk)  # fmt: skip
 
     async def render(gateway: Gateway, current: CurrentGeneration, found: Provenance) -> str | None:
-        inputs = await data.proposal_inputs(gateway, chosen, current)
+        inputs = await gateway.cache.proposal_inputs(chosen, current.generation)
         if inputs is None:
             return None
         built = build_proposal(
