@@ -115,9 +115,7 @@ class ViewCache:
                 [keys.view(category, generation, name), keys.view(category, generation, gzip_key(name))]
             )
             body, deflated = found
-            if body is None:
-                return None
-            return MaterializedView.read(name, body, deflated)
+            return None if body is None else MaterializedView.read(name, body, deflated)
 
         return await self.views.get((category, generation, name), load)
 
