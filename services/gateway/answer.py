@@ -1,12 +1,11 @@
 """One answer from the current generation: pointer read, conditional GET, body, encoding, headers.
 
-Every route funnels through ``serve``: it resolves the category's pointer, answers 304
-when the client already holds this exact representation (no view read at all), otherwise asks the
-route for its body (cache hit or one GET) and negotiates gzip. A view missing from the generation
-it resolved is retried once against a newer generation, else it is a 503. Pointers come from
-the ``PointerCache`` (memory, invalidated by the workers' announcements). A 200 or 304 built
-here is marked with its basis so ``AnswerReplay`` can replay it until that pointer moves
-(``services.gateway.answer_cache``).
+Every route funnels through ``serve``: it resolves the category's pointer (``PointerCache``),
+answers 304 when the client already holds this exact representation (no view read at all),
+otherwise asks the route for its body (cache hit or one GET) and negotiates gzip. A view missing
+from the generation it resolved is retried once against a newer generation, else it is a 503. A
+200 or 304 built here is marked with its basis, so ``AnswerReplay`` replays it until that pointer
+moves (``services.gateway.answer_cache``).
 """
 
 from __future__ import annotations
@@ -74,37 +73,31 @@ def not_modified(if_none_match: str | None, tag: str) -> bool:
 
 
 def has_no_models(current: CurrentGeneration) -> bool:
-    """The generation was computed from a reference in force without models (D17).
-
-    Generations written before the field existed lack it and count as having models.
-    """
+    """The generation was computed from a reference in force without models (D17); generations
+    written before the field existed lack it and count as having models."""
     return current.basis.get("reference_models") == "0"
 
 
 async def current_of(pointers: PointerCache, category: ModelCategory) -> CurrentGeneration:
     """The category's pointer; 404 when its reference has no models (D17), 503 before its first
-    generation (only a category the reference watcher has not reported yet has none)."""
+    generation (only a category the reference watcher has not reported yet has none) or when it was
+    lost from Redis (a pointer this process has served before)."""
     current = await pointers.get(category)
-    if current is None:
-        raise not_materialised(missing_pointer_detail(category, lost=category in pointers.seen))
-    if has_no_models(current):
-        raise no_models(category.value)
-    return current
-
-
-def missing_pointer_detail(category: ModelCategory, *, lost: bool) -> str:
-    """What a 503 without a generation says: lost from Redis (being rewritten) or not yet computed."""
-    if lost:
-        return (
+    if current is None and category in pointers.seen:
+        raise not_materialised(
             f"The views of {category} are being rewritten: Redis no longer holds them (flushed or "
             "restarted without persistence) and the analytics workers restore them from Kafka within "
             "seconds. Nothing is wrong with the request; retry after the Retry-After delay."
         )
-    return (
-        f"No views of {category} have been written yet: the analytics workers have not finished "
-        "their first computation of this category (they are starting or replaying Kafka, or "
-        "Redis was emptied before this gateway saw the views). Retry after the Retry-After delay."
-    )
+    if current is None:
+        raise not_materialised(
+            f"No views of {category} have been written yet: the analytics workers have not finished "
+            "their first computation of this category (they are starting or replaying Kafka, or "
+            "Redis was emptied before this gateway saw the views). Retry after the Retry-After delay."
+        )
+    if has_no_models(current):
+        raise no_models(category.value)
+    return current
 
 
 class ReadyResponse(Response):
@@ -156,8 +149,3 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
         f"{view} of {category} is not available yet: the analytics workers are waiting for the "
         "AI Horde status and stats snapshots of this category"
     )
-
-
-def freshness_tail(found: Provenance) -> bytes:
-    """The ``,"freshness":{...}`` field appended to object bodies (before their closing brace)."""
-    return f',"freshness":{found.json}'.encode()

@@ -1,21 +1,17 @@
 """Finished answers replayed byte for byte while the category pointer they came from is current.
 
-On two cores the HTTP server's own work per request is a few tens of microseconds, and routing,
-parameter parsing, selection and header building in Python cost several times that even with every
-view cached. Yet a finished 200 or 304 of a materialised view is a function of only:
+On two cores the HTTP server's own work per request is a few tens of microseconds; routing,
+parameter parsing, selection and header building cost several times that even with every view
+cached. Yet a finished 200 or 304 of a materialised view depends only on the request target and
+the headers the routes read (``AnswerKey``; CORS headers are added outside, per request), the
+category pointer it was built from (immutable per object, see ``PointerCache.peek``) and, for a
+fresh answer, the moment its ``stale`` bit turns on by age (``freshness.stale_from``).
 
-- the request target (raw path and query string) and the request headers the routes read
-  (``Accept-Encoding``, ``If-None-Match``; CORS headers are added outside, per request);
-- the category pointer it was built from (generation and basis: immutable per pointer object,
-  see ``PointerCache.peek``) and, for a fresh answer, the moment its ``stale`` bit turns on by
-  age (``freshness.stale_from``).
-
-So ``serve`` marks the answers it builds with that basis (the ``answer_basis`` context variable:
-the route runs in the middleware's own context), ``AnswerReplay`` records them, and a later
-request with the same key is answered with the recorded start message and body as long as the
-pointer in memory is still the very object the answer was built from and that moment has not
-come. Without a live pointer subscription ``peek`` gives nothing, so nothing is replayed.
-Bounded by total body bytes, least recently used out first.
+So ``serve`` marks its answers with that basis (``answer_basis``: the route runs in the
+middleware's own context), ``AnswerReplay`` records them and replays them while the pointer in
+memory is still the very object the answer was built from and that moment has not come. Without a
+live pointer subscription ``peek`` gives nothing, so nothing is replayed. Bounded by total body
+bytes, least recently used out first.
 """
 
 from __future__ import annotations
@@ -137,12 +133,10 @@ class AnswerCache:
 
 
 class AnswerReplay:
-    """ASGI middleware: a GET whose recorded answer is still exact is answered from it; any other
-    GET is passed on and its answer recorded when ``serve`` gave it a basis (``answer_basis``).
-
-    Innermost of the user middlewares (``GatewayApp``), so they see replayed answers too; HEAD
-    reaches it as GET (``RequestContext``, outside, turns HEAD into GET). ``answers`` gives the
-    cache of the moment (``None`` before the lifespan follows pointers, or with replay off)."""
+    """ASGI middleware: a GET whose recorded answer is still exact is answered from it, any other
+    is passed on and its answer recorded when ``serve`` gave it a basis. Innermost of the user
+    middlewares (``services.gateway.stack``), so they see replayed answers too; HEAD arrives as GET
+    (``RequestContext``). ``answers``: the cache of the moment (``None``: replay off, or not yet)."""
 
     def __init__(self, app: ASGIApp, answers: Callable[[], AnswerCache | None]) -> None:
         self.app, self.answers = app, answers

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -25,7 +24,7 @@ from redis.exceptions import RedisError
 from services.gateway.answer import Gateway
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.cache import ViewCache
-from services.gateway.errors import ECHO_CHARS, ErrorBody, GatewayError, store_unavailable
+from services.gateway.errors import GatewayError, failure, invalid_request, store_unavailable
 from services.gateway.openapi_docs import document
 from services.gateway.pointers import PointerCache
 from services.gateway.request_context import RequestContext
@@ -67,18 +66,6 @@ Object bodies carry a `freshness` field; every answer carries `ETag`, `Last-Modi
 answers `304` to a matching `If-None-Match`. `Accept-Encoding: gzip` is honoured."""
 
 
-def _validation_body(error: RequestValidationError) -> ErrorBody:
-    issues = jsonable_encoder(error.errors())
-    for issue in issues:  # the rejected input is repeated, bounded
-        if isinstance(issue.get("input"), str) and len(issue["input"]) > ECHO_CHARS:
-            issue["input"] = issue["input"][:ECHO_CHARS] + "…"
-    parts = [
-        f"{'.'.join(str(p) for p in issue.get('loc', ())[1:]) or 'request'}: {issue.get('msg')}"
-        for issue in issues
-    ]
-    return ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues)
-
-
 #: Connections of the stream client beyond one reader per category (resumes read their backlog).
 STREAM_BACKLOG_CONNECTIONS = 4
 
@@ -97,30 +84,26 @@ def redis_client(
     ``retries`` on a lost connection (a Redis restart leaves every pooled connection stale), with
     redis-py's default backoff (10 ms doubling to 1 s); 1 without backoff for the probe, which
     must answer fast, and for the stream readers, which back off and log an outage themselves."""
-    timeout = settings.redis.socket_timeout_seconds if socket_timeout is None else socket_timeout
+    wait = settings.redis.socket_timeout_seconds
     backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0) if retries > 1 else NoBackoff()
     options = {
-        "max_connections": max_connections,
-        "timeout": settings.redis.socket_timeout_seconds,
-        "socket_timeout": timeout,
-        "socket_connect_timeout": settings.redis.socket_timeout_seconds,
+        "socket_timeout": wait if socket_timeout is None else socket_timeout,
         "retry": Retry(backoff, retries),
     }
-    if like is not None:
+    if like is None:
+        password = settings.redis.password.get_secret_value() or None
+        options |= {"max_connections": max_connections, "timeout": wait, "socket_connect_timeout": wait}
+        pool = BlockingConnectionPool.from_url(settings.redis.url, password=password, **options)
+    else:
         source = like.connection_pool
-        kwargs = {**source.connection_kwargs, "socket_timeout": timeout, "retry": options["retry"]}
+        kwargs = {k: v for k, v in source.connection_kwargs.items() if k != "max_connections"}
         pool = BlockingConnectionPool(
             connection_class=source.connection_class,
             max_connections=max_connections,
-            timeout=settings.redis.socket_timeout_seconds,
-            **{k: v for k, v in kwargs.items() if k != "max_connections"},
+            timeout=wait,
+            **{**kwargs, **options},
         )
-        return Redis.from_pool(pool)
-    return Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            settings.redis.url, password=settings.redis.password.get_secret_value() or None, **options
-        )
-    )
+    return Redis.from_pool(pool)
 
 
 #: The API routers. The hot routes are matched most specific first whatever this order
@@ -142,7 +125,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
     """The gateway app; ``redis`` may be injected (tests), otherwise one client is owned here."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         # Three clients, so queries, probes and event streams never wait for one another's
         # connections: queries (bounded pool), the readiness probe (one connection), and the
         # per-category stream readers, whose socket timeout exceeds their XREAD BLOCK.
@@ -164,21 +147,16 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         )
         app.state.probe_redis = probe
         app.state.stream_hub = StreamHub(
-            stream_client,
-            keys,
-            block_seconds=block,
-            buffer_events=settings.gateway.sse_buffer_events,
-            keepalive_seconds=settings.gateway.sse_keepalive_seconds,
+            stream_client, keys, block_seconds=block, keepalive_seconds=settings.gateway.sse_keepalive_seconds
         )
-        if isinstance(app, GatewayApp) and settings.gateway.answer_cache_bytes > 0:
+        if settings.gateway.answer_cache_bytes > 0:
             app.answer_cache = AnswerCache(pointers, max_bytes=settings.gateway.answer_cache_bytes)
         stop = asyncio.Event()
         listener = asyncio.create_task(pointers.listen(stop), name="pointer-announcements")
         try:
             yield
         finally:
-            if isinstance(app, GatewayApp):
-                app.answer_cache = None
+            app.answer_cache = None
             stop.set()
             await listener
             await app.state.stream_hub.close()
@@ -211,26 +189,23 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         max_query_bytes=settings.gateway.max_query_string_bytes,
     )
 
-    def answer(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
-        return Response(body.render(), status_code=status, headers=headers, media_type="application/json")
-
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, error: GatewayError) -> Response:
-        return answer(error.status, error.body, error.headers)
+        return error.response()
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
-        return answer(422, _validation_body(error))
+        return invalid_request(error).response()
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, error: Exception) -> Response:
         log.error("unhandled error", exc_info=error)
-        return answer(500, ErrorBody(detail="Internal Server Error"))
+        return failure(500, "Internal Server Error").response()
 
     @app.exception_handler(RedisError)
-    async def redis_unavailable(request: Request, _: Exception) -> Response:
+    async def redis_unavailable(_: Request, __: Exception) -> Response:
         # A Redis restart or failover is an outage of the view store, not a bug: 503 + Retry-After.
-        return await gateway_error(request, store_unavailable())
+        return store_unavailable().response()
 
     for router in ROUTERS:
         app.include_router(router)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from services.gateway.encoding import Body, stored_body
 from shared.domain.categories import ModelCategory
 from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key
-from shared.materialized.risk_listing import RiskListingIndex
+from shared.materialized.proposal_inputs import PROPOSAL_VIEW, ProposalInputs
+from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, run_risk_query, summary_of
 from shared.materialized.with_stats_listing import WithStatsIndex
 from shared.store.generations import GenerationStore
 
@@ -81,14 +84,26 @@ class LRU:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The filtered, ordered rows of a risk query (before paging) and their summary JSON."""
+
+    rows: tuple[int, ...]
+    summary_json: str
+
+
+_risk_index = partial(decode_index, RiskListingIndex)
+_with_stats_index = partial(decode_index, WithStatsIndex)
+
+
 class ViewCache:
-    """Bodies and decoded listing indexes of generations, read from Redis at most once each."""
+    """Bodies, decoded indexes and risk selections of generations, each read or computed once."""
 
     def __init__(self, store: GenerationStore, max_entries: int) -> None:
         self.store = store
         self.views = LRU(max_entries)
         self.indexes = LRU(max_entries)
-        #: Per-query selections of risk listings (``services.gateway.listing``); small values.
+        #: Per-query selections of risk listings (``selection``); small values.
         self.selections = LRU(max_entries * 8)
 
     async def view(self, category: ModelCategory, generation: str, name: str) -> MaterializedView | None:
@@ -100,9 +115,7 @@ class ViewCache:
                 [keys.view(category, generation, name), keys.view(category, generation, gzip_key(name))]
             )
             body, deflated = found
-            if body is None:
-                return None
-            return MaterializedView.read(name, body, deflated)
+            return None if body is None else MaterializedView.read(name, body, deflated)
 
         return await self.views.get((category, generation, name), load)
 
@@ -113,24 +126,45 @@ class ViewCache:
         stored = await self.view(category, generation, name)
         return None if stored is None else stored_body(stored, tail, "application/json")
 
-    async def risk_index(
-        self, category: ModelCategory, generation: str, name: str
-    ) -> RiskListingIndex | None:
+    async def _index(
+        self, category: ModelCategory, generation: str, view: str, decode: Callable[[bytes], T]
+    ) -> T | None:
+        async def load() -> T | None:
+            raw = await self.store.view(category, generation, f"{view}.index")
+            return None if raw is None else decode(raw)
+
+        return await self.indexes.get((category, generation, view), load)
+
+    # Plain functions returning ``_index``'s coroutine: no extra coroutine per request.
+    def risk_index(
+        self, category: ModelCategory, generation: str, view: str
+    ) -> Awaitable[RiskListingIndex | None]:
         """The decoded deletion-risk listing index of a view."""
+        return self._index(category, generation, view, _risk_index)
 
-        async def load() -> RiskListingIndex | None:
-            raw = await self.store.view(category, generation, f"{name}.index")
-            return None if raw is None else decode_index(RiskListingIndex, raw)
-
-        return await self.indexes.get((category, generation, name), load)
-
-    async def with_stats_index(
-        self, category: ModelCategory, generation: str, name: str
-    ) -> WithStatsIndex | None:
+    def with_stats_index(
+        self, category: ModelCategory, generation: str, view: str
+    ) -> Awaitable[WithStatsIndex | None]:
         """The decoded with-stats listing index of a view."""
+        return self._index(category, generation, view, _with_stats_index)
 
-        async def load() -> WithStatsIndex | None:
-            raw = await self.store.view(category, generation, f"{name}.index")
-            return None if raw is None else decode_index(WithStatsIndex, raw)
+    def proposal_inputs(self, category: ModelCategory, generation: str) -> Awaitable[ProposalInputs | None]:
+        """The generation's removal-proposal inputs (the proposal route and the review pages)."""
+        return self._index(category, generation, PROPOSAL_VIEW, ProposalInputs.model_validate_json)
 
-        return await self.indexes.get((category, generation, name), load)
+    def selection(
+        self, category: ModelCategory, generation: str, view: str, index: RiskListingIndex, query: RiskQuery
+    ) -> Selection:
+        """The rows ``query`` selects (its page ignored) and their summary, once per generation and
+        view: the summary sums every selected row (the costliest part of a preset answer) and does
+        not depend on the page, so each request only joins the fragments of its page."""
+        key = (
+            category, generation, view, query.preset, query.search, query.sort_by, query.descending,
+            query.min_days_at_risk,
+        )  # fmt: skip
+        found: Selection | None = self.selections.peek(key)
+        if found is None:
+            rows = run_risk_query(index, query.model_copy(update={"offset": 0, "limit": None})).selected
+            found = Selection(rows, summary_of(index, rows).model_dump_json())
+            self.selections.put(key, found)
+        return found

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from starlette.responses import Response
 
-from services.gateway.request_context import request_id
-
+#: The id of the request being answered (``None`` outside a request; set by ``RequestContext``).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 #: Longest part of a client's input repeated in an error body.
 ECHO_CHARS = 80
 
@@ -52,40 +57,56 @@ class GatewayError(Exception):
         super().__init__(body.detail)
         self.status, self.body, self.headers = status, body, headers or {}
 
+    def response(self) -> Response:
+        """The JSON answer, with the current request's id."""
+        return Response(self.body.render(), self.status, self.headers, media_type="application/json")
 
-def bad_value(parameter: str, value: str, valid: list[str] | tuple[str, ...]) -> GatewayError:
+
+def invalid_request(error: RequestValidationError) -> GatewayError:
+    """422 with FastAPI's issues, each rejected input repeated bounded."""
+    issues = jsonable_encoder(error.errors())
+    for issue in issues:
+        if isinstance(issue.get("input"), str) and len(issue["input"]) > ECHO_CHARS:
+            issue["input"] = issue["input"][:ECHO_CHARS] + "…"
+    parts = [
+        f"{'.'.join(str(p) for p in issue.get('loc', ())[1:]) or 'request'}: {issue.get('msg')}"
+        for issue in issues
+    ]
+    return GatewayError(422, ErrorBody(detail="Invalid request: " + "; ".join(parts), errors=issues))
+
+
+def failure(status: int, detail: str, valid: Sequence[str] | None = None) -> GatewayError:
+    """An error answer saying ``detail`` (and, for a closed set, its ``valid`` values)."""
+    return GatewayError(status, ErrorBody(detail=detail, valid_values=None if valid is None else list(valid)))
+
+
+def bad_value(parameter: str, value: str, valid: Sequence[str]) -> GatewayError:
     """400 for a value outside a closed set, listing the valid ones (D11, D15)."""
+    detail = f"Invalid {parameter}: unknown value {echo(value)}. Valid values: {', '.join(valid)}"
+    return failure(400, detail, valid)
+
+
+def retry_later(status: int, detail: str, seconds: int) -> GatewayError:
+    """An error that passes: ``Retry-After`` and ``retry_after_seconds`` say when to ask again."""
     return GatewayError(
-        400,
-        ErrorBody(
-            detail=f"Invalid {parameter}: unknown value {echo(value)}. Valid values: {', '.join(valid)}",
-            valid_values=list(valid),
-        ),
+        status, ErrorBody(detail=detail, retry_after_seconds=seconds), {"Retry-After": str(seconds)}
     )
 
 
-def not_materialised(detail: str, retry_after: int = 5) -> GatewayError:
+def not_materialised(detail: str) -> GatewayError:
     """503 while the workers have not written what the answer needs."""
-    return GatewayError(
-        503, ErrorBody(detail=detail, retry_after_seconds=retry_after), {"Retry-After": str(retry_after)}
-    )
+    return retry_later(503, detail, 5)
 
 
 def no_models(category: str) -> GatewayError:
     """404 for a valid category whose reference in force has no models (D17, upstream's wording)."""
-    return GatewayError(404, ErrorBody(detail=f"Category '{category}' not found or has no models"))
+    return failure(404, f"Category '{category}' not found or has no models")
 
 
-def store_unavailable(retry_after: int = 1) -> GatewayError:
+def store_unavailable() -> GatewayError:
     """503 while Redis does not answer (a restart, a failover): nothing is wrong with the request."""
-    return GatewayError(
-        503,
-        ErrorBody(
-            detail="The materialised views are unavailable (Redis does not answer); try again shortly.",
-            retry_after_seconds=retry_after,
-        ),
-        {"Retry-After": str(retry_after)},
-    )
+    detail = "The materialised views are unavailable (Redis does not answer); try again shortly."
+    return retry_later(503, detail, 1)
 
 
 #: OpenAPI ``responses`` entries of the error codes, by code.

@@ -1,15 +1,13 @@
 """An ``APIRoute`` whose parameters are validated in one pydantic call, not by FastAPI's solver.
 
 FastAPI validates each parameter on its own and solves dependencies on every request, which cost
-about as much as the rest of a cached answer. The gateway's routes take only query, header and
-path parameters (checked at start-up), so each route builds once one pydantic model of all of
-them from the very fields FastAPI made of its signature (same annotations, defaults and
-constraints, so the same conversions and 422 issues, located ``(in, name)`` as FastAPI's), and
-the signature stays the single source of truth for OpenAPI too.
-
-Valid parameters are remembered per raw input (path parameters, query string, header values):
-a popular query, asked again after each generation change, is parsed and validated once. Invalid
-input is not remembered, so every bad request gets its 422 from the same validation.
+about as much as the rest of a cached answer. A ``FastRoute`` takes only query, header and path
+parameters (checked at start-up) and builds once one pydantic model of them from the fields FastAPI
+made of its signature (same annotations, defaults and constraints, so the same conversions and 422
+issues, located ``(in, name)`` as FastAPI's); the signature stays the single source of truth for
+OpenAPI too. Valid parameters are remembered per raw input (path parameters, query string, header
+values), so a popular query asked again after each generation change is parsed once; invalid input
+is not, so every bad request gets its 422 from the same validation.
 """
 
 from __future__ import annotations
@@ -37,21 +35,17 @@ def _is_list(annotation: Any) -> bool:
 
 
 class FastRoute(APIRoute):
-    """An API route over query (scalar or repeated), header and path parameters only (checked at
-    start-up)."""
+    """An API route over query (scalar or repeated), header and path parameters only."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         dependant = self.dependant
         if dependant.dependencies or dependant.body_params or dependant.cookie_params:
             raise TypeError(f"{self.path}: FastRoute takes query/header/path parameters only")
+        params = dependant.path_params, dependant.query_params, dependant.header_params
         sources = [
-            (location, field)
-            for location, fields in (
-                ("path", dependant.path_params),
-                ("query", dependant.query_params),
-                ("header", dependant.header_params),
-            )
-            for field in fields
+            (place, f)
+            for place, fields in zip(("path", "query", "header"), params, strict=True)
+            for f in fields
         ]
         where = {field.name: (location, field.alias) for location, field in sources}
         repeated = {

@@ -21,12 +21,9 @@ from shared.store.generations import CurrentGeneration
 #: Horde inputs each view family is computed from (statistics depend on the reference alone).
 RUNTIME_SOURCES = ("horde_status", "horde_stats")
 WORKER_SOURCES = (*RUNTIME_SOURCES, "horde_workers")
-_BASIS_FIELD = {
-    "horde_status": "status_at_ms",
-    "horde_stats": "stats_at_ms",
-    "horde_workers": "workers_at_ms",
-}
 _ENDPOINT = {"horde_status": "status", "horde_stats": "stats", "horde_workers": "workers"}
+#: The pointer field holding each source's snapshot time.
+_BASIS_FIELD = {source: f"{endpoint}_at_ms" for source, endpoint in _ENDPOINT.items()}
 
 
 class Freshness(BaseModel):
@@ -68,45 +65,35 @@ def _seconds(ms: str | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """The freshness of one answer, pre-rendered as the JSON tail field and as headers."""
+    """The freshness of one answer, pre-rendered (once per provenance, not per answer) as JSON and
+    as headers."""
 
     stale: bool
     json: str
     headers: dict[str, str]
-    #: ``headers`` as ASGI raw headers (lower-case names, encoded once per provenance, not per answer).
+    #: ``headers`` as ASGI raw headers (lower-case names).
     raw: tuple[tuple[bytes, bytes], ...] = ()
+    #: ``,"freshness":{...}}``: the end of every object body (its last field and closing brace).
+    object_end: bytes = b"}"
 
 
 def provenance(
-    current: CurrentGeneration,
-    view: str,
-    *,
-    stale_after_seconds: float,
-    now: float | None = None,
-    stale_from: float | None = None,
+    current: CurrentGeneration, view: str, *, stale_after_seconds: float, now: float | None = None
 ) -> Provenance:
-    """Freshness of ``view`` of ``current`` at ``now`` (``stale_from``: its ``stale_from``, if known)."""
-    now = time.time() if now is None else now
-    sources = sources_of(view)
-    if stale_from is None:
-        stale_from = _too_old_after(current, sources, stale_after_seconds)
-    too_old = now > stale_from
-    basis = tuple(sorted(current.basis.items()))
-    return _render(current.generation, basis, sources, too_old)
+    """Freshness of ``view`` of ``current`` at ``now`` (default: the time now)."""
+    moment = time.time() if now is None else now
+    too_old = moment > stale_from(current, view, stale_after_seconds=stale_after_seconds)
+    return _render(current.generation, tuple(sorted(current.basis.items())), sources_of(view), too_old)
 
 
 def stale_from(current: CurrentGeneration, view: str, *, stale_after_seconds: float) -> float:
-    """Unix time from which ``provenance`` of ``view`` turns stale by age (``inf``: never by age).
+    """Unix time from which ``provenance`` of ``view`` turns stale by age (``inf``: never by age):
+    one stale limit after the served status was last confirmed by a poll that saw it, or after any
+    input it needs moved on at the AI Horde.
 
     Everything else in a provenance is fixed by the pointer, so an answer rendered before this
     moment stays exact until then (``services.gateway.answer_cache`` relies on it)."""
-    return _too_old_after(current, sources_of(view), stale_after_seconds)
-
-
-def _too_old_after(current: CurrentGeneration, sources: tuple[str, ...], stale_after_seconds: float) -> float:
-    """The moment the answer turns stale by age: one stale limit after the served status was last
-    confirmed by a poll that saw it, or after any input it needs moved on at the AI Horde."""
-    basis = current.basis
+    sources, basis = sources_of(view), current.basis
     status_at = _seconds(basis.get("status_at_ms"))
     if not sources or status_at is None:
         return math.inf
@@ -139,12 +126,9 @@ def provenance_now(
     entry = _REMEMBERED.get((id(current), view))
     if entry is None or entry[0] is not current or entry[1] != stale_after_seconds:
         turns = stale_from(current, view, stale_after_seconds=stale_after_seconds)
-        fresh = provenance(
-            current, view, stale_after_seconds=stale_after_seconds, now=-math.inf, stale_from=turns
-        )
-        old = provenance(
-            current, view, stale_after_seconds=stale_after_seconds, now=math.inf, stale_from=turns
-        )
+        basis, sources = tuple(sorted(current.basis.items())), sources_of(view)
+        fresh = _render(current.generation, basis, sources, False)
+        old = _render(current.generation, basis, sources, True)
         if len(_REMEMBERED) >= REMEMBERED_PROVENANCES:
             _REMEMBERED.clear()
         entry = _REMEMBERED[(id(current), view)] = (current, stale_after_seconds, turns, fresh, old)
@@ -198,4 +182,5 @@ def _render(
         # Header only as well: the AI Horde has newer content of these inputs than this answer.
         headers["X-Horde-Moved-On"] = ",".join(moved)
     raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-    return Provenance(stale, json.dumps(fields, separators=(",", ":")), headers, raw)
+    rendered = json.dumps(fields, separators=(",", ":"))
+    return Provenance(stale, rendered, headers, raw, f',"freshness":{rendered}}}'.encode())

@@ -33,13 +33,9 @@ POINTER_FIELDS = (
     "generation",
     "computed_at",
     "reference_version",
-    "status_at_ms",
-    "stats_at_ms",
-    "workers_at_ms",
+    *(f"{endpoint}_at_ms" for endpoint in ENDPOINTS),
     "reference_models",
-    "status_hash",
-    "stats_hash",
-    "workers_hash",
+    *(f"{endpoint}_hash" for endpoint in ENDPOINTS),
 )
 
 

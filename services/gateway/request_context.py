@@ -1,12 +1,13 @@
-"""Per request: its id (``X-Request-Id`` in and out, in every error body), its metric, the
-sampled access log and the checks before routing (the query-string cap, HEAD as GET), in the
-gateway's one middleware layer (one wrapper of ``send``).
+"""Per request, in the gateway's one middleware layer (one wrapper of ``send``): its id
+(``X-Request-Id`` in and out, in every error body), its metric, the sampled access log and the
+checks before routing (the query-string cap, HEAD as GET): every ASGI layer costs a call and a
+``send`` wrapper on every request.
 
-An id a client or proxy sent is kept when it is a
-short token (at most ``MAX_ID_LENGTH`` of ``[A-Za-z0-9._:-]``), otherwise one is made (a random
-per-process prefix and a counter: unique without a syscall per request). The access log is one
-JSON line per sampled request on the ``hma.access`` logger, off by default
-(``HORDE_GATEWAY__ACCESS_LOG_SAMPLE_RATE``): on the hot path even a skipped line costs.
+An id a client or proxy sent is kept when it is a short token (at most ``MAX_ID_LENGTH`` of
+``[A-Za-z0-9._:-]``), otherwise one is made (a random per-process prefix and a counter: unique
+without a syscall per request). The access log is one JSON line per sampled request on the
+``hma.access`` logger, off by default (``HORDE_GATEWAY__ACCESS_LOG_SAMPLE_RATE``): on the hot path
+even a skipped line costs.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import random
 import re
 import secrets
 import time
-from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway.middleware import head_as_get, query_string_too_long
+from services.gateway.errors import failure, request_id
 from shared.metrics import HTTP_REQUESTS
 
-#: The id of the request being answered (``None`` outside a request).
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+#: Scope key set on HEAD requests answered by a GET route.
+HEAD_MARK = "hma.head"
+#: Scope key holding the server's own ``send`` (set by the app before any middleware): an event
+#: stream writes its body messages there, past wrappers that only look at the response start.
+RAW_SEND = "hma.raw_send"
 MAX_ID_LENGTH = 64
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,%d}" % MAX_ID_LENGTH)
 _PREFIX = secrets.token_hex(4)
@@ -45,11 +48,10 @@ def _incoming_id(scope: Scope) -> str | None:
 
 
 class RequestContext:
-    """Sets ``request_id`` and returns it as ``X-Request-Id``; observes
+    """Sets ``request_id`` and sends it back as ``X-Request-Id``; observes
     ``hma_gateway_request_seconds{route, status}`` with the route *template* as label (bounded),
     timed to the response start (an event stream is counted once, when it opens); writes the
-    sampled access log; answers 414 to a query string over ``max_query_bytes`` (``None``: no cap) and HEAD
-    with the GET route (``services.gateway.middleware``)."""
+    sampled access log; 414 beyond ``max_query_bytes`` (``None``: no cap); HEAD as GET."""
 
     def __init__(self, app: ASGIApp, sample_rate: float = 0.0, max_query_bytes: int | None = None) -> None:
         self.app, self.sample_rate, self.max_query_bytes = app, sample_rate, max_query_bytes
@@ -84,7 +86,8 @@ class RequestContext:
                 self.max_query_bytes is not None
                 and len(scope.get("query_string", b"")) > self.max_query_bytes
             ):
-                await query_string_too_long(self.max_query_bytes)(scope, receive, identified)
+                detail = f"Query string longer than {self.max_query_bytes} bytes; shorten it."
+                await failure(414, detail).response()(scope, receive, identified)
             elif scope["method"] == "HEAD":
                 await head_as_get(self.app, scope, receive, identified)
             else:
@@ -95,6 +98,35 @@ class RequestContext:
             request_id.reset(token)
             if logged:
                 _log(scope, rid, status, sent_bytes, time.perf_counter() - started)
+
+
+async def head_as_get(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a HEAD request with ``app``'s GET answer, its body dropped (same headers, incl. length).
+
+    The route sees a copy of the scope with ``method`` GET and ``HEAD_MARK`` set (so an endless
+    route, the event stream, can answer at once); the server's own scope keeps ``HEAD``, which it
+    reads to send no body and keep the connection open. What the routing left in the copy (the
+    route, for the metric label) is copied back before the response starts.
+    """
+    finished = False
+    inner: Scope = {**scope, "method": "GET", HEAD_MARK: True}
+
+    def hand_back() -> None:
+        scope.update((k, v) for k, v in inner.items() if k not in ("method", HEAD_MARK))
+
+    async def send_headers_only(message: Message) -> None:
+        nonlocal finished
+        if message["type"] == "http.response.start":
+            hand_back()
+            await send(message)
+        elif message["type"] == "http.response.body" and not finished:
+            finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    try:
+        await app(inner, receive, send_headers_only)
+    finally:
+        hand_back()
 
 
 @lru_cache(maxsize=1024)

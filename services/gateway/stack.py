@@ -1,26 +1,25 @@
 """One middleware stack for every request, with the hot routes found by a table, not a route scan.
 
-``GatewayApp`` is FastAPI's app with two additions, both *inside* the stack an operator's
+``GatewayApp`` is FastAPI's app with two layers *inside* the stack an operator's
 ``app.add_middleware(...)`` builds, so every middleware sees every request, however it is served:
 
     ServerErrorMiddleware → user middleware (CORS, metrics, ...) → ``AnswerReplay`` →
     ``HotRoutes`` → ExceptionMiddleware → FastAPI's exit stack → router
 
 ``AnswerReplay`` (``services.gateway.answer_cache``) answers a request whose recorded answer is
-still exact. ``HotRoutes`` matches the scalar-parameter GET routes (``FastRoute``) against their
-templates, most specific first (so registration order decides nothing), and calls the same handler
-the router would; an error it raises is answered by the app's exception handlers, through a twin
-of the ``ExceptionMiddleware`` below (same handlers, same lookup). Anything else (OpenAPI, docs,
-probes, proposals, other methods) goes on to the exception layer and the router.
+still exact. ``HotRoutes`` matches the ``FastRoute`` GET routes against their templates, most
+specific first (so registration order decides nothing), and calls the handler the router would;
+their errors are answered by a twin of the ``ExceptionMiddleware`` below (same handlers, same
+lookup). Anything else (OpenAPI, docs, probes, heartbeat, review pages, other methods) goes on to
+the exception layer and the router.
 
-Why the hot routes sit that high: every layer is a call and a ``send`` wrapper on every request,
-and these routes need none of the layers they skip. The exception layer wraps ``send`` to know
-whether a response started (a hot handler returns its response before anything is sent); the exit
-stack closes request files and dependencies (a ``FastRoute`` has neither, checked when it is
-built); the router scans its routes. FastAPI also puts two layers outside the user middleware
-that do nothing here and are left out: its native telemetry's exception observer (the gateway
-does not start FastAPI's telemetry, ``GatewayApp.__call__``; tracing wraps the app,
-``shared.tracing``) and the request body limit (no ``max_body_size``; the API takes no bodies).
+Why that high: every layer is a call and a ``send`` wrapper on every request, and these routes
+need none of the layers they skip: the exception layer wraps ``send`` to know whether a response
+started (a hot handler returns its response before anything is sent), the exit stack closes
+request files and dependencies (a ``FastRoute`` has neither, checked when it is built), the router
+scans its routes. Two FastAPI layers outside the user middleware do nothing here and are left out:
+its native telemetry's exception observer (not started, ``GatewayApp.__call__``; tracing wraps the
+app, ``shared.tracing``) and the request body limit (no ``max_body_size``; the API takes no bodies).
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.answer_cache import AnswerCache, AnswerReplay
 from services.gateway.fastroute import FastRoute
-from services.gateway.middleware import RAW_SEND
+from services.gateway.request_context import RAW_SEND
 
 try:  # FastAPI's layers that do nothing for the gateway (module doc); absent in other versions
     from fastapi._body_limit import AppBodyLimitMiddleware

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from shared.domain.categories import ModelCategory
 from shared.redis_keys import RedisKeys
+from shared.store.generations import as_text
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,6 @@ def is_position(text: str) -> bool:
     return ms >= 0 and seq >= 0 and "-" in text
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def sse_message(position: str, data: str) -> bytes:
     """One event (``data`` is single-line JSON); ``id`` is the stream position."""
     return f"id: {position}\nevent: {EVENT_NAME}\ndata: {data}\n\n".encode()
@@ -67,9 +64,9 @@ def sse_message(position: str, data: str) -> bytes:
 
 def encode_entry(stream_id: Any, fields: Any) -> tuple[str, bytes]:
     """A Redis stream entry as (position, SSE message)."""
-    position = _text(stream_id)
+    position = as_text(stream_id)
     data = fields.get(b"data", fields.get("data", b"{}"))
-    return position, sse_message(position, _text(data))
+    return position, sse_message(position, as_text(data))
 
 
 class Subscriber:
@@ -96,13 +93,9 @@ class Subscriber:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.dropped = True
-        detail = json.dumps(
-            {
-                "detail": "This client read too slowly and was disconnected; reconnect with Last-Event-ID.",
-                "last_event_id": self.delivered,
-            }
-        )
-        self.queue.put_nowait(("", f"event: {DROPPED_EVENT}\nretry: {RETRY_MS}\ndata: {detail}\n\n".encode()))
+        detail = "This client read too slowly and was disconnected; reconnect with Last-Event-ID."
+        data = json.dumps({"detail": detail, "last_event_id": self.delivered})
+        self.queue.put_nowait(("", f"event: {DROPPED_EVENT}\nretry: {RETRY_MS}\ndata: {data}\n\n".encode()))
         self.queue.put_nowait(None)
 
     def end(self, note: str | None = None) -> None:
@@ -141,16 +134,13 @@ class CategoryFeed:
             subscriber.end()
         self.subscribers.clear()
 
-    async def _initial_position(self) -> str:
-        newest: Any = await self.redis.xrevrange(self.key, count=1)
-        return _text(newest[0][0]) if newest else "0-0"
-
     async def _run(self) -> None:
         backoff = 0.1
         while True:
             try:
                 if self.position is None:
-                    self.position = await self._initial_position()
+                    newest: Any = await self.redis.xrevrange(self.key, count=1)
+                    self.position = as_text(newest[0][0]) if newest else "0-0"
                     self.positioned.set()
                 batches: Any = await self.redis.xread(
                     {self.key: self.position}, count=_READ_BATCH, block=self.block_ms
@@ -220,7 +210,7 @@ class CategoryFeed:
         except ResponseError:  # no stream yet
             return None
         value = info.get("max-deleted-entry-id", info.get(b"max-deleted-entry-id"))
-        return _text(value) if value is not None else None
+        return as_text(value) if value is not None else None
 
 
 KEEPALIVE: tuple[str, bytes] = ("", b": keep-alive\n\n")
@@ -232,15 +222,9 @@ class StreamHub:
     re-arm a thousand timers on every event)."""
 
     def __init__(
-        self,
-        redis: Redis,
-        keys: RedisKeys,
-        *,
-        block_seconds: float,
-        buffer_events: int,
-        keepalive_seconds: float,
+        self, redis: Redis, keys: RedisKeys, *, block_seconds: float, keepalive_seconds: float
     ) -> None:
-        self.redis, self.keys, self.buffer_events = redis, keys, buffer_events
+        self.redis, self.keys = redis, keys
         self.block_ms = max(1, int(block_seconds * 1000))
         self.keepalive = keepalive_seconds
         #: Keep-alives go out between ``keepalive`` and ``keepalive + tick`` seconds of silence.
@@ -264,10 +248,8 @@ class StreamHub:
             self._ticker = asyncio.create_task(self._keep_alive(), name="sse-keepalive")
         feed = self.feeds.get(category)
         if feed is None:
-            key = self.keys.risk_events(category)
-            feed = self.feeds[category] = CategoryFeed(
-                self.redis, key, block_ms=self.block_ms, category=category.value
-            )
+            key, name = self.keys.risk_events(category), category.value
+            feed = self.feeds[category] = CategoryFeed(self.redis, key, block_ms=self.block_ms, category=name)
             feed.start()
         return feed
 

@@ -154,7 +154,7 @@ class GenerationStore:
             pipe.exists(self.keys.source_health(category))
         found = await pipe.execute()
         return [
-            (None if raw is None else _text(raw), bool(exists))
+            (None if raw is None else as_text(raw), bool(exists))
             for raw, exists in zip(found[::2], found[1::2], strict=True)
         ]
 
@@ -167,7 +167,7 @@ class GenerationStore:
         raw: dict[bytes | str, bytes | str] = await self.redis.hgetall(self.keys.current(category))
         if not raw:
             return None
-        decoded = {_text(k): _text(v) for k, v in raw.items()}
+        decoded = {as_text(k): as_text(v) for k, v in raw.items()}
         generation = decoded.pop("generation")
         return CurrentGeneration(generation, decoded)
 
@@ -179,5 +179,6 @@ class GenerationStore:
         return value.encode() if isinstance(value, str) else value
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text, whether or not the client decodes responses."""
     return value.decode() if isinstance(value, bytes) else value

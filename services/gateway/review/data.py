@@ -13,7 +13,6 @@ from services.gateway.freshness import Provenance
 from services.gateway.review.html import freshness_line
 from services.gateway.review.table import Spark
 from shared.domain.categories import ModelCategory
-from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
 from shared.store.generations import CurrentGeneration
 from shared.store.history import HistoryStore
 
@@ -89,19 +88,3 @@ async def model_history(
         return [], []
     points, events = held
     return [json.loads(p) for p in points], [json.loads(e) for e in events]
-
-
-async def proposal_inputs(
-    gateway: Gateway, category: ModelCategory, current: CurrentGeneration
-) -> ProposalInputs | None:
-    """The generation's proposal inputs, from the same cache entry the proposal route fills."""
-    cache = gateway.cache
-
-    async def load() -> ProposalInputs | None:
-        raw = await cache.store.view(category, current.generation, PROPOSAL_INPUTS)
-        return None if raw is None else ProposalInputs.model_validate_json(raw)
-
-    found: ProposalInputs | None = await cache.indexes.get(
-        (category, current.generation, PROPOSAL_INPUTS), load
-    )
-    return found

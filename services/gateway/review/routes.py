@@ -21,7 +21,6 @@ from services.gateway.cache import LRU
 from services.gateway.encoding import Body
 from services.gateway.errors import ErrorBody, GatewayError, bad_value
 from services.gateway.freshness import Provenance, provenance
-from services.gateway.listing import select_rows
 from services.gateway.review import data
 from services.gateway.review.assets import asset
 from services.gateway.review.pages import (
@@ -169,8 +168,7 @@ async def index(request: Request) -> Response:
         if index is None:
             entries.append(CategoryEntry(name, note="Waiting for the AI Horde snapshots of this category."))
             continue
-        selection = select_rows(gateway.cache.selections, category, current.generation, "deletion-risk",
-                                index, RiskQuery())  # fmt: skip
+        selection = gateway.cache.selection(category, current.generation, "deletion-risk", index, RiskQuery())
         summary = json.loads(selection.summary_json)
         found = provenance(current, "deletion-risk",
                            stale_after_seconds=gateway.settings.analytics.stale_after_seconds)  # fmt: skip
@@ -223,8 +221,7 @@ async def risk_table(
         index = await gateway.cache.risk_index(chosen, current.generation, "deletion-risk")
         if index is None:
             return None
-        selection = select_rows(gateway.cache.selections, chosen, current.generation, "deletion-risk",
-                                index, risk_query)  # fmt: skip
+        selection = gateway.cache.selection(chosen, current.generation, "deletion-risk", index, risk_query)
         rows = [json.loads(index.fragments[i]) for i in page(selection.rows, query.offset, query.limit)]
         names = [str(r["name"]) for r in rows]
         spark = await data.sparks(
@@ -275,7 +272,7 @@ async def proposal(
                        ", ".join(policy.exclude), policy.min_days_at_risk)  # fmt: skip
 
     async def render(gateway: Gateway, current: CurrentGeneration, found: Provenance) -> str | None:
-        inputs = await data.proposal_inputs(gateway, chosen, current)
+        inputs = await gateway.cache.proposal_inputs(chosen, current.generation)
         if inputs is None:
             return None
         built = build_proposal(

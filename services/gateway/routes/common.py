@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from services.gateway.errors import ErrorBody, GatewayError, echo
+from services.gateway.errors import echo, failure
 from shared.domain.categories import RUNTIME_CATEGORIES, ModelCategory
 
 PREFIX = "/model_references/statistics"
@@ -57,17 +57,10 @@ def parse_category(name: str, *, runtime: bool) -> ModelCategory:
     try:
         category = ModelCategory(name)
     except ValueError:
-        raise GatewayError(
-            404, ErrorBody(detail=f"Unknown category {echo(name)}.", valid_values=VALID_CATEGORIES)
-        ) from None
+        raise failure(404, f"Unknown category {echo(name)}.", VALID_CATEGORIES) from None
     if runtime and category not in RUNTIME_CATEGORIES:
-        raise GatewayError(
-            400,
-            ErrorBody(
-                detail=f"Category {name!r} has no AI Horde runtime data; only {', '.join(RUNTIME)} do.",
-                valid_values=RUNTIME,
-            ),
-        )
+        detail = f"Category {name!r} has no AI Horde runtime data; only {', '.join(RUNTIME)} do."
+        raise failure(400, detail, RUNTIME)
     return category
 
 

@@ -9,20 +9,17 @@ D24); with it, ``sort_desc`` defaults to true as on with-stats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, bad_value, echo, error_responses
+from services.gateway.errors import bad_value, echo, error_responses, failure
 from services.gateway.fastroute import FastRoute
-from services.gateway.freshness import Provenance
-from services.gateway.listing import page_rows, render_listing, select_rows
-from services.gateway.models import CategoryDeletionRiskAnswer, ModelDeletionRiskAnswer
+from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import (
     CSV,
     JSON,
@@ -38,6 +35,7 @@ from services.gateway.routes.common import (
 )
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.listing import VALID_SORT_FIELDS
+from shared.domain.risk.models import CategoryDeletionRiskResponse, ModelDeletionRiskInfo
 from shared.domain.risk.presets import VALID_PRESETS
 from shared.domain.views import effective_risk_flags, risk_view
 from shared.materialized.risk_listing import (
@@ -45,7 +43,9 @@ from shared.materialized.risk_listing import (
     RiskAnswer,
     RiskQuery,
     render_risk_csv,
+    render_risk_page,
 )
+from shared.materialized.selection import page
 from shared.store.generations import CurrentGeneration
 
 #: Listing routes, then (after the events route) the single-model routes: ``…/events`` is no model.
@@ -59,11 +59,22 @@ VariationsQuery = Annotated[
 _RISK_ERRORS = error_responses(400, 404, 414, 422, 503)
 
 
-def _view(
-    category: str, group_text_models: bool, include_backend_variations: bool
-) -> tuple[ModelCategory, str]:
+class CategoryDeletionRiskAnswer(CategoryDeletionRiskResponse):
+    """``CategoryDeletionRiskResponse`` with the freshness of the generation it was read from."""
+
+    freshness: Freshness
+
+
+class ModelDeletionRiskAnswer(ModelDeletionRiskInfo):
+    """One model's ``ModelDeletionRiskInfo`` with the freshness of the generation it was read from."""
+
+    freshness: Freshness
+
+
+def _view(category: str, grouped: bool, variations: bool) -> tuple[ModelCategory, str]:
+    """The runtime category and the risk view its flags select."""
     chosen = parse_category(category, runtime=True)
-    return chosen, risk_view(*effective_risk_flags(chosen, group_text_models, include_backend_variations))
+    return chosen, risk_view(*effective_risk_flags(chosen, grouped, variations))
 
 
 async def deletion_risk_listing(
@@ -104,33 +115,31 @@ async def deletion_risk_listing(
     """Deletion-risk analysis of every model of image or text generation, filtered and paged."""
     gateway = gateway_of(request)
     min_days = gateway.settings.history.min_days_at_risk if days_at_risk is None else days_at_risk
-    plan = listing_plan(
+    chosen, view, query, key, default = listing_plan(
         category, group_text_models, include_backend_variations, preset, limit, offset, sort_by,
         sort_desc, search, format, min_days,
     )  # fmt: skip
-    chosen, view, query, key, default = plan.category, plan.view, plan.query, plan.key, plan.default
     cache = gateway.cache
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         if default:
-            return await cache.stored_json(chosen, current.generation, view, freshness_tail(found) + b"}")
+            return await cache.stored_json(chosen, current.generation, view, found.object_end)
         index = await cache.risk_index(chosen, current.generation, view)
         if index is None:
             return None
-        selection = select_rows(cache.selections, chosen, current.generation, view, index, query)
+        selection = cache.selection(chosen, current.generation, view, index, query)
+        rows = page(selection.rows, query.offset, query.limit)
         if format is Format.CSV:
-            rows = page_rows(query, selection)
-            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=rows)), CSV)
-        return Body(render_listing(index, query, selection, freshness_tail(found).decode()), JSON)
+            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=tuple(rows))), CSV)
+        tail = f',"freshness":{found.json}'  # the page's renderer adds the closing brace
+        return Body(
+            render_risk_page(index, query, len(selection.rows), rows, selection.summary_json, tail), JSON
+        )
 
     return await serve(request, chosen, view, key, build)
 
 
-_DEFAULT = RiskQuery()
-
-
-@dataclass(frozen=True, slots=True)
-class ListingPlan:
+class ListingPlan(NamedTuple):
     """What a listing request asks for, checked: the same for every request with its parameters."""
 
     category: ModelCategory
@@ -167,7 +176,7 @@ def listing_plan(
         f"{query.preset}|{terms}|{query.sort_by}|{query.descending}|{offset}|{limit}|{format.value}"
         f"|{query.min_days_at_risk}"
     )
-    return ListingPlan(chosen, view, query, key, query == _DEFAULT and format is Format.JSON)
+    return ListingPlan(chosen, view, query, key, query == RiskQuery() and format is Format.JSON)
 
 
 async def deletion_risk_of_model(
@@ -189,12 +198,12 @@ async def deletion_risk_of_model(
             return None
         row = index.position(model)
         if row is None:
-            raise GatewayError(
+            raise failure(
                 404,
-                ErrorBody(detail=f"No model {echo(model)} in the {view} view of {category} (names are "
-                          "matched case-insensitively; with group_text_models use the family name)."),
-            )  # fmt: skip
-        return Body(index.encoded_fragments[row][:-1] + freshness_tail(found) + b"}", JSON)
+                f"No model {echo(model)} in the {view} view of {category} (names are matched "
+                "case-insensitively; with group_text_models use the family name).",
+            )
+        return Body(index.encoded_fragments[row][:-1] + found.object_end, JSON)
 
     return await serve(request, chosen, view, f"model|{model}", build)
 

@@ -1,12 +1,11 @@
 """``GET …/{category}/deletion-risk/events``: risk changes as Server-Sent Events.
 
-Every stream of a category is fed by the category's single Redis reader (``services.gateway.
-streams``), so open streams cost no Redis connection. The SSE ``id:`` is the position in the
-workers' Redis stream. The first message carries the position the stream starts from, so a client
-that reconnects before any event still resumes exactly there; ``Last-Event-ID`` (or
-``resume_after``) resumes right after a position, reading what was missed with XRANGE first.
-Each stream sends a keep-alive comment after ``sse_keepalive_seconds`` of silence, whatever Redis
-is doing. The number of open streams per process is capped: beyond it, 429 with ``Retry-After``.
+Streams are fed by their category's single Redis reader (``services.gateway.streams``). The SSE
+``id:`` is the position in the workers' Redis stream; the first message carries the position the
+stream starts from, so a client that reconnects before any event still resumes exactly there.
+``Last-Event-ID`` (or ``resume_after``) resumes right after a position, reading what was missed
+with XRANGE first. A keep-alive comment follows ``sse_keepalive_seconds`` of silence, whatever
+Redis is doing. Open streams per process are capped: beyond the cap, 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.answer import gateway_of, has_no_models
-from services.gateway.errors import ErrorBody, GatewayError, error_responses, no_models, store_unavailable
+from services.gateway.errors import error_responses, no_models, retry_later, store_unavailable
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import provenance
-from services.gateway.middleware import HEAD_MARK, RAW_SEND
+from services.gateway.request_context import HEAD_MARK, RAW_SEND
 from services.gateway.routes.common import PREFIX, CategoryPath, parse_category
 from services.gateway.streams import (
-    EVENT_NAME,
     RETRY_MS,
     CategoryFeed,
     StreamHub,
@@ -37,8 +35,6 @@ from services.gateway.streams import (
 )
 
 router = APIRouter(tags=["deletion-risk"], route_class=FastRoute)
-
-__all__ = ["EVENT_NAME", "StreamSlots", "router"]
 
 #: ``Retry-After`` of a 429 when every stream slot is taken.
 FULL_RETRY_AFTER = 5
@@ -55,14 +51,8 @@ class StreamSlots:
 
     def take(self) -> None:
         if self.open >= self.limit:
-            raise GatewayError(
-                429,
-                ErrorBody(
-                    detail=f"Too many open event streams ({self.limit} per gateway process); retry later.",
-                    retry_after_seconds=FULL_RETRY_AFTER,
-                ),
-                {"Retry-After": str(FULL_RETRY_AFTER)},
-            )
+            detail = f"Too many open event streams ({self.limit} per gateway process); retry later."
+            raise retry_later(429, detail, FULL_RETRY_AFTER)
         self.open += 1
 
     def release(self) -> None:
@@ -160,11 +150,8 @@ async def _start(
         after, note = "0-0", "Last-Event-ID is not a stream position: replaying every kept event"
     elif position_key(requested) >= position_key(position):
         ahead = position_key(requested) > position_key(position)
-        return (
-            position,
-            "resumed" + (" (Last-Event-ID is ahead of this stream: new events only)" if ahead else ""),
-            [],
-        )
+        note = "resumed (Last-Event-ID is ahead of this stream: new events only)" if ahead else "resumed"
+        return position, note, []
     else:
         after, note = requested, "resumed"
         trimmed = await feed.trimmed_up_to()

@@ -1,14 +1,9 @@
 """``GET /heartbeat``: what the sources are doing, in the original's shape, extended per source.
 
-The models and their pure construction are ``shared.domain.heartbeat``; this module reads Redis.
-
 The original answers ``{"status": "ok", "ai_horde": {"degraded", "consecutive_failures",
-"seconds_until_retry"}}`` from its circuit breaker. Here the AI Horde part summarises the
-poller's latest health record per endpoint and model type (what the analytics workers keep in
-Redis), ``reference`` summarises the reference watcher's latest poll per category the same way,
-and ``sources`` lists each of them, with its last successful poll, last content change, failures,
-next attempt and whether what is served is what the source last said. Read from Redis only, like
-every answer of the gateway.
+"seconds_until_retry"}}`` from its circuit breaker. Here it is built (``shared.domain.heartbeat``,
+pure) from what Redis holds: the poller's latest health record per endpoint and model type and the
+reference watcher's per category (kept by the analytics workers), and every category's pointer.
 
 Schema 2 added ``reference`` and the reference entries' poll fields (from the watcher's
 ``ReferenceSourceHealthReported``, field ``reference`` of each category's source-health hash).
@@ -27,6 +22,7 @@ from services.gateway.answer import gateway_of
 from services.gateway.errors import error_responses
 from shared.domain.categories import ModelCategory
 from shared.domain.heartbeat import ENDPOINTS, Heartbeat, build_heartbeat
+from shared.store.generations import as_text
 
 router = APIRouter(tags=["heartbeat"])
 
@@ -47,21 +43,18 @@ async def read_heartbeat(request: Request) -> Heartbeat:
     pointers: dict[ModelCategory, dict[str, str]] = {}
     for category, values in zip(categories, found[: len(categories)], strict=True):
         if values[0] is not None:
-            pointers[category] = {k: _text(v) for k, v in zip(_POINTER, values, strict=True) if v is not None}
+            fields = zip(_POINTER, values, strict=True)
+            pointers[category] = {k: as_text(v) for k, v in fields if v is not None}
     health: dict[ModelCategory, dict[str, dict[str, Any]]] = {}
     for category, raw in zip(categories, found[len(categories) :], strict=True):
         records: dict[str, dict[str, Any]] = {}
         for endpoint, value in (raw or {}).items():
             try:
-                records[_text(endpoint)] = json.loads(value)
+                records[as_text(endpoint)] = json.loads(value)
             except ValueError:
                 continue
         health[category] = records
     return build_heartbeat(pointers, health, now=time.time())
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @router.get(

@@ -20,11 +20,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
+from services.gateway.errors import echo, error_responses, failure
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import (
@@ -56,8 +56,6 @@ SERIES_CSV_HEADER = (
 class ModelHistoryAnswer(BaseModel):
     """A model's daily series (a day without data has ``has_data: false`` and nulls) and events."""
 
-    model_config = ConfigDict(frozen=True)
-
     category: ModelCategory
     model: str
     days: int
@@ -71,8 +69,6 @@ class ModelHistoryAnswer(BaseModel):
 class HistorySummaryAnswer(BaseModel):
     """Per day: models, at risk, critical, zero-worker models and the category's usage."""
 
-    model_config = ConfigDict(frozen=True)
-
     category: ModelCategory
     days: int
     first_day: date
@@ -84,9 +80,7 @@ class HistorySummaryAnswer(BaseModel):
 def _range(request: Request, current: CurrentGeneration, days: int) -> tuple[date, date]:
     retention = gateway_of(request).settings.history.retention_days
     if days > retention:
-        raise GatewayError(
-            422, ErrorBody(detail=f"days must be between 1 and {retention} (the retention), not {echo(days)}")
-        )
+        raise failure(422, f"days must be between 1 and {retention} (the retention), not {echo(days)}")
     newest = newest_capture_ms(current.basis)
     last = datetime.fromtimestamp(newest / 1000, UTC).date() if newest else datetime.now(UTC).date()
     return last - timedelta(days=days - 1), last
@@ -111,27 +105,10 @@ def render_series_csv(points: list[DayPoint]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _object(fields: str, found: Provenance) -> bytes:
-    return b"{" + fields.encode() + freshness_tail(found) + b"}"
-
-
-def _model_body(
-    category: ModelCategory,
-    model: str,
-    days: int,
-    first: date,
-    last: date,
-    series: bytes,
-    events: bytes,
-    found: Provenance,
-) -> Body:
-    """The JSON answer around the joined day points and events (window or day fields alike)."""
-    head = (
-        f'{{"category":"{category.value}","model":{json.dumps(model)},"days":{days},'
-        f'"first_day":"{first}","last_day":"{last}","series":['
-    ).encode()
-    tail = b'],"reference_events":[' + events + b"]" + freshness_tail(found) + b"}"
-    return Body(head + series + tail, JSON)
+def _answer(head: str, series: bytes, after: bytes, found: Provenance) -> Body:
+    """``{head,"series":[series]after,"freshness":…}``: the JSON answer around the joined day points
+    (a stored window or the day fields alike)."""
+    return Body(b"{" + head.encode() + b',"series":[' + series + b"]" + after + found.object_end, JSON)
 
 
 async def model_history(
@@ -148,20 +125,23 @@ async def model_history(
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         first, last = _range(request, current, days)
-        if format is Format.JSON:
+        joined = None
+        if format is Format.JSON:  # the stored window: one lookup
             joined = await store.model_history_joined(chosen, model, days, last)
-            if joined is not None:  # the stored window: one lookup
-                return _model_body(chosen, model, days, first, last, *joined, found)
-        held = await store.model_history_json(chosen, model, first, last)
-        if held is None:
-            raise GatewayError(
-                404, ErrorBody(detail=f"No history of {echo(model)} in {category} (names are exact).")
-            )
-        points, events = held  # stored rendered: the answer is a join of strings
-        if format is Format.CSV:
-            return Body(render_series_csv([DayPoint.model_validate_json(p) for p in points]), CSV)
-        series, joined_events = ",".join(points).encode(), ",".join(events).encode()
-        return _model_body(chosen, model, days, first, last, series, joined_events, found)
+        if joined is None:
+            held = await store.model_history_json(chosen, model, first, last)
+            if held is None:
+                raise failure(404, f"No history of {echo(model)} in {category} (names are exact).")
+            points, events = held  # stored rendered: the answer is a join of strings
+            if format is Format.CSV:
+                return Body(render_series_csv([DayPoint.model_validate_json(p) for p in points]), CSV)
+            joined = ",".join(points).encode(), ",".join(events).encode()
+        series, joined_events = joined
+        head = (
+            f'"category":"{chosen.value}","model":{json.dumps(model)},"days":{days},'
+            f'"first_day":"{first}","last_day":"{last}"'
+        )
+        return _answer(head, series, b',"reference_events":[' + joined_events + b"]", found)
 
     return await serve(request, chosen, "history", f"history|{model}|{days}|{format.value}", build)
 
@@ -176,19 +156,11 @@ async def history_summary(
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
         first, last = _range(request, current, days)
-        joined = await store.summary_joined(chosen, days, last)
-        if joined is not None:  # the stored window: one lookup
-            head = (
-                f'{{"category":"{chosen.value}","days":{days},"first_day":"{first}","last_day":"{last}",'
-                '"series":['
-            ).encode()
-            return Body(head + joined + b"]" + freshness_tail(found) + b"}", JSON)
-        points = await store.summary_json(chosen, first, last)
-        fields = (
-            f'"category":"{chosen.value}","days":{days},"first_day":"{first}","last_day":"{last}",'
-            f'"series":[{",".join(points)}]'
-        )
-        return Body(_object(fields, found), JSON)
+        series = await store.summary_joined(chosen, days, last)  # the stored window: one lookup
+        if series is None:
+            series = ",".join(await store.summary_json(chosen, first, last)).encode()
+        head = f'"category":"{chosen.value}","days":{days},"first_day":"{first}","last_day":"{last}"'
+        return _answer(head, series, b"", found)
 
     return await serve(request, chosen, "history", f"history-summary|{days}", build)
 

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body
-from services.gateway.errors import ErrorBody, GatewayError, echo, error_responses
+from services.gateway.errors import echo, error_responses, failure
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
 from services.gateway.routes.common import JSON, PREFIX, CategoryPath, parse_category
@@ -27,7 +27,7 @@ from shared.domain.proposal.markdown import render_markdown
 from shared.domain.proposal.models import RemovalPolicy, RemovalProposal
 from shared.domain.proposal.patch import PatchUnavailableError, patch_reference
 from shared.domain.risk.presets import VALID_PRESETS, DeletionRiskFilterPreset
-from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, PROPOSAL_VIEW, ProposalInputs
+from shared.materialized.proposal_inputs import PROPOSAL_VIEW, ProposalInputs
 from shared.store.generations import CurrentGeneration
 
 router = APIRouter(tags=["removal-proposal"], route_class=FastRoute)
@@ -45,9 +45,6 @@ class ProposalFormat(StrEnum):
     PATCH = "patch"
 
 
-NameList = Annotated[list[str] | None, Query(max_length=512)]
-
-
 def _names(values: list[str] | None) -> tuple[str, ...]:
     cleaned = {v.strip() for v in values or () if v.strip()}
     return tuple(sorted(cleaned, key=lambda n: (n.casefold(), n)))
@@ -60,22 +57,14 @@ def parse_policy(
     presets = [p for p in preset or () if p]
     unknown = sorted(set(presets) - set(VALID_PRESETS))
     if unknown:
-        raise GatewayError(
-            422,
-            ErrorBody(
-                detail=f"Unknown preset: {', '.join(map(echo, unknown[:5]))}.",
-                valid_values=list(VALID_PRESETS),
-            ),
-        )
+        raise failure(422, f"Unknown preset: {', '.join(map(echo, unknown[:5]))}.", VALID_PRESETS)
     chosen = tuple(p for p in DeletionRiskFilterPreset if p.value in presets)
     policy = RemovalPolicy(
         presets=chosen, include=_names(include), exclude=_names(exclude), min_days_at_risk=min_days
     )
     both = sorted({n.casefold() for n in policy.include} & {n.casefold() for n in policy.exclude})
     if both:
-        raise GatewayError(
-            422, ErrorBody(detail=f"Names both included and excluded: {', '.join(map(echo, both[:5]))}.")
-        )
+        raise failure(422, f"Names both included and excluded: {', '.join(map(echo, both[:5]))}.")
     return policy
 
 
@@ -87,20 +76,18 @@ def _body(
     if format is ProposalFormat.JSON:
         return Body(proposal.model_dump_json().encode(), JSON)
     if inputs.source_payload is None or inputs.source_format is None:
-        raise GatewayError(
+        raise failure(
             409,
-            ErrorBody(
-                detail=f"No patch for {category.value}: the reference was not read from its legacy file "
-                "(stable_diffusion.json for image, models.csv for text), or was published before reference "
-                "events carried the file."
-            ),
+            f"No patch for {category.value}: the reference was not read from its legacy file "
+            "(stable_diffusion.json for image, models.csv for text), or was published before reference "
+            "events carried the file.",
         )
     try:
         patched = patch_reference(
             category, inputs.source_format, inputs.source_payload, [c.name for c in proposal.candidates]
         )
     except PatchUnavailableError as error:
-        raise GatewayError(409, ErrorBody(detail=f"No patch for {category.value}: {error}")) from None
+        raise failure(409, f"No patch for {category.value}: {error}") from None
     return Body(patched.encode(), PATCH_FILES[category][1])
 
 
@@ -145,18 +132,11 @@ async def removal_proposal(
     impact (styles, sole-serving workers, disk, text families), reproducible from its basis."""
     chosen = parse_category(category, runtime=True)
     policy = parse_policy(preset, include, exclude, min_days_at_risk)
-    gateway = gateway_of(request)
-    cache = gateway.cache
+    cache = gateway_of(request).cache
     key = f"proposal|{policy.model_dump_json()}|{format.value}"
 
     async def build(current: CurrentGeneration, found: Provenance) -> Body | None:
-        async def load() -> ProposalInputs | None:
-            raw = await cache.store.view(chosen, current.generation, PROPOSAL_INPUTS)
-            return None if raw is None else ProposalInputs.model_validate_json(raw)
-
-        inputs: ProposalInputs | None = await cache.indexes.get(
-            (chosen, current.generation, PROPOSAL_INPUTS), load
-        )
+        inputs = await cache.proposal_inputs(chosen, current.generation)
         if inputs is None:
             return None
         try:
@@ -164,9 +144,8 @@ async def removal_proposal(
                 inputs.rows, policy, inputs.basis, inputs.thresholds, already_broken=inputs.already_broken
             )
         except PolicyConflictError as error:  # pragma: no cover - parse_policy refuses it first
-            raise GatewayError(422, ErrorBody(detail=str(error))) from None
-        body = _body(chosen, inputs, proposal, format)
-        return body
+            raise failure(422, str(error)) from None
+        return _body(chosen, inputs, proposal, format)
 
     response = await serve(request, chosen, PROPOSAL_VIEW, key, build)
     if format is ProposalFormat.PATCH and response.status_code == 200:

@@ -7,18 +7,25 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.gateway.answer import freshness_tail, gateway_of, serve
+from services.gateway.answer import gateway_of, serve
 from services.gateway.encoding import Body, stored_body
 from services.gateway.errors import error_responses
 from services.gateway.fastroute import FastRoute
-from services.gateway.freshness import Provenance
-from services.gateway.models import CategoryStatisticsAnswer
+from services.gateway.freshness import Freshness, Provenance
 from services.gateway.routes.common import JSON, MAX_PAGE_INDEX, PREFIX, CategoryPath, parse_category
 from shared.domain.categories import ModelCategory
+from shared.domain.statistics import CategoryStatistics
 from shared.domain.views import statistics_view
 from shared.store.generations import CurrentGeneration
 
 router = APIRouter(tags=["statistics"], route_class=FastRoute)
+
+
+class CategoryStatisticsAnswer(CategoryStatistics):
+    """``CategoryStatistics`` with the freshness of the generation it was read from."""
+
+    freshness: Freshness
+
 
 _STORED_ECHO = b'"offset":0,"limit":null'
 
@@ -61,9 +68,8 @@ async def category_statistics(
         stored = await cache.view(chosen, current.generation, view)
         if stored is None:
             return None
-        tail = freshness_tail(found) + b"}"
         if limit is None and offset == 0:
-            return stored_body(stored, tail, JSON)
-        return Body(echo_page(stored.body, offset, limit)[:-1] + tail, JSON)
+            return stored_body(stored, found.object_end, JSON)
+        return Body(echo_page(stored.body, offset, limit)[:-1] + found.object_end, JSON)
 
     return await serve(request, chosen, view, f"{offset}|{limit}", build)

@@ -16,7 +16,6 @@ from services.gateway.encoding import Body
 from services.gateway.errors import bad_value, error_responses
 from services.gateway.fastroute import FastRoute
 from services.gateway.freshness import Provenance
-from services.gateway.models import WithStatsAnswer
 from services.gateway.routes.common import (
     CSV,
     JSON,
@@ -29,6 +28,7 @@ from services.gateway.routes.common import (
     normalise_search,
     parse_category,
 )
+from shared.domain.horde.runtime import CombinedModelStatistics
 from shared.domain.views import with_stats_view
 from shared.materialized.with_stats_listing import (
     CSV_HEADER,
@@ -40,6 +40,8 @@ from shared.materialized.with_stats_listing import (
 from shared.store.generations import CurrentGeneration
 
 router = APIRouter(tags=["statistics"], route_class=FastRoute)
+#: The body is a map, so its freshness travels in headers only.
+WithStatsAnswer = dict[str, CombinedModelStatistics]
 
 _EXAMPLE = {
     "stable_diffusion": {

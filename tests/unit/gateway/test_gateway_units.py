@@ -7,14 +7,14 @@ import gzip
 import json
 
 import pytest
+from redis.asyncio import Redis
 
 from bench.gateway_fill import category_inputs
 from services.analytics.recompute import recompute
 from services.gateway.answer import entity_tag, not_modified
-from services.gateway.cache import LRU
+from services.gateway.cache import LRU, Selection, ViewCache
 from services.gateway.encoding import DYNAMIC_GZIP_MAX_BYTES, Body, accepts_gzip, encode, stored_body
 from services.gateway.freshness import provenance
-from services.gateway.listing import Selection, render_listing, select_rows
 from services.gateway.routes.statistics import echo_page
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.listing import VALID_SORT_FIELDS
@@ -22,8 +22,16 @@ from shared.domain.risk.presets import VALID_PRESETS
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key, splice_prefix
-from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, render_risk_json, run_risk_query
-from shared.store.generations import CurrentGeneration
+from shared.materialized.risk_listing import (
+    RiskListingIndex,
+    RiskQuery,
+    render_risk_json,
+    render_risk_page,
+    run_risk_query,
+)
+from shared.materialized.selection import page
+from shared.redis_keys import RedisKeys
+from shared.store.generations import CurrentGeneration, GenerationStore
 
 TEXT = ModelCategory.TEXT_GENERATION
 
@@ -133,17 +141,22 @@ def test_page_echo_changes_only_the_echo_fields(text_views: dict[str, bytes]) ->
 def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views: dict[str, bytes]) -> None:
     for view in ("deletion-risk", "deletion-risk.grouped", "deletion-risk.variations"):
         index = decode_index(RiskListingIndex, text_views[f"{view}.index"])
-        lru = LRU(64)
+        cache = ViewCache(GenerationStore(Redis(), RedisKeys("unused"), superseded_ttl_seconds=1), 64)
         for preset in (None, *VALID_PRESETS[:3]):
             for sort_by in (None, *VALID_SORT_FIELDS[::3]):
                 for offset, limit in ((0, None), (5, 10), (10_000, 1)):
                     query = RiskQuery(
                         preset=preset, sort_by=sort_by, descending=True, offset=offset, limit=limit
                     )
-                    selection = select_rows(lru, TEXT, "g", view, index, query)
+                    selection = cache.selection(TEXT, "g", view, index, query)
                     expected = render_risk_json(index, query, run_risk_query(index, query), ',"x":1')
-                    assert render_listing(index, query, selection, ',"x":1') == expected
-        assert isinstance(lru.peek((TEXT, "g", view, None, None, None, True, 0)), Selection)
+                    rows = page(selection.rows, offset, limit)
+                    total = len(selection.rows)
+                    assert (
+                        render_risk_page(index, query, total, rows, selection.summary_json, ',"x":1')
+                        == expected
+                    )
+        assert isinstance(cache.selections.peek((TEXT, "g", view, None, None, None, True, 0)), Selection)
     assert json.loads(render_risk_json(index, RiskQuery(), run_risk_query(index, RiskQuery()))) == json.loads(
         text_views["deletion-risk.variations"]
     )

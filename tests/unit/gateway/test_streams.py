@@ -65,7 +65,7 @@ async def test_a_slow_client_is_dropped_with_a_final_event_and_never_slows_the_o
 
 
 async def test_stopping_ends_every_stream_with_a_last_comment() -> None:
-    hub = StreamHub(Redis(), RedisKeys("k"), block_seconds=5, buffer_events=8, keepalive_seconds=15)
+    hub = StreamHub(Redis(), RedisKeys("k"), block_seconds=5, keepalive_seconds=15)
     feed = _feed()
     hub.feeds[ModelCategory.IMAGE_GENERATION] = feed
     subscriber = Subscriber(8)
