@@ -45,7 +45,7 @@ class Gateway:
 
 
 def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
+    gateway: Gateway = request.scope["app"].gateway
     return gateway
 
 
@@ -119,12 +119,15 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
     _, _, encoding, validator = answer_key(request.scope)  # one pass over the raw headers
     if_none_match = None if validator is None else validator.decode("latin-1")
     accept_encoding = None if encoding is None else encoding.decode("latin-1")
+    replaying = request.scope["app"].answer_cache is not None
     for _ in range(2):
         found, turns_stale = provenance_now(current, view, stale_after_seconds=stale_after)
         tag = entity_tag(current.generation, view, query, found.stale)
-        # A fresh answer is exact until its stale bit turns on by age; a stale one until the pointer moves.
-        valid_until = math.inf if found.stale else turns_stale
-        basis = AnswerBasis(category, current, valid_until)
+        # For ``AnswerReplay`` (when on), the answer is exact until its stale bit turns on by age
+        # (a fresh answer) or until the pointer moves (a stale one).
+        basis = (
+            AnswerBasis(category, current, math.inf if found.stale else turns_stale) if replaying else None
+        )
         if not_modified(if_none_match, tag):
             answer_basis.set(basis)
             return ReadyResponse(304, b"", [*found.raw, (b"etag", tag.encode()), _VARY])

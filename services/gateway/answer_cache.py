@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,10 +34,10 @@ AnswerKey = tuple[bytes, bytes, bytes | None, bytes | None]
 _REPLAYABLE_STATUS = (200, 304)
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerBasis:
+class AnswerBasis(NamedTuple):
     """What an answer was built from: the pointer object, and the Unix time until which it is
-    exact (when a fresh answer's stale bit turns on; ``inf`` for an answer already stale)."""
+    exact (when a fresh answer's stale bit turns on; ``inf`` for an answer already stale).
+    A tuple: one is made for every answer ``serve`` builds."""
 
     category: ModelCategory
     pointer: CurrentGeneration

@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -39,6 +39,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.gateway.answer_cache import AnswerCache, AnswerReplay
 from services.gateway.fastroute import FastRoute
 from services.gateway.request_context import RAW_SEND
+
+if TYPE_CHECKING:
+    from services.gateway.answer import Gateway
 
 try:  # FastAPI's layers that do nothing for the gateway (module doc); absent in other versions
     from fastapi._body_limit import AppBodyLimitMiddleware
@@ -160,6 +163,9 @@ class GatewayApp(FastAPI):
         super().__init__(*args, **kwargs)
         #: Set by the lifespan once pointers are followed; ``None``: nothing is replayed.
         self.answer_cache: AnswerCache | None = None
+        #: What every route needs (also ``app.state.gateway``), set by the lifespan; an attribute,
+        #: read on every request without ``State``'s ``__getattr__``.
+        self.gateway: Gateway | None = None
         self.hot_routes: HotRoutes | None = None
         self._included: list[BaseRoute] = []
 
