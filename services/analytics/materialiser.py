@@ -25,7 +25,14 @@ from typing import Protocol
 
 from services.analytics.intake import Pending
 from services.analytics.ownership import Fences, Tenure
-from services.analytics.recompute import ComputedViews, Generation, capture_day, compute_views, finish
+from services.analytics.recompute import (
+    Carry,
+    ComputedViews,
+    Generation,
+    capture_day,
+    compute_views,
+    finish,
+)
 from services.analytics.state import AnalyticsState
 from shared import tracing
 from shared.backoff import Backoff
@@ -128,6 +135,8 @@ class Materialiser:
         #: Per category with failing writes: its backoff and when the next attempt may run.
         self.backoffs: dict[ModelCategory, Backoff] = {}
         self.retry_at: dict[ModelCategory, float] = {}
+        #: Per category, what its previous recompute built that the next may reuse (issue 15).
+        self.carries: dict[ModelCategory, Carry] = {}
         self.generations_written = 0
 
     def forget(self) -> None:
@@ -135,6 +144,7 @@ class Materialiser:
         self.pointers.clear()
         self.backoffs.clear()
         self.retry_at.clear()
+        self.carries.clear()
 
     # -- per-category backoff ----------------------------------------------------------------
     def _waiting(self, category: ModelCategory) -> bool:
@@ -269,7 +279,7 @@ class Materialiser:
         if computed is None:
             return
         finished, recorded = await asyncio.gather(
-            asyncio.to_thread(finish, computed),
+            asyncio.to_thread(finish, computed, self.carries.setdefault(category, Carry())),
             self._record_history(category, computed, reference, epoch),
             return_exceptions=True,
         )

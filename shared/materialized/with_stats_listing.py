@@ -85,22 +85,51 @@ def build_with_stats_index(entries: Mapping[str, CombinedModelStatistics]) -> Wi
     return build_with_stats_indexes({None: entries})[None]
 
 
-def _orders(names: Sequence[str], stats: Sequence[CombinedModelStatistics]) -> dict[str, tuple[int, ...]]:
+_Column = tuple[list[object | None], tuple[int, ...], tuple[int, ...]]
+
+
+class WithStatsCarry:
+    """What a category's previous with-stats build computed, kept by the worker between generations
+    (issue 15): search text and CSV row per (name, fragment), and per sort column its keys and
+    orders. A new snapshot changes a few models, so most rows and orders are reused; the bytes
+    built are the same as without it (tests). Only the latest build is kept."""
+
+    __slots__ = ("columns", "rows")
+
+    def __init__(self) -> None:
+        #: (name, fragment) → (search text, CSV row): both are functions of the name and the fields.
+        self.rows: dict[tuple[str, str], tuple[str, str]] = {}
+        #: Per (base, sort column) of the last build: its keys and the ascending and descending orders.
+        self.columns: dict[tuple[int, str], _Column] = {}
+
+
+def _orders(
+    names: Sequence[str],
+    stats: Sequence[CombinedModelStatistics],
+    carry: WithStatsCarry | None = None,
+    base: int = 0,
+) -> dict[str, tuple[int, ...]]:
     orders: dict[str, tuple[int, ...]] = {}
     for field in WITH_STATS_SORT_FIELDS:
         if field == "name":
-            keys: Sequence[object | None] = [(n.casefold(), n) for n in names]
+            keys: list[object | None] = [(n.casefold(), n) for n in names]
         else:
             keys = [_column(field, s) for s in stats]
-        for descending in (False, True):
-            orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(
-                stable_order(keys, descending=descending)
-            )
+        previous = carry.columns.get((base, field)) if carry is not None else None
+        if previous is not None and previous[0] == keys:
+            column = previous
+        else:
+            ascending = tuple(stable_order(keys, descending=False))
+            column = (keys, ascending, tuple(stable_order(keys, descending=True)))
+            if carry is not None:
+                carry.columns[(base, field)] = column
+        orders[f"{field}:asc"], orders[f"{field}:desc"] = column[1], column[2]
     return orders
 
 
 def build_with_stats_indexes(
     views: Mapping[K, Mapping[str, CombinedModelStatistics]],
+    carry: WithStatsCarry | None = None,
 ) -> dict[K, WithStatsIndex]:
     """Index of each with-stats view of one merge (same result as ``build_with_stats_index`` per view).
 
@@ -108,41 +137,52 @@ def build_with_stats_indexes(
     differ only in ``worker_summaries`` and ``backend_variations``, which no order, worker count or
     CSV row reads: those are computed once for views listing the same statistics objects or
     (flag variants) the same names with the same ``usage_stats``; the search text, which reads the
-    variations, once per distinct variations object. Fragments are per view.
+    variations, once per distinct variations object. Fragments are per view. With ``carry`` (the
+    previous build of the category, updated here) a row whose name and fragment it holds reuses
+    its search text and CSV row, and a sort column with equal keys its orders.
     """
     shared: list[
         tuple[list[str], list[CombinedModelStatistics], dict[str, tuple[int, ...]], tuple[str, ...]]
     ] = []
     haystacks: dict[tuple[str, int], tuple[object, str]] = {}
+    carried = carry.rows if carry is not None else {}
+    kept: dict[tuple[str, str], tuple[str, str]] = {}
     built: dict[K, WithStatsIndex] = {}
     for key, entries in views.items():
         names = list(entries)
         stats = list(entries.values())
+        fragments = tuple(s.model_dump_json() for s in stats)
+        rows = [carried.get(pair) or kept.get(pair) for pair in zip(names, fragments, strict=True)]
         base = next((b for b in shared if _same_columns(b[0], b[1], names, stats)), None)
         if base is None:
-            base = (
-                names,
-                stats,
-                _orders(names, stats),
-                tuple(_csv_row(n, s) for n, s in zip(names, stats, strict=True)),
+            csv_rows = tuple(
+                row[1] if row is not None else _csv_row(n, s)
+                for n, s, row in zip(names, stats, rows, strict=True)
             )
+            base = (names, stats, _orders(names, stats, carry, len(shared)), csv_rows)
             shared.append(base)
         search: list[str] = []
-        for name, entry in zip(names, stats, strict=True):
-            variations = entry.backend_variations
-            held = haystacks.get((name, id(variations)))
-            if held is None:
-                held = haystacks[(name, id(variations))] = (variations, _haystack(name, entry))
-            search.append(held[1])
+        for i, (name, entry) in enumerate(zip(names, stats, strict=True)):
+            row = rows[i]
+            if row is None:
+                variations = entry.backend_variations
+                held = haystacks.get((name, id(variations)))
+                if held is None:
+                    held = haystacks[(name, id(variations))] = (variations, _haystack(name, entry))
+                row = (held[1], base[3][i])
+            kept[(name, fragments[i])] = row
+            search.append(row[0])
         built[key] = WithStatsIndex(
             names=tuple(names),
             keys_json=tuple(json.dumps(n, ensure_ascii=False) for n in names),
-            fragments=tuple(s.model_dump_json() for s in stats),
+            fragments=fragments,
             search_text=tuple(search),
             worker_counts=tuple(s.worker_count for s in stats),
             orders=base[2],
             csv_rows=base[3],
         )
+    if carry is not None:
+        carry.rows = kept
     return built
 
 
