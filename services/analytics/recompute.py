@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from pydantic import BaseModel
+
 from services.analytics.state import CategoryInputs
 from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
@@ -25,7 +27,7 @@ from shared.domain.history.enrich import LifecycleContext
 from shared.domain.history.rollup import ModelObservation, observations_of
 from shared.domain.impact.models import BrokenStyle
 from shared.domain.proposal.models import ProposalBasis
-from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.domain.risk.models import CategoryDeletionRiskResponse, ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.views import (
     VIEW_SCHEMA_VERSION,
@@ -33,14 +35,25 @@ from shared.domain.views import (
     build_category_views,
     render_views,
     risk_view,
+    statistics_view,
     with_stats_view,
 )
 from shared.materialized.gzip_splice import compress_prefix
 from shared.materialized.index_codec import encode_index
 from shared.materialized.layout import gzip_key, splice_prefix
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
-from shared.materialized.risk_listing import RiskRowCarry, build_risk_indexes
-from shared.materialized.with_stats_listing import WithStatsCarry, build_with_stats_indexes
+from shared.materialized.risk_listing import (
+    RiskListingIndex,
+    RiskQuery,
+    RiskRowCarry,
+    build_risk_indexes,
+    render_risk_page,
+)
+from shared.materialized.with_stats_listing import (
+    WithStatsCarry,
+    build_with_stats_indexes,
+    render_with_stats_json,
+)
 from shared.store.basis import GenerationBasis
 
 
@@ -159,37 +172,57 @@ def materialise(
 ) -> dict[str, bytes]:
     """Every stored value of a generation: bodies, listing indexes, precompressed prefixes.
 
-    Same bytes as ``with_gzip_members(render_views(views))`` plus each listing view's index; with
-    ``carry`` what the previous generation computed from equal values is reused."""
-    rendered = render_views(views)
+    Same bytes as ``with_gzip_members(render_views(views))`` plus each listing view's index, in
+    that order. A listing body is joined from its index's row fragments (each row serialised once,
+    not again for the body); the prefixes are deflated in a thread while the indexes are encoded;
+    with ``carry`` what the previous generation computed from equal values is reused."""
+    runtime = views.runtime
+    if runtime is None:
+        rendered = render_views(views)
+        return {**rendered, **_deflate_all(rendered, carry)}
+    rendered = {
+        statistics_view(False): _json_model(views.statistics),
+        statistics_view(True): _json_model(views.statistics_grouped),
+    }
+    with_stats = build_with_stats_indexes(runtime.with_stats, carry.with_stats if carry else None)
+    for (workers, variations), index in with_stats.items():
+        rendered[with_stats_view(workers, variations)] = render_with_stats_json(
+            index, range(len(index.names))
+        )
+    risk_indexes = build_risk_indexes(
+        runtime.risk_models,
+        category=views.category,
+        category_total_month_usage=runtime.category_total_month_usage,
+        thresholds=thresholds,
+        carry=carry.risk if carry else None,
+    )
+    for key, response in runtime.risk.items():
+        rendered[risk_view(*key)] = _risk_body(risk_indexes.get(key), response)
     deflating = _DEFLATE.submit(_deflate_all, rendered, carry)
     try:
-        indexes = _listing_indexes(views, thresholds, carry)
+        indexes = {f"{with_stats_view(*key)}.index": encode_index(index) for key, index in with_stats.items()}
+        for key, risk_index in risk_indexes.items():
+            indexes[f"{risk_view(*key)}.index"] = encode_index(risk_index)
     finally:
         members = deflating.result()
     return {**rendered, **members, **indexes}
 
 
-def _listing_indexes(
-    views: CategoryViews, thresholds: RiskThresholds, carry: Carry | None
-) -> dict[str, bytes]:
-    stored: dict[str, bytes] = {}
-    runtime = views.runtime
-    if runtime is not None:
-        # One build per kind: entries shared between views are indexed once (same bytes per view).
-        with_stats = build_with_stats_indexes(runtime.with_stats, carry.with_stats if carry else None)
-        for (workers, variations), index in with_stats.items():
-            stored[f"{with_stats_view(workers, variations)}.index"] = encode_index(index)
-        risk_indexes = build_risk_indexes(
-            runtime.risk_models,
-            category=views.category,
-            category_total_month_usage=runtime.category_total_month_usage,
-            thresholds=thresholds,
-            carry=carry.risk if carry else None,
-        )
-        for (grouped, variations), risk_index in risk_indexes.items():
-            stored[f"{risk_view(grouped, variations)}.index"] = encode_index(risk_index)
-    return stored
+def _json_model(model: BaseModel) -> bytes:
+    """``model.model_dump_json().encode()`` without the round trip through ``str`` (as ``render_views``)."""
+    return type(model).__pydantic_serializer__.to_json(model)
+
+
+def _risk_body(index: RiskListingIndex | None, response: CategoryDeletionRiskResponse) -> bytes:
+    """The default risk body from the index of the same rows (their fragments joined), or
+    serialised whole where the index does not list exactly the response's rows."""
+    if index is None or index.names != tuple(m.name for m in response.models):
+        return _json_model(response)
+    if response.returned_count != len(index.names):
+        return _json_model(response)
+    query = RiskQuery(offset=response.offset, limit=response.limit)
+    summary = _json_model(response.summary).decode()
+    return render_risk_page(index, query, response.total_count, range(len(index.names)), summary)
 
 
 def body_checksum(body: bytes) -> tuple[int, int]:

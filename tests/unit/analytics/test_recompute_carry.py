@@ -13,6 +13,7 @@ from services.analytics.recompute import Carry, compute_views, finish
 from services.analytics.state import CategoryInputs
 from shared.domain.categories import ModelCategory
 from shared.domain.risk.thresholds import RiskThresholds
+from shared.domain.views import render_views
 
 COMPUTED_AT = 1_782_000_000
 THRESHOLDS = RiskThresholds()
@@ -91,3 +92,29 @@ def test_carry_reuses_rows_of_unchanged_models() -> None:
         finish(computed, carry)
     reused = sum(1 for fragment, row in carry.risk.rows.items() if before.get(fragment) is row)
     assert reused >= 0.95 * len(carry.risk.rows)
+
+
+ODD_NAMES = ('quote " and \\ backslash', "tab\tand\nnewline", "accents é ü and \u2028 separator", "ctrl \x01")
+
+
+def _odd_names(inputs: CategoryInputs, step: int) -> CategoryInputs:
+    """Names JSON must escape (quotes, backslashes, control characters) or keep (non-ASCII)."""
+    assert inputs.reference is not None
+    records = list(inputs.reference.records)
+    for i, odd in enumerate(ODD_NAMES):
+        records[i] = records[i].model_copy(update={"name": odd})
+    reference = inputs.reference.model_copy(update={"records": tuple(records), "version": "odd"})
+    return replace(inputs, reference=reference)
+
+
+@pytest.mark.parametrize("category", [ModelCategory.TEXT_GENERATION, ModelCategory.IMAGE_GENERATION])
+def test_listing_bodies_joined_from_row_fragments_are_the_rendered_views(category: ModelCategory) -> None:
+    """The with-stats and risk bodies are joined from the index rows; they must be exactly what
+    serialising each view whole gives, names that need escaping included."""
+    inputs = _odd_names(category_inputs(category), 0)
+    computed = compute_views(category, inputs, THRESHOLDS, computed_at=COMPUTED_AT)
+    assert computed is not None
+    rendered = render_views(computed.views)
+    stored = finish(computed, Carry()).views
+    assert any(odd.split()[0] in body.decode() for odd in ODD_NAMES for body in rendered.values())
+    assert {view: stored[view] for view in rendered} == rendered
