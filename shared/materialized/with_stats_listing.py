@@ -94,13 +94,15 @@ class WithStatsCarry:
     orders. A new snapshot changes a few models, so most rows and orders are reused; the bytes
     built are the same as without it (tests). Only the latest build is kept."""
 
-    __slots__ = ("columns", "rows")
+    __slots__ = ("columns", "keys", "rows")
 
     def __init__(self) -> None:
         #: (name, fragment) → (search text, CSV row): both are functions of the name and the fields.
         self.rows: dict[tuple[str, str], tuple[str, str]] = {}
         #: Per (base, sort column) of the last build: its keys and the ascending and descending orders.
         self.columns: dict[tuple[int, str], _Column] = {}
+        #: Name → its JSON string (the map keys of the answers).
+        self.keys: dict[str, str] = {}
 
 
 def _orders(
@@ -147,6 +149,7 @@ def build_with_stats_indexes(
     haystacks: dict[tuple[str, int], tuple[object, str]] = {}
     carried = carry.rows if carry is not None else {}
     kept: dict[tuple[str, str], tuple[str, str]] = {}
+    keys_json = carry.keys if carry is not None else {}
     built: dict[K, WithStatsIndex] = {}
     for key, entries in views.items():
         names = list(entries)
@@ -174,7 +177,7 @@ def build_with_stats_indexes(
             search.append(row[0])
         built[key] = WithStatsIndex(
             names=tuple(names),
-            keys_json=tuple(json.dumps(n, ensure_ascii=False) for n in names),
+            keys_json=tuple(keys_json.get(n) or _key_json(n, keys_json) for n in names),
             fragments=fragments,
             search_text=tuple(search),
             worker_counts=tuple(s.worker_count for s in stats),
@@ -183,7 +186,14 @@ def build_with_stats_indexes(
         )
     if carry is not None:
         carry.rows = kept
+        if len(carry.keys) > 2 * len(kept):  # names come and go: keep those of this build only
+            carry.keys = {name: carry.keys[name] for name, _ in kept if name in carry.keys}
     return built
+
+
+def _key_json(name: str, memo: dict[str, str]) -> str:
+    memo[name] = json.dumps(name, ensure_ascii=False)
+    return memo[name]
 
 
 #: Fields of ``CombinedModelStatistics`` that orders and CSV rows read besides ``usage_stats``.
