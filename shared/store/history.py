@@ -65,6 +65,10 @@ class WrittenDay:
     fields: dict[tuple[str, str], str] = field(default_factory=dict)
     meta: tuple[date, date] | None = None
 
+    def forget(self) -> None:
+        """Nothing is known to be in Redis any more."""
+        self.day, self.fields, self.meta = None, {}, None
+
     def changed(self, key: str, name: str, value: str) -> bool:
         """Whether ``value`` differs from what was last written to ``key``/``name`` (and note it)."""
         if self.fields.get((key, name)) == value:
@@ -91,7 +95,18 @@ class HistoryStore:
         """Write roll-ups in day order (each day's summary needs the day before); returns days written.
 
         With ``written`` (the caller's record of the latest day of the one category of ``rollups``),
-        fields that already hold the same JSON are not sent again."""
+        fields that already hold the same JSON are not sent again; after a failed write it is
+        forgotten, so the next write sends every field again."""
+        try:
+            return await self._write_days(rollups, previous, written)
+        except BaseException:
+            if written is not None:
+                written.forget()  # part of what it notes may never have reached Redis
+            raise
+
+    async def _write_days(
+        self, rollups: Iterable[CategoryDay], previous: CategoryDay | None, written: WrittenDay | None
+    ) -> int:
         pipe = self.redis.pipeline(transaction=False)
         pending = written_days = 0
         meta: dict[ModelCategory, tuple[date, date]] = {}

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.domain.history.rollup import CategoryDay, ReferenceEvent, add_reference_events, fold_capture
 from shared.redis_keys import RedisKeys
@@ -82,4 +83,25 @@ async def test_a_field_holding_the_same_json_is_not_sent_again(redis: Redis, uni
     await store.write_days([second], written=written)
     assert await redis.hget(untouched, DAY.isoformat()) == b"marker"
     assert await redis.hget(store.keys.history_model(IMAGE, "m1"), DAY.isoformat()) != b"marker"
+    await store.clear(IMAGE)
+
+
+async def test_a_failed_write_forgets_what_it_noted(redis: Redis, unique: str) -> None:
+    """What a failed write noted may never have reached Redis: the next write sends every field."""
+    written = WrittenDay()
+    (first, _), (second, _) = _captures()[:2]
+    store = HistoryStore(redis, RedisKeys(f"d{unique}"))
+    await store.write_days([first], written=written)
+    away = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens on port 1
+    try:
+        with pytest.raises(RedisConnectionError):
+            await HistoryStore(away, RedisKeys(f"d{unique}")).write_days([second], written=written)
+    finally:
+        await away.aclose()
+    assert written.day is None
+    assert written.fields == {}
+    untouched = store.keys.history_model(IMAGE, "m5")
+    await redis.hset(untouched, DAY.isoformat(), "marker")
+    await store.write_days([second], written=written)
+    assert await redis.hget(untouched, DAY.isoformat()) != b"marker"
     await store.clear(IMAGE)
