@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -43,12 +44,13 @@ class WithStatsIndex(BaseModel):
     csv_rows: tuple[str, ...]
 
 
-def _column(name: str, stats: CombinedModelStatistics) -> object | None:
-    if name == "name":
-        return None
-    source: object = stats.usage_stats if name.startswith("usage_") else stats
-    value: object | None = getattr(source, name.removeprefix("usage_"))
-    return value
+#: Per sortable column but the name, its value in an entry (``usage_*`` from ``usage_stats``),
+#: read by one C call per entry.
+_COLUMN_GETTERS = {
+    name: attrgetter(f"usage_stats.{name.removeprefix('usage_')}" if name.startswith("usage_") else name)
+    for name in WITH_STATS_SORT_FIELDS
+    if name != "name"
+}
 
 
 def _whole(value: float | None) -> int | float | None:
@@ -116,7 +118,7 @@ def _orders(
         if field == "name":
             keys: list[object | None] = [(n.casefold(), n) for n in names]
         else:
-            keys = [_column(field, s) for s in stats]
+            keys = list(map(_COLUMN_GETTERS[field], stats))
         previous = carry.columns.get((base, field)) if carry is not None else None
         if previous is not None and previous[0] == keys:
             column = previous
@@ -208,6 +210,10 @@ _SCALAR_COLUMNS = (
 )
 
 
+#: The scalar columns of an entry as one tuple (one C call instead of a getattr per column).
+_scalars = attrgetter(*_SCALAR_COLUMNS)
+
+
 def _same_columns(
     names: list[str],
     stats: list[CombinedModelStatistics],
@@ -223,7 +229,7 @@ def _same_columns(
             continue
         if a.usage_stats is not b.usage_stats:
             return False
-        if any(getattr(a, f) != getattr(b, f) for f in _SCALAR_COLUMNS):
+        if _scalars(a) != _scalars(b):
             return False
     return True
 
