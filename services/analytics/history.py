@@ -46,7 +46,7 @@ from shared.events.history import MalformedRollupError, decode_rollup, rollup_ke
 from shared.events.reference import ReferenceCategoryChanged
 from shared.kafka import drain_to_end, encode_key, kafka_client_options, publish_event
 from shared.settings import KafkaSettings
-from shared.store.history import WINDOW_DAYS, HistoryStore, retention_start
+from shared.store.history import WINDOW_DAYS, HistoryStore, WrittenDay, retention_start
 from shared.topics import TopicSpec, categories_of_partition, partition_for
 
 if TYPE_CHECKING:
@@ -149,10 +149,13 @@ class HistoryRecorder:
         self.dead_lettered = 0
         #: Records already dead-lettered by this process (a rebuild after a Redis wipe reads them again).
         self.rejected: set[tuple[str, int, int]] = set()
+        #: Per category, the fields of its latest day as this recorder last wrote them (only the
+        #: fields a capture changed are sent again); dropped with everything else on ``forget``.
+        self.written: dict[ModelCategory, WrittenDay] = {}
 
     def forget(self) -> None:
         held: list[dict[ModelCategory, Any]] = [self.current, self.previous, self.days, self.versions]
-        held += [self.known, self.summaries, self.summarised, self.sightings]
+        held += [self.known, self.summaries, self.summarised, self.sightings, self.written]
         for mapping in held:
             mapping.clear()
         self.owned = set()
@@ -346,7 +349,8 @@ class HistoryRecorder:
         self.current[category] = rollup
         await self.publish(rollup)
         previous = self.previous.get(category)
-        await self.store.write_days([rollup], previous=previous)
+        written = self.written.setdefault(category, WrittenDay())
+        await self.store.write_days([rollup], previous=previous, written=written)
         if held is None:
             await self._retire(category, rollup.day, rollup.models)
             await self._write_windows(category, rollup.day)

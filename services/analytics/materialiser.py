@@ -25,10 +25,18 @@ from typing import Protocol
 
 from services.analytics.intake import Pending
 from services.analytics.ownership import Fences, Tenure
-from services.analytics.recompute import ComputedViews, Generation, capture_day, compute_views, finish
+from services.analytics.recompute import (
+    Carry,
+    ComputedViews,
+    Generation,
+    capture_day,
+    compute_views,
+    finish,
+)
 from services.analytics.state import AnalyticsState
 from shared import tracing
 from shared.backoff import Backoff
+from shared.collector import collector_paused
 from shared.domain.categories import ModelCategory
 from shared.domain.history.enrich import LifecycleContext
 from shared.domain.history.rollup import ModelObservation
@@ -128,6 +136,8 @@ class Materialiser:
         #: Per category with failing writes: its backoff and when the next attempt may run.
         self.backoffs: dict[ModelCategory, Backoff] = {}
         self.retry_at: dict[ModelCategory, float] = {}
+        #: Per category, what its previous recompute built that the next may reuse (issue 15).
+        self.carries: dict[ModelCategory, Carry] = {}
         self.generations_written = 0
 
     def forget(self) -> None:
@@ -135,6 +145,7 @@ class Materialiser:
         self.pointers.clear()
         self.backoffs.clear()
         self.retry_at.clear()
+        self.carries.clear()
 
     # -- per-category backoff ----------------------------------------------------------------
     def _waiting(self, category: ModelCategory) -> bool:
@@ -167,7 +178,11 @@ class Materialiser:
                 await self._attempt(category, pending.views, "recompute", self._traced_materialise)
 
     async def _traced_materialise(self, category: ModelCategory) -> None:
-        with self.pending.traces.span(category, f"recompute {category.value}"):
+        # The cyclic collector waits until the generation is written (shared/collector.py): a
+        # recompute leaves ~10^5 young objects, and collections triggered meanwhile, by the
+        # recompute's threads or by the event loop's history and Redis work, walked them on the way
+        # to the pointer swap (issue 15: 10–30 ms per text generation, a full one 110–150 ms).
+        with self.pending.traces.span(category, f"recompute {category.value}"), collector_paused():
             await self.materialise(category)
 
     async def _attempt(
@@ -269,7 +284,7 @@ class Materialiser:
         if computed is None:
             return
         finished, recorded = await asyncio.gather(
-            asyncio.to_thread(finish, computed),
+            asyncio.to_thread(finish, computed, self.carries.setdefault(category, Carry())),
             self._record_history(category, computed, reference, epoch),
             return_exceptions=True,
         )

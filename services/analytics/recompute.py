@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+
+from pydantic import BaseModel
 
 from services.analytics.state import CategoryInputs
 from shared.collector import collector_paused
@@ -24,7 +27,7 @@ from shared.domain.history.enrich import LifecycleContext
 from shared.domain.history.rollup import ModelObservation, observations_of
 from shared.domain.impact.models import BrokenStyle
 from shared.domain.proposal.models import ProposalBasis
-from shared.domain.risk.models import ModelDeletionRiskInfo
+from shared.domain.risk.models import CategoryDeletionRiskResponse, ModelDeletionRiskInfo
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.domain.views import (
     VIEW_SCHEMA_VERSION,
@@ -32,13 +35,25 @@ from shared.domain.views import (
     build_category_views,
     render_views,
     risk_view,
+    statistics_view,
     with_stats_view,
 )
+from shared.materialized.gzip_splice import compress_prefix
 from shared.materialized.index_codec import encode_index
-from shared.materialized.layout import with_gzip_members
+from shared.materialized.layout import gzip_key, splice_prefix
 from shared.materialized.proposal_inputs import PROPOSAL_INPUTS, ProposalInputs
-from shared.materialized.risk_listing import build_risk_indexes
-from shared.materialized.with_stats_listing import build_with_stats_indexes
+from shared.materialized.risk_listing import (
+    RiskListingIndex,
+    RiskQuery,
+    RiskRowCarry,
+    build_risk_indexes,
+    render_risk_page,
+)
+from shared.materialized.with_stats_listing import (
+    WithStatsCarry,
+    build_with_stats_indexes,
+    render_with_stats_json,
+)
 from shared.store.basis import GenerationBasis
 
 
@@ -114,23 +129,100 @@ def basis_of(inputs: CategoryInputs, *, computed_at: int) -> GenerationBasis:
     )
 
 
-def materialise(views: CategoryViews, thresholds: RiskThresholds) -> dict[str, bytes]:
-    """Every stored value of a generation: bodies, listing indexes, precompressed prefixes."""
-    stored = with_gzip_members(render_views(views))  # the layout the gateway reads (shared/)
+@dataclass
+class Carry:
+    """What a category's previous generation computed that the next one may reuse (issue 15).
+
+    A new snapshot usually changes a few models, so most listing rows, sort orders and some whole
+    bodies are the same as in the previous generation. The worker keeps one per owned category
+    and passes it to :func:`finish`; each part is looked up by the value it was computed from
+    (a row's fragment, a column's keys, a body's bytes), so a stale or foreign entry can only
+    miss, never change a byte. Not thread-safe: one recompute of a category at a time.
+    """
+
+    risk: RiskRowCarry = field(default_factory=RiskRowCarry)
+    with_stats: WithStatsCarry = field(default_factory=WithStatsCarry)
+    #: Per view: the splice prefix last compressed and its deflate.
+    deflated: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+
+
+#: Compresses the splice prefixes while the recompute's thread builds the indexes: zlib releases
+#: the GIL, so on a second core the ~15–25 ms of deflate of a text generation costs no wall time.
+_DEFLATE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deflate")
+
+
+def _deflate_all(rendered: dict[str, bytes], carry: Carry | None) -> dict[str, bytes]:
+    """``view.gz`` → deflate of the view's splice prefix (``shared.materialized.layout``), reusing
+    the previous generation's for a prefix that is byte for byte the same."""
+    members: dict[str, bytes] = {}
+    kept: dict[str, tuple[bytes, bytes]] = {}
+    for view, body in rendered.items():
+        prefix = splice_prefix(view, body)
+        previous = carry.deflated.get(view) if carry is not None else None
+        deflated = previous[1] if previous is not None and previous[0] == prefix else compress_prefix(prefix)
+        members[gzip_key(view)] = deflated
+        kept[view] = (prefix, deflated)
+    if carry is not None:
+        carry.deflated = kept
+    return members
+
+
+def materialise(
+    views: CategoryViews, thresholds: RiskThresholds, carry: Carry | None = None
+) -> dict[str, bytes]:
+    """Every stored value of a generation: bodies, listing indexes, precompressed prefixes.
+
+    Same bytes as ``with_gzip_members(render_views(views))`` plus each listing view's index, in
+    that order. A listing body is joined from its index's row fragments (each row serialised once,
+    not again for the body); the prefixes are deflated in a thread while the indexes are encoded;
+    with ``carry`` what the previous generation computed from equal values is reused."""
     runtime = views.runtime
-    if runtime is not None:
-        # One build per kind: entries shared between views are indexed once (same bytes per view).
-        for (workers, variations), index in build_with_stats_indexes(runtime.with_stats).items():
-            stored[f"{with_stats_view(workers, variations)}.index"] = encode_index(index)
-        risk_indexes = build_risk_indexes(
-            runtime.risk_models,
-            category=views.category,
-            category_total_month_usage=runtime.category_total_month_usage,
-            thresholds=thresholds,
+    if runtime is None:
+        rendered = render_views(views)
+        return {**rendered, **_deflate_all(rendered, carry)}
+    rendered = {
+        statistics_view(False): _json_model(views.statistics),
+        statistics_view(True): _json_model(views.statistics_grouped),
+    }
+    with_stats = build_with_stats_indexes(runtime.with_stats, carry.with_stats if carry else None)
+    for (workers, variations), index in with_stats.items():
+        rendered[with_stats_view(workers, variations)] = render_with_stats_json(
+            index, range(len(index.names))
         )
-        for (grouped, variations), risk_index in risk_indexes.items():
-            stored[f"{risk_view(grouped, variations)}.index"] = encode_index(risk_index)
-    return stored
+    risk_indexes = build_risk_indexes(
+        runtime.risk_models,
+        category=views.category,
+        category_total_month_usage=runtime.category_total_month_usage,
+        thresholds=thresholds,
+        carry=carry.risk if carry else None,
+    )
+    for key, response in runtime.risk.items():
+        rendered[risk_view(*key)] = _risk_body(risk_indexes.get(key), response)
+    deflating = _DEFLATE.submit(_deflate_all, rendered, carry)
+    try:
+        indexes = {f"{with_stats_view(*key)}.index": encode_index(index) for key, index in with_stats.items()}
+        for key, risk_index in risk_indexes.items():
+            indexes[f"{risk_view(*key)}.index"] = encode_index(risk_index)
+    finally:
+        members = deflating.result()
+    return {**rendered, **members, **indexes}
+
+
+def _json_model(model: BaseModel) -> bytes:
+    """``model.model_dump_json().encode()`` without the round trip through ``str`` (as ``render_views``)."""
+    return type(model).__pydantic_serializer__.to_json(model)
+
+
+def _risk_body(index: RiskListingIndex | None, response: CategoryDeletionRiskResponse) -> bytes:
+    """The default risk body from the index of the same rows (their fragments joined), or
+    serialised whole where the index does not list exactly the response's rows."""
+    if index is None or index.names != tuple(m.name for m in response.models):
+        return _json_model(response)
+    if response.returned_count != len(index.names):
+        return _json_model(response)
+    query = RiskQuery(offset=response.offset, limit=response.limit)
+    summary = _json_model(response.summary).decode()
+    return render_risk_page(index, query, response.total_count, range(len(index.names)), summary)
 
 
 def body_checksum(body: bytes) -> tuple[int, int]:
@@ -192,11 +284,12 @@ def compute_views(
     )
 
 
-def finish(computed: ComputedViews) -> Generation:
-    """The stored values of ``computed``: bodies, listing indexes, gzip prefixes, proposal inputs."""
+def finish(computed: ComputedViews, carry: Carry | None = None) -> Generation:
+    """The stored values of ``computed``: bodies, listing indexes, gzip prefixes, proposal inputs
+    (reusing what ``carry``, the category's previous generation, computed from equal values)."""
     views, risk_models = computed.views, computed.risk_models
     with collector_paused():
-        stored = materialise(views, computed.thresholds)
+        stored = materialise(views, computed.thresholds, carry)
         if risk_models is not None and views.runtime is not None:
             stored[PROPOSAL_INPUTS] = proposal_inputs(
                 computed.category,
@@ -224,6 +317,7 @@ def recompute(
     *,
     computed_at: int,
     lifecycle: LifecycleContext | None = None,
+    carry: Carry | None = None,
 ) -> Generation | None:
     """All views of ``category``, or ``None`` while its reference is unknown (both stages at once).
 
@@ -231,7 +325,7 @@ def recompute(
     (:mod:`shared.collector`), as ``bench/recompute.py`` measures it.
     """
     computed = compute_views(category, inputs, thresholds, computed_at=computed_at, lifecycle=lifecycle)
-    return finish(computed) if computed is not None else None
+    return finish(computed, carry) if computed is not None else None
 
 
 def proposal_inputs(

@@ -125,9 +125,11 @@ class _Row:
     presets: tuple[bool, ...]
 
 
-def _row(model: ModelDeletionRiskInfo, keys: tuple[object | None, ...], thresholds: RiskThresholds) -> _Row:
+def _row(
+    model: ModelDeletionRiskInfo, fragment: str, keys: tuple[object | None, ...], thresholds: RiskThresholds
+) -> _Row:
     return _Row(
-        fragment=model.model_dump_json(),
+        fragment=fragment,
         haystack=_haystack(model),
         summary=_summary_row(model),
         csv=_csv_row(model),
@@ -137,33 +139,77 @@ def _row(model: ModelDeletionRiskInfo, keys: tuple[object | None, ...], threshol
     )
 
 
+class RiskRowCarry:
+    """The rows and orders of a category's previous build, kept by the worker between generations.
+
+    Why: a new AI Horde snapshot usually changes a few models (a worker count), yet every row was
+    rendered again (issue 15: two thirds of the listing-index time). A row is a function of its
+    model's field values and the thresholds, and its fragment (the model's complete JSON) names
+    those values, so a model whose fragment the previous build had reuses that row. Orders are
+    reused per view and column when the column's keys are equal. Only the latest build is kept
+    (bounded by one generation's rows); the bytes built are the same as without it (tests).
+    """
+
+    __slots__ = ("orders", "rows", "thresholds")
+
+    def __init__(self) -> None:
+        self.thresholds: RiskThresholds | None = None
+        self.rows: dict[str, _Row] = {}
+        #: Per view key: per sort column, its keys and the ascending and descending orders.
+        self.orders: dict[object, list[tuple[list[object | None], tuple[int, ...], tuple[int, ...]]]] = {}
+
+
 def _rows(
     models: Sequence[ModelDeletionRiskInfo],
     thresholds: RiskThresholds,
     memo: dict[int, tuple[ModelDeletionRiskInfo, _Row]],
+    carried: Mapping[str, _Row],
 ) -> list[_Row]:
     """The rows of ``models``, reusing those of model objects already seen (views share entries:
-    the plain and the variations list share every entry without variations, and models are frozen)."""
+    the plain and the variations list share every entry without variations, and models are frozen)
+    and those ``carried`` from the previous build under the same fragment."""
     fresh = [m for m in models if id(m) not in memo]
     if fresh:
-        columns = [risk_sort_keys(fresh, field) for field in VALID_SORT_FIELDS]
-        for i, model in enumerate(fresh):
-            keys = tuple(column[i] for column in columns)
-            memo[id(model)] = (model, _row(model, keys, thresholds))
+        fragments = [m.model_dump_json() for m in fresh]
+        new = [(m, f) for m, f in zip(fresh, fragments, strict=True) if f not in carried]
+        columns = [risk_sort_keys([m for m, _ in new], field) for field in VALID_SORT_FIELDS]
+        built = {
+            fragment: _row(model, fragment, tuple(column[i] for column in columns), thresholds)
+            for i, (model, fragment) in enumerate(new)
+        }
+        for model, fragment in zip(fresh, fragments, strict=True):
+            memo[id(model)] = (model, carried.get(fragment) or built[fragment])
     return [memo[id(m)][1] for m in models]
 
 
-def _index(
-    rows: Sequence[_Row], names: tuple[str, ...], category: ModelCategory, category_total_month_usage: int
-) -> RiskListingIndex:
+def _orders(
+    rows: Sequence[_Row],
+    previous: list[tuple[list[object | None], tuple[int, ...], tuple[int, ...]]] | None,
+) -> tuple[dict[str, tuple[int, ...]], list[tuple[list[object | None], tuple[int, ...], tuple[int, ...]]]]:
+    """Both orders of every sort column (reused from ``previous`` for a column whose keys are
+    equal), and what to carry to the next build."""
     orders: dict[str, tuple[int, ...]] = {}
+    kept: list[tuple[list[object | None], tuple[int, ...], tuple[int, ...]]] = []
     for k, field in enumerate(VALID_SORT_FIELDS):
         keys = [row.keys[k] for row in rows]
-        for descending in (False, True):
+        if previous is not None and previous[k][0] == keys:
+            column = previous[k]
+        else:
             # The same keys and stable nulls-last order as ``sort_risk_models`` (tests compare).
-            orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(
-                stable_order(keys, descending=descending)
-            )
+            ascending = tuple(stable_order(keys, descending=False))
+            column = (keys, ascending, tuple(stable_order(keys, descending=True)))
+        kept.append(column)
+        orders[f"{field}:asc"], orders[f"{field}:desc"] = column[1], column[2]
+    return orders, kept
+
+
+def _index(
+    rows: Sequence[_Row],
+    names: tuple[str, ...],
+    category: ModelCategory,
+    category_total_month_usage: int,
+    orders: dict[str, tuple[int, ...]],
+) -> RiskListingIndex:
     presets = {
         preset.value: tuple(i for i, row in enumerate(rows) if row.presets[p])
         for p, preset in enumerate(DeletionRiskFilterPreset)
@@ -204,20 +250,26 @@ def build_risk_indexes(
     category: ModelCategory,
     category_total_month_usage: int,
     thresholds: RiskThresholds,
+    carry: RiskRowCarry | None = None,
 ) -> dict[K, RiskListingIndex]:
     """Index of each risk view of one category (same result as ``build_risk_index`` per view):
     what a model contributes (fragment, search text, CSV row, sort keys, presets) is computed once
-    however many views list the same entry."""
+    however many views list the same entry, and not at all when ``carry`` (the previous build of
+    the category, updated here) holds its row."""
+    if carry is not None and carry.thresholds != thresholds:
+        carry.thresholds, carry.rows, carry.orders = thresholds, {}, {}
+    carried: Mapping[str, _Row] = carry.rows if carry is not None else {}
     memo: dict[int, tuple[ModelDeletionRiskInfo, _Row]] = {}
-    return {
-        key: _index(
-            _rows(models, thresholds, memo),
-            tuple(m.name for m in models),
-            category,
-            category_total_month_usage,
-        )
-        for key, models in views.items()
-    }
+    built: dict[K, RiskListingIndex] = {}
+    orders_kept: dict[object, list[tuple[list[object | None], tuple[int, ...], tuple[int, ...]]]] = {}
+    for key, models in views.items():
+        rows = _rows(models, thresholds, memo, carried)
+        orders, orders_kept[key] = _orders(rows, carry.orders.get(key) if carry is not None else None)
+        built[key] = _index(rows, tuple(m.name for m in models), category, category_total_month_usage, orders)
+    if carry is not None:
+        carry.rows = {row.fragment: row for _, row in memo.values()}
+        carry.orders = orders_kept
+    return built
 
 
 def summary_of(index: RiskListingIndex, rows: Sequence[int]) -> CategoryDeletionRiskSummary:

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from operator import attrgetter
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -51,12 +52,13 @@ class WithStatsIndex(BaseModel):
         )
 
 
-def _column(name: str, stats: CombinedModelStatistics) -> object | None:
-    if name == "name":
-        return None
-    source: object = stats.usage_stats if name.startswith("usage_") else stats
-    value: object | None = getattr(source, name.removeprefix("usage_"))
-    return value
+#: Per sortable column but the name, its value in an entry (``usage_*`` from ``usage_stats``),
+#: read by one C call per entry.
+_COLUMN_GETTERS = {
+    name: attrgetter(f"usage_stats.{name.removeprefix('usage_')}" if name.startswith("usage_") else name)
+    for name in WITH_STATS_SORT_FIELDS
+    if name != "name"
+}
 
 
 def _whole(value: float | None) -> int | float | None:
@@ -93,22 +95,53 @@ def build_with_stats_index(entries: Mapping[str, CombinedModelStatistics]) -> Wi
     return build_with_stats_indexes({None: entries})[None]
 
 
-def _orders(names: Sequence[str], stats: Sequence[CombinedModelStatistics]) -> dict[str, tuple[int, ...]]:
+_Column = tuple[list[object | None], tuple[int, ...], tuple[int, ...]]
+
+
+class WithStatsCarry:
+    """What a category's previous with-stats build computed, kept by the worker between generations
+    (issue 15): search text and CSV row per (name, fragment), and per sort column its keys and
+    orders. A new snapshot changes a few models, so most rows and orders are reused; the bytes
+    built are the same as without it (tests). Only the latest build is kept."""
+
+    __slots__ = ("columns", "keys", "rows")
+
+    def __init__(self) -> None:
+        #: (name, fragment) → (search text, CSV row): both are functions of the name and the fields.
+        self.rows: dict[tuple[str, str], tuple[str, str]] = {}
+        #: Per (base, sort column) of the last build: its keys and the ascending and descending orders.
+        self.columns: dict[tuple[int, str], _Column] = {}
+        #: Name → its JSON string (the map keys of the answers).
+        self.keys: dict[str, str] = {}
+
+
+def _orders(
+    names: Sequence[str],
+    stats: Sequence[CombinedModelStatistics],
+    carry: WithStatsCarry | None = None,
+    base: int = 0,
+) -> dict[str, tuple[int, ...]]:
     orders: dict[str, tuple[int, ...]] = {}
     for field in WITH_STATS_SORT_FIELDS:
         if field == "name":
-            keys: Sequence[object | None] = [(n.casefold(), n) for n in names]
+            keys: list[object | None] = [(n.casefold(), n) for n in names]
         else:
-            keys = [_column(field, s) for s in stats]
-        for descending in (False, True):
-            orders[f"{field}:{'desc' if descending else 'asc'}"] = tuple(
-                stable_order(keys, descending=descending)
-            )
+            keys = list(map(_COLUMN_GETTERS[field], stats))
+        previous = carry.columns.get((base, field)) if carry is not None else None
+        if previous is not None and previous[0] == keys:
+            column = previous
+        else:
+            ascending = tuple(stable_order(keys, descending=False))
+            column = (keys, ascending, tuple(stable_order(keys, descending=True)))
+            if carry is not None:
+                carry.columns[(base, field)] = column
+        orders[f"{field}:asc"], orders[f"{field}:desc"] = column[1], column[2]
     return orders
 
 
 def build_with_stats_indexes(
     views: Mapping[K, Mapping[str, CombinedModelStatistics]],
+    carry: WithStatsCarry | None = None,
 ) -> dict[K, WithStatsIndex]:
     """Index of each with-stats view of one merge (same result as ``build_with_stats_index`` per view).
 
@@ -116,42 +149,61 @@ def build_with_stats_indexes(
     differ only in ``worker_summaries`` and ``backend_variations``, which no order, worker count or
     CSV row reads: those are computed once for views listing the same statistics objects or
     (flag variants) the same names with the same ``usage_stats``; the search text, which reads the
-    variations, once per distinct variations object. Fragments are per view.
+    variations, once per distinct variations object. Fragments are per view. With ``carry`` (the
+    previous build of the category, updated here) a row whose name and fragment it holds reuses
+    its search text and CSV row, and a sort column with equal keys its orders.
     """
     shared: list[
         tuple[list[str], list[CombinedModelStatistics], dict[str, tuple[int, ...]], tuple[str, ...]]
     ] = []
     haystacks: dict[tuple[str, int], tuple[object, str]] = {}
+    carried = carry.rows if carry is not None else {}
+    kept: dict[tuple[str, str], tuple[str, str]] = {}
+    keys_json = carry.keys if carry is not None else {}
     built: dict[K, WithStatsIndex] = {}
     for key, entries in views.items():
         names = list(entries)
         stats = list(entries.values())
+        fragments = tuple(s.model_dump_json() for s in stats)
+        rows = [carried.get(pair) or kept.get(pair) for pair in zip(names, fragments, strict=True)]
         base = next((b for b in shared if _same_columns(b[0], b[1], names, stats)), None)
         if base is None:
-            base = (
-                names,
-                stats,
-                _orders(names, stats),
-                tuple(_csv_row(n, s) for n, s in zip(names, stats, strict=True)),
+            csv_rows = tuple(
+                row[1] if row is not None else _csv_row(n, s)
+                for n, s, row in zip(names, stats, rows, strict=True)
             )
+            base = (names, stats, _orders(names, stats, carry, len(shared)), csv_rows)
             shared.append(base)
         search: list[str] = []
-        for name, entry in zip(names, stats, strict=True):
-            variations = entry.backend_variations
-            held = haystacks.get((name, id(variations)))
-            if held is None:
-                held = haystacks[(name, id(variations))] = (variations, _haystack(name, entry))
-            search.append(held[1])
+        for i, (name, entry) in enumerate(zip(names, stats, strict=True)):
+            row = rows[i]
+            if row is None:
+                variations = entry.backend_variations
+                held = haystacks.get((name, id(variations)))
+                if held is None:
+                    held = haystacks[(name, id(variations))] = (variations, _haystack(name, entry))
+                row = (held[1], base[3][i])
+            kept[(name, fragments[i])] = row
+            search.append(row[0])
         built[key] = WithStatsIndex(
             names=tuple(names),
-            keys_json=tuple(json.dumps(n, ensure_ascii=False) for n in names),
-            fragments=tuple(s.model_dump_json() for s in stats),
+            keys_json=tuple(keys_json.get(n) or _key_json(n, keys_json) for n in names),
+            fragments=fragments,
             search_text=tuple(search),
             worker_counts=tuple(s.worker_count for s in stats),
             orders=base[2],
             csv_rows=base[3],
         )
+    if carry is not None:
+        carry.rows = kept
+        if len(carry.keys) > 2 * len(kept):  # names come and go: keep those of this build only
+            carry.keys = {name: carry.keys[name] for name, _ in kept if name in carry.keys}
     return built
+
+
+def _key_json(name: str, memo: dict[str, str]) -> str:
+    memo[name] = json.dumps(name, ensure_ascii=False)
+    return memo[name]
 
 
 #: Fields of ``CombinedModelStatistics`` that orders and CSV rows read besides ``usage_stats``.
@@ -164,6 +216,10 @@ _SCALAR_COLUMNS = (
     "performance",
     "eta",
 )
+
+
+#: The scalar columns of an entry as one tuple (one C call instead of a getattr per column).
+_scalars = attrgetter(*_SCALAR_COLUMNS)
 
 
 def _same_columns(
@@ -181,7 +237,7 @@ def _same_columns(
             continue
         if a.usage_stats is not b.usage_stats:
             return False
-        if any(getattr(a, f) != getattr(b, f) for f in _SCALAR_COLUMNS):
+        if _scalars(a) != _scalars(b):
             return False
     return True
 

@@ -5,6 +5,7 @@ decide what is written, retried or healed."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
@@ -21,6 +22,7 @@ from shared.domain.history.rollup import ModelObservation
 from shared.domain.risk.thresholds import RiskThresholds
 from shared.events.horde import SourceHealthReported
 from shared.events.reference import ReferenceCategoryChanged
+from shared.store.generations import SwapOutcome
 from shared.topics import partition_for
 from tests.support.events import DATA, reference_event, stats_event, status_event, synthetic
 from tests.unit.analytics.fakes import FakeClaims, FakeRisk, FakeStore
@@ -247,3 +249,32 @@ async def test_a_rebalance_while_the_history_records_drops_the_result() -> None:
     await parts.materialiser.materialise(IMAGE)
     assert parts.store.attempts == 0
     assert parts.risk.published == []
+
+
+class CollectorWatchingStore(FakeStore):
+    """Notes whether the cyclic collector was running when the generation was written."""
+
+    def __init__(self, claims: FakeClaims) -> None:
+        super().__init__(claims)
+        self.collector_at_write: list[bool] = []
+
+    async def write(self, *args: object, **kwargs: object) -> SwapOutcome:
+        self.collector_at_write.append(gc.isenabled())
+        return await super().write(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_the_collector_waits_until_the_generation_is_written() -> None:
+    """Issue 15: no garbage collection between the recompute's start and the pointer swap; the
+    collector runs again afterwards (and stays off if it was off)."""
+    for enabled in (True, False):
+        parts = Parts()
+        store = CollectorWatchingStore(parts.claims)
+        parts.store = parts.materialiser.store = store
+        parts.feed()
+        (gc.enable if enabled else gc.disable)()
+        try:
+            await parts.materialiser.materialise_ready()
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+        assert store.collector_at_write == [False]
