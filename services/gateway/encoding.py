@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.materialized.layout import MaterializedView
 
@@ -19,9 +19,8 @@ DYNAMIC_GZIP_MAX_BYTES = 64 * 1024
 _DYNAMIC_LEVEL = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
-    """An answer body, with a cheap way to gzip it when one exists."""
+class Body(NamedTuple):
+    """An answer body, with a cheap way to gzip it when one exists (a tuple: one per answer)."""
 
     identity: bytes
     media_type: str

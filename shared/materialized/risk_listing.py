@@ -63,6 +63,14 @@ class RiskListingIndex(BaseModel):
     days_at_risk: tuple[int, ...] = ()
 
     @cached_property
+    def page_start(self) -> bytes:
+        """The fields every page of this index begins with, encoded once."""
+        return (
+            f'{{"category":"{self.category.value}",'
+            f'"category_total_month_usage":{self.category_total_month_usage},'
+        ).encode()
+
+    @cached_property
     def encoded_fragments(self) -> tuple[bytes, ...]:
         """``fragments`` as UTF-8, encoded once per index: answers join bytes, never re-encode."""
         return tuple(fragment.encode() for fragment in self.fragments)
@@ -339,14 +347,13 @@ def render_risk_page(
 ) -> bytes:
     """``CategoryDeletionRiskResponse`` JSON of the page ``rows`` of a selection of ``total`` rows
     whose summary is ``summary_json`` (the gateway keeps selections and summaries per query)."""
-    limit = "null" if query.limit is None else query.limit
-    head = (
-        f'{{"category":"{index.category.value}",'
-        f'"category_total_month_usage":{index.category_total_month_usage},'
-        f'"total_count":{total},"returned_count":{len(rows)},"offset":{query.offset},"limit":{limit},'
-        '"models":['
-    ).encode()
-    end = f'],"summary":{summary_json}{tail}}}'.encode()
+    head = index.page_start + b'"total_count":%d,"returned_count":%d,"offset":%d,"limit":%s,"models":[' % (
+        total,
+        len(rows),
+        query.offset,
+        b"null" if query.limit is None else b"%d" % query.limit,
+    )
+    end = b'],"summary":' + summary_json.encode() + tail.encode() + b"}"
     if not rows:
         return head + end
     # One copy of the (up to ~1 MB) body: the head and end ride on the first and last fragment.
