@@ -12,6 +12,7 @@ is not, so every bad request gets its 422 from the same validation.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Coroutine
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -58,6 +59,10 @@ class FastRoute(APIRoute):
         )  # fmt: skip
         request_name = dependant.request_param_name  # ``None``: the endpoint takes no request
         endpoint = self.endpoint
+        # The request passed by position when it is the first parameter (as in every gateway
+        # route): no merged keyword dict per call.
+        first = next(iter(inspect.signature(endpoint).parameters), None)
+        request_first = request_name is not None and first == request_name
 
         # Query parameters by name as sent (the query string is walked once, not looked up per
         # parameter); path and header parameters looked up.
@@ -109,8 +114,10 @@ class FastRoute(APIRoute):
                 if len(remembered) >= REMEMBERED_INPUTS:
                     remembered.clear()
                 remembered[key] = values
-            if request_name is None:
-                response: Response = await endpoint(**values)
+            if request_first:
+                response: Response = await endpoint(request, **values)
+            elif request_name is None:
+                response = await endpoint(**values)
             else:
                 response = await endpoint(**values, **{request_name: request})
             return response

@@ -120,9 +120,9 @@ class HotRoutes:
             found = self.match(scope["path"])
             if found is not None:
                 route, handler, params = found
-                scope.update(route=route, endpoint=route.endpoint, path_params=dict(params))
-                if self.router is not None:
-                    scope.setdefault("router", self.router)
+                scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, dict(params)
+                if self.router is not None and "router" not in scope:
+                    scope["router"] = self.router
                 try:
                     response = await handler(Request(scope, receive))
                 except Exception as error:

@@ -6,6 +6,7 @@ and ``sort_by=worker_count`` use the distinct-worker count whatever ``include_wo
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -28,6 +29,7 @@ from services.gateway.routes.common import (
     normalise_search,
     parse_category,
 )
+from shared.domain.categories import ModelCategory
 from shared.domain.horde.runtime import CombinedModelStatistics
 from shared.domain.views import with_stats_view
 from shared.materialized.with_stats_listing import (
@@ -90,13 +92,10 @@ async def with_stats(
     format: FormatQuery = Format.JSON,
 ) -> Response:
     """Per-model runtime statistics (workers, threads, queue, usage) of image or text models."""
-    chosen = parse_category(category, runtime=True)
-    if sort_by and sort_by not in WITH_STATS_SORT_FIELDS:
-        raise bad_value("sort_by", sort_by, WITH_STATS_SORT_FIELDS)
-    view = with_stats_view(include_workers, include_backend_variations)
-    terms = normalise_search(search)
-    default = min_worker_count is None and not sort_by and not terms and format is Format.JSON
-    query = f"{min_worker_count}|{sort_by or ''}|{sort_desc if sort_by else ''}|{terms}|{format.value}"
+    chosen, view, terms, default, query = with_stats_plan(
+        category, include_workers, include_backend_variations, min_worker_count, sort_by, sort_desc,
+        search, format,
+    )  # fmt: skip
     cache = gateway_of(request).cache
 
     async def build(current: CurrentGeneration, _: Provenance) -> Body | None:
@@ -113,3 +112,19 @@ async def with_stats(
         return Body(render_with_stats_json(index, rows), JSON)
 
     return await serve(request, chosen, view, query, build)
+
+
+@lru_cache(maxsize=1024)
+def with_stats_plan(
+    category: str, include_workers: bool, include_backend_variations: bool, min_worker_count: int | None,
+    sort_by: str | None, sort_desc: bool, search: str | None, format: Format,
+) -> tuple[ModelCategory, str, str, bool, str]:  # fmt: skip
+    """Check the parameters (pure, so remembered per parameters; a refusal is raised every time):
+    the category, the view, the search terms, whether it is the stored body, the ETag's query part."""
+    chosen = parse_category(category, runtime=True)
+    if sort_by and sort_by not in WITH_STATS_SORT_FIELDS:
+        raise bad_value("sort_by", sort_by, WITH_STATS_SORT_FIELDS)
+    terms = normalise_search(search)
+    default = min_worker_count is None and not sort_by and not terms and format is Format.JSON
+    query = f"{min_worker_count}|{sort_by or ''}|{sort_desc if sort_by else ''}|{terms}|{format.value}"
+    return chosen, with_stats_view(include_workers, include_backend_variations), terms, default, query

@@ -19,6 +19,7 @@ from services.gateway.fastroute import REMEMBERED_INPUTS, FastRoute
 from services.gateway.freshness import provenance, provenance_now, stale_from
 from services.gateway.routes.common import Format
 from services.gateway.routes.deletion_risk import listing_plan
+from services.gateway.routes.with_stats import with_stats_plan
 from shared.domain.categories import ModelCategory
 from shared.materialized.index_codec import decode_index
 from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, render_risk_page
@@ -152,3 +153,17 @@ def text_views() -> dict[str, bytes]:
     generation = recompute(TEXT, category_inputs(TEXT), RiskThresholds(), computed_at=1_700_000_000)
     assert generation is not None
     return dict(generation.views)
+
+
+def test_with_stats_plans_are_remembered_and_refusals_raised_each_time() -> None:
+    plan = with_stats_plan("image_generation", True, False, 2, "usage_day", False, "  SD ", Format.JSON)
+    assert plan is with_stats_plan(
+        "image_generation", True, False, 2, "usage_day", False, "  SD ", Format.JSON
+    )
+    assert plan[1:] == ("with-stats.workers", "sd", False, "2|usage_day|False|sd|json")
+    assert with_stats_plan("text_generation", False, False, None, None, True, None, Format.JSON)[
+        3
+    ]  # stored body
+    for _ in range(2):
+        with pytest.raises(GatewayError):
+            with_stats_plan("image_generation", False, False, None, "nope", True, None, Format.JSON)
