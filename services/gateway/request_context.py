@@ -76,7 +76,11 @@ class RequestContext:
             nonlocal sent_bytes
             if message["type"] == "http.response.start":
                 observe(message["status"])
-                message = {**message, "headers": [*message.get("headers", ()), header]}
+                headers = message.get("headers")
+                if type(headers) is list:  # each response's own list: added in place, as CORS does
+                    headers.append(header)
+                else:
+                    message = {**message, "headers": [*(headers or ()), header]}
             elif logged and message["type"] == "http.response.body":
                 sent_bytes += len(message.get("body", b""))
             await send(message)

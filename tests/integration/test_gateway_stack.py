@@ -180,6 +180,14 @@ async def test_request_ids_in_and_out_and_in_every_error_body(filled: Filled) ->
             assert answer.status_code == 200
             ids.add(answer.headers["x-request-id"])
         assert len(ids) == 2
+        # The id is added to each answer's own header list: one id per answer, however often a
+        # route, page, asset or error is asked for (no header list is shared between answers).
+        for url in (f"{P}/image_generation/with-stats", f"{P}/text_generation/deletion-risk?limit=5",
+                    "/docs", "/openapi.json", "/review/", "/review/static/review.css", "/healthz",
+                    f"{P}/nope/with-stats"):  # fmt: skip
+            for _ in range(3):
+                answer = await client.get(url)
+                assert len(answer.headers.get_list("x-request-id")) == 1, url
         for unusable in ("has space", "x" * 65, "a/b"):
             answer = await client.get(f"{P}/nope/with-stats", headers={"x-request-id": unusable})
             assert answer.headers["x-request-id"] != unusable
