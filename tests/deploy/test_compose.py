@@ -89,6 +89,8 @@ def test_dashboard_queries_real_metrics() -> None:
             known |= {f"{name}_total"} if kind == "counter" else {name}
             if kind == "histogram":
                 known |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        elif isinstance(value, metrics.EventLoopHistogram):
+            known |= {f"{value.name}_bucket", f"{value.name}_sum", f"{value.name}_count"}
     assert used <= known, used - known
     # No hard-coded datasource: every panel reads the `datasource` variable (importable as is).
     assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {"${datasource}"}
