@@ -19,6 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.utils import floatToGoString
 
 POLL_REQUESTS = Counter(
@@ -171,6 +172,21 @@ def forget_categories() -> None:
     _confirmed.clear()
     ANSWERS_CONFIRMED.clear()
     CURRENT_GENERATION.clear()
+
+
+def series_names() -> set[str]:
+    """Every series name the metrics of this module export (dashboards and alert rules are
+    checked against it): ``_total`` for counters, ``_bucket``/``_sum``/``_count`` for histograms."""
+    names: set[str] = set()
+    for value in list(globals().values()):
+        if isinstance(value, MetricWrapperBase):
+            name, kind = value._name, value._type
+            names |= {f"{name}_total"} if kind == "counter" else {name}
+            if kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        elif isinstance(value, EventLoopHistogram):
+            names |= {f"{value.name}_bucket", f"{value.name}_sum", f"{value.name}_count"}
+    return names
 
 
 def render_metrics() -> tuple[bytes, str]:
