@@ -35,7 +35,7 @@ Build = Callable[[CurrentGeneration, Provenance], Awaitable[Body | None]]
 
 @dataclass
 class Gateway:
-    """What every route needs, kept on ``app.state.gateway`` for the app's lifetime."""
+    """What every route needs, kept on the app (``GatewayApp.gateway``) for its lifetime."""
 
     settings: Settings
     redis: Redis
@@ -115,9 +115,7 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
     """The answer of ``build`` over the current generation of ``category`` (see module doc)."""
     gateway = gateway_of(request)
     stale_after = gateway.settings.analytics.stale_after_seconds
-    current = gateway.pointers.peek(category)  # in memory: no coroutine, no Redis
-    if current is None or has_no_models(current):
-        current = await current_of(gateway.pointers, category)  # reads it, or answers 404/503
+    current = await current_of(gateway.pointers, category)
     _, _, encoding, validator = answer_key(request.scope)  # one pass over the raw headers
     if_none_match = None if validator is None else validator.decode("latin-1")
     accept_encoding = None if encoding is None else encoding.decode("latin-1")

@@ -142,7 +142,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         keys = RedisKeys(settings.redis.key_prefix)
         store = GenerationStore(client, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
         pointers = PointerCache(store, max_age=settings.gateway.pointer_max_age_seconds)
-        app.gateway = app.state.gateway = Gateway(
+        app.gateway = Gateway(
             settings, client, store, ViewCache(store, settings.gateway.view_cache_entries), pointers
         )
         app.state.probe_redis = probe

@@ -123,17 +123,12 @@ class ViewCache:
         self, category: ModelCategory, generation: str, name: str, tail: bytes = b""
     ) -> Body | None:
         """A default JSON body ended by ``tail``, gzip spliced; ``None`` if the generation lacks it."""
-        # A hit is answered without the two coroutines below (``view``, ``LRU.get``).
-        stored = self.views.peek((category, generation, name)) or await self.view(category, generation, name)
+        stored = await self.view(category, generation, name)
         return None if stored is None else stored_body(stored, tail, "application/json")
 
     async def _index(
         self, category: ModelCategory, generation: str, view: str, decode: Callable[[bytes], T]
     ) -> T | None:
-        found: T | None = self.indexes.peek((category, generation, view))
-        if found is not None:  # a hit, without ``LRU.get``'s coroutine
-            return found
-
         async def load() -> T | None:
             raw = await self.store.view(category, generation, f"{view}.index")
             return None if raw is None else decode(raw)

@@ -163,7 +163,7 @@ class GatewayApp(FastAPI):
         super().__init__(*args, **kwargs)
         #: Set by the lifespan once pointers are followed; ``None``: nothing is replayed.
         self.answer_cache: AnswerCache | None = None
-        #: What every route needs (also ``app.state.gateway``), set by the lifespan; an attribute,
+        #: What every route needs, set by the lifespan; an attribute (not ``app.state``),
         #: read on every request without ``State``'s ``__getattr__``.
         self.gateway: Gateway | None = None
         self.hot_routes: HotRoutes | None = None

@@ -334,7 +334,7 @@ def run_risk_query(index: RiskListingIndex, query: RiskQuery) -> RiskAnswer:
 def render_risk_json(index: RiskListingIndex, query: RiskQuery, answer: RiskAnswer, tail: str = "") -> bytes:
     """The ``CategoryDeletionRiskResponse`` JSON of an answer; ``tail`` adds trailing fields."""
     summary = summary_of(index, answer.selected).model_dump_json()
-    return render_risk_page(index, query, len(answer.selected), answer.page, summary, tail)
+    return render_risk_page(index, query, len(answer.selected), answer.page, summary, tail.encode() + b"}")
 
 
 def render_risk_page(
@@ -343,17 +343,19 @@ def render_risk_page(
     total: int,
     rows: Sequence[int],
     summary_json: str,
-    tail: str = "",
+    object_end: bytes = b"}",
 ) -> bytes:
     """``CategoryDeletionRiskResponse`` JSON of the page ``rows`` of a selection of ``total`` rows
-    whose summary is ``summary_json`` (the gateway keeps selections and summaries per query)."""
+    whose summary is ``summary_json`` (the gateway keeps selections and summaries per query);
+    ``object_end`` follows the summary: trailing fields and the closing brace (the gateway's
+    pre-rendered ``Provenance.object_end``)."""
     head = index.page_start + b'"total_count":%d,"returned_count":%d,"offset":%d,"limit":%s,"models":[' % (
         total,
         len(rows),
         query.offset,
         b"null" if query.limit is None else b"%d" % query.limit,
     )
-    end = b'],"summary":' + summary_json.encode() + tail.encode() + b"}"
+    end = b'],"summary":' + summary_json.encode() + object_end
     if not rows:
         return head + end
     # One copy of the (up to ~1 MB) body: the head and end ride on the first and last fragment.

@@ -69,7 +69,8 @@ async def gateway(settings: Settings) -> AsyncIterator[tuple[GatewayApp, httpx.A
 
 async def _until_following(app: GatewayApp, client: httpx.AsyncClient) -> None:
     """Wait until the pointer subscription is live (before it, nothing is replayed by design)."""
-    pointers = app.state.gateway.pointers
+    assert app.gateway is not None, "the lifespan sets the gateway"
+    pointers = app.gateway.pointers
     for _ in range(100):
         if pointers.live:
             return

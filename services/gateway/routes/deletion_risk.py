@@ -131,9 +131,9 @@ async def deletion_risk_listing(
         rows = page(selection.rows, query.offset, query.limit)
         if format is Format.CSV:
             return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=tuple(rows))), CSV)
-        tail = f',"freshness":{found.json}'  # the page's renderer adds the closing brace
+        total = len(selection.rows)
         return Body(
-            render_risk_page(index, query, len(selection.rows), rows, selection.summary_json, tail), JSON
+            render_risk_page(index, query, total, rows, selection.summary_json, found.object_end), JSON
         )
 
     return await serve(request, chosen, view, key, build)

@@ -153,7 +153,7 @@ def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views:
                     rows = page(selection.rows, offset, limit)
                     total = len(selection.rows)
                     assert (
-                        render_risk_page(index, query, total, rows, selection.summary_json, ',"x":1')
+                        render_risk_page(index, query, total, rows, selection.summary_json, b',"x":1}')
                         == expected
                     )
         assert isinstance(cache.selections.peek((TEXT, "g", view, None, None, None, True, 0)), Selection)

@@ -131,7 +131,7 @@ def test_pages_join_encoded_fragments_into_the_json_the_fields_describe(text_vie
     index = decode_index(RiskListingIndex, text_views["deletion-risk.index"])
     for rows, offset, limit in (((), 10_000, 1), ((3,), 3, 1), (tuple(range(5, 15)), 5, 10)):
         query = RiskQuery(offset=offset, limit=limit)
-        body = render_risk_page(index, query, len(index.names), rows, '{"s":1}', ',"x":1')
+        body = render_risk_page(index, query, len(index.names), rows, '{"s":1}', b',"x":1}')
         answer = json.loads(body)
         assert answer["models"] == [json.loads(index.fragments[i]) for i in rows]
         assert (answer["offset"], answer["limit"], answer["returned_count"]) == (offset, limit, len(rows))
