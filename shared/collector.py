@@ -1,4 +1,5 @@
-"""Pausing Python's cyclic garbage collector around one CPU-bound batch (a view recompute).
+"""Keeping Python's cyclic garbage collector off the hot paths: paused around one CPU-bound batch
+(a view recompute), and kept from walking what a server built at start-up.
 
 A recompute allocates ~100k container objects per 1,000 models. With the collector on, every few
 hundred allocations trigger a collection, and the occasional full collection walks every live
@@ -40,3 +41,18 @@ def collector_paused() -> Iterator[None]:
             _depth -= 1
             if _depth == 0 and _was_enabled:
                 gc.enable()
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now into the collector's permanent generation; returns how many.
+
+    For a server process once its app is built. Under uvicorn every HTTP request leaves a small
+    reference cycle (its ``RequestResponseCycle`` and a callback), so the collector runs every
+    few hundred requests, and every few thousand its full pass walks every live container: the
+    modules, routes and pydantic schemas of the process, some 100k objects, about 3 µs per
+    request of a ~50 µs routed gateway answer. Frozen objects are never walked again; reference
+    counting still frees them, and what was garbage at start-up is collected first. Objects made
+    later (views, indexes) age through the generations as before."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

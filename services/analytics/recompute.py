@@ -221,8 +221,10 @@ def _risk_body(index: RiskListingIndex | None, response: CategoryDeletionRiskRes
     if response.returned_count != len(index.names):
         return _json_model(response)
     query = RiskQuery(offset=response.offset, limit=response.limit)
-    summary = _json_model(response.summary).decode()
-    return render_risk_page(index, query, response.total_count, range(len(index.names)), summary)
+    models = b",".join(index.encoded_fragments)
+    return render_risk_page(
+        index, query, response.total_count, len(index.names), models, _json_model(response.summary)
+    )
 
 
 def body_checksum(body: bytes) -> tuple[int, int]:

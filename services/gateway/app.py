@@ -43,6 +43,7 @@ from services.gateway.routes.events import StreamSlots
 from services.gateway.stack import GatewayApp
 from services.gateway.streams import StreamHub
 from shared import tracing
+from shared.collector import freeze_startup_objects
 from shared.domain.categories import RUNTIME_CATEGORIES
 from shared.metrics import DEPENDENCY_UP, render_metrics
 from shared.redis_keys import RedisKeys
@@ -142,9 +143,10 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> FastAPI:
         keys = RedisKeys(settings.redis.key_prefix)
         store = GenerationStore(client, keys, superseded_ttl_seconds=settings.redis.generation_ttl_seconds)
         pointers = PointerCache(store, max_age=settings.gateway.pointer_max_age_seconds)
-        app.gateway = Gateway(
-            settings, client, store, ViewCache(store, settings.gateway.view_cache_entries), pointers
+        views = ViewCache(
+            store, settings.gateway.view_cache_entries, selection_bytes=settings.gateway.selection_cache_bytes
         )
+        app.gateway = Gateway(settings, client, store, views, pointers)
         app.state.probe_redis = probe
         app.state.stream_hub = StreamHub(
             stream_client, keys, block_seconds=block, keepalive_seconds=settings.gateway.sse_keepalive_seconds
@@ -239,6 +241,8 @@ async def serve(settings: Settings) -> int:
     probes and metrics on ``HORDE_OPS_PORT`` when set; endless event streams end before the server
     waits for its responses."""
     app = tracing.instrument_asgi(create_app(settings))  # unwrapped while tracing is off
+    # Modules, routes and schemas are never walked by the collector again (shared.collector).
+    log.debug("froze %d start-up objects", freeze_startup_objects())
 
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()

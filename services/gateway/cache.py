@@ -19,7 +19,13 @@ from shared.domain.categories import ModelCategory
 from shared.materialized.index_codec import decode_index
 from shared.materialized.layout import MaterializedView, gzip_key
 from shared.materialized.proposal_inputs import PROPOSAL_VIEW, ProposalInputs
-from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, run_risk_query, summary_of
+from shared.materialized.risk_listing import (
+    JoinedRows,
+    RiskListingIndex,
+    RiskQuery,
+    run_risk_query,
+    summary_of,
+)
 from shared.materialized.with_stats_listing import WithStatsIndex
 from shared.store.generations import GenerationStore
 
@@ -27,10 +33,15 @@ T = TypeVar("T")
 
 
 class LRU:
-    """A bounded mapping, least recently used out first, with single-flight loading."""
+    """A bounded mapping, least recently used out first, with single-flight loading.
 
-    def __init__(self, max_entries: int) -> None:
+    Bounded by entries and, with ``weigh``, by the total weight (bytes) of its values too."""
+
+    def __init__(
+        self, max_entries: int, *, max_weight: int = 0, weigh: Callable[[Any], int] | None = None
+    ) -> None:
         self.max_entries = max(1, max_entries)
+        self.max_weight, self.weigh, self.weight = max_weight, weigh, 0
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._loading: dict[Hashable, asyncio.Future[Any]] = {}
 
@@ -45,10 +56,18 @@ class LRU:
         return value
 
     def put(self, key: Hashable, value: Any) -> None:
+        weigh = self.weigh
+        if weigh is not None:
+            if weigh(value) > self.max_weight:
+                return  # never kept: it would evict everything else
+            replaced = self._entries.get(key)
+            self.weight += weigh(value) - (0 if replaced is None else weigh(replaced))
         self._entries[key] = value
         self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while len(self._entries) > self.max_entries or (weigh is not None and self.weight > self.max_weight):
+            _, gone = self._entries.popitem(last=False)
+            if weigh is not None:
+                self.weight -= weigh(gone)
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
         """The value of ``key``, loading it once if absent; ``None`` results are not cached."""
@@ -86,10 +105,21 @@ class LRU:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """The filtered, ordered rows of a risk query (before paging) and their summary JSON."""
+    """The filtered, ordered rows of a risk query (before paging), their summary JSON and their
+    fragments joined (each page is a slice of them)."""
 
     rows: tuple[int, ...]
-    summary_json: str
+    summary_json: bytes
+    joined: JoinedRows
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held, roughly: what the selection cache's byte budget counts."""
+        return self.joined.nbytes + 8 * len(self.rows) + len(self.summary_json)
+
+
+def _selection_bytes(selection: Selection) -> int:
+    return selection.nbytes
 
 
 _risk_index = partial(decode_index, RiskListingIndex)
@@ -99,12 +129,12 @@ _with_stats_index = partial(decode_index, WithStatsIndex)
 class ViewCache:
     """Bodies, decoded indexes and risk selections of generations, each read or computed once."""
 
-    def __init__(self, store: GenerationStore, max_entries: int) -> None:
+    def __init__(self, store: GenerationStore, max_entries: int, selection_bytes: int = 32 << 20) -> None:
         self.store = store
         self.views = LRU(max_entries)
         self.indexes = LRU(max_entries)
-        #: Per-query selections of risk listings (``selection``); small values.
-        self.selections = LRU(max_entries * 8)
+        #: Per-query selections of risk listings (``selection``), at most ``selection_bytes``.
+        self.selections = LRU(max_entries * 8, max_weight=selection_bytes, weigh=_selection_bytes)
 
     async def view(self, category: ModelCategory, generation: str, name: str) -> MaterializedView | None:
         """A default body (and its precompressed prefix), ``None`` if the generation lacks it."""
@@ -155,9 +185,9 @@ class ViewCache:
     def selection(
         self, category: ModelCategory, generation: str, view: str, index: RiskListingIndex, query: RiskQuery
     ) -> Selection:
-        """The rows ``query`` selects (its page ignored) and their summary, once per generation and
-        view: the summary sums every selected row (the costliest part of a preset answer) and does
-        not depend on the page, so each request only joins the fragments of its page."""
+        """The rows ``query`` selects (its page ignored), their summary and their fragments joined,
+        once per generation and view: the summary sums every selected row (the costliest part of a
+        preset answer) and neither depends on the page, so each request only slices its page."""
         key = (
             category, generation, view, query.preset, query.search, query.sort_by, query.descending,
             query.min_days_at_risk,
@@ -165,6 +195,7 @@ class ViewCache:
         found: Selection | None = self.selections.peek(key)
         if found is None:
             rows = run_risk_query(index, query.model_copy(update={"offset": 0, "limit": None})).selected
-            found = Selection(rows, summary_of(index, rows).model_dump_json())
+            summary = summary_of(index, rows).model_dump_json().encode()
+            found = Selection(rows, summary, JoinedRows(index.encoded_fragments, rows))
             self.selections.put(key, found)
         return found

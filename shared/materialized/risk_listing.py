@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -333,37 +335,68 @@ def run_risk_query(index: RiskListingIndex, query: RiskQuery) -> RiskAnswer:
 
 def render_risk_json(index: RiskListingIndex, query: RiskQuery, answer: RiskAnswer, tail: str = "") -> bytes:
     """The ``CategoryDeletionRiskResponse`` JSON of an answer; ``tail`` adds trailing fields."""
-    summary = summary_of(index, answer.selected).model_dump_json()
-    return render_risk_page(index, query, len(answer.selected), answer.page, summary, tail.encode() + b"}")
+    summary = summary_of(index, answer.selected).model_dump_json().encode()
+    models = JoinedRows(index.encoded_fragments, answer.page).models
+    return render_risk_page(
+        index, query, len(answer.selected), len(answer.page), models, summary, tail.encode() + b"}"
+    )
+
+
+class JoinedRows:
+    """The JSON fragments (``RiskListingIndex.encoded_fragments``) of some rows in order, joined
+    once (comma-separated), and where each row's fragment begins: any run of consecutive rows,
+    such as a page of a selection, is then one slice. The gateway keeps one per query and
+    generation, so a page answer is a lookup, a slice and one join, with no per-row work."""
+
+    __slots__ = ("models", "starts")
+
+    def __init__(self, fragments: Sequence[bytes], rows: Sequence[int]) -> None:
+        chosen = [fragments[i] for i in rows]
+        #: The fragments joined by commas: the content of a ``models`` array of every row.
+        self.models = b",".join(chosen)
+        #: Byte offset of each row's fragment, then ``len(models) + 1`` (one past the last comma).
+        self.starts = array("q", accumulate((len(f) + 1 for f in chosen), initial=0))
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held (the joined bytes and the offsets)."""
+        return len(self.models) + self.starts.itemsize * len(self.starts)
+
+    def page(self, offset: int, limit: int | None) -> tuple[int, memoryview]:
+        """How many rows ``offset`` to ``offset + limit`` are (all from ``offset`` without a
+        limit) and their ``models`` content, not copied."""
+        count = len(self.starts) - 1
+        start = min(offset, count)
+        stop = count if limit is None else min(count, start + limit)
+        if start >= stop:
+            return 0, memoryview(b"")
+        return stop - start, memoryview(self.models)[self.starts[start] : self.starts[stop] - 1]
 
 
 def render_risk_page(
     index: RiskListingIndex,
     query: RiskQuery,
     total: int,
-    rows: Sequence[int],
-    summary_json: str,
+    returned: int,
+    models: bytes | memoryview,
+    summary_json: bytes,
     object_end: bytes = b"}",
 ) -> bytes:
-    """``CategoryDeletionRiskResponse`` JSON of the page ``rows`` of a selection of ``total`` rows
-    whose summary is ``summary_json`` (the gateway keeps selections and summaries per query);
-    ``object_end`` follows the summary: trailing fields and the closing brace (the gateway's
-    pre-rendered ``Provenance.object_end``)."""
+    """``CategoryDeletionRiskResponse`` JSON of a page of ``returned`` rows, whose fragments joined
+    are ``models`` (``JoinedRows``), of a selection of ``total`` rows whose summary is
+    ``summary_json`` (the gateway keeps selections and summaries per query). ``object_end``
+    follows the summary: trailing fields and the closing brace (the gateway's pre-rendered
+    ``Provenance.object_end``). One copy of the (up to ~1 MB) body."""
     head = index.page_start + b'"total_count":%d,"returned_count":%d,"offset":%d,"limit":%s,"models":[' % (
         total,
-        len(rows),
+        returned,
         query.offset,
         b"null" if query.limit is None else b"%d" % query.limit,
     )
-    end = b'],"summary":' + summary_json.encode() + object_end
-    if not rows:
-        return head + end
-    # One copy of the (up to ~1 MB) body: the head and end ride on the first and last fragment.
-    fragments = index.encoded_fragments
-    chosen = [fragments[i] for i in rows]
-    chosen[0] = head + chosen[0]
-    chosen[-1] = chosen[-1] + end
-    return b",".join(chosen)
+    return b"".join((head, models, b'],"summary":', summary_json, object_end))
 
 
 def render_risk_csv(index: RiskListingIndex, answer: RiskAnswer) -> bytes:

@@ -128,13 +128,12 @@ async def deletion_risk_listing(
         if index is None:
             return None
         selection = cache.selection(chosen, current.generation, view, index, query)
-        rows = page(selection.rows, query.offset, query.limit)
         if format is Format.CSV:
-            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=tuple(rows))), CSV)
-        total = len(selection.rows)
-        return Body(
-            render_risk_page(index, query, total, rows, selection.summary_json, found.object_end), JSON
-        )
+            rows = tuple(page(selection.rows, query.offset, query.limit))
+            return Body(render_risk_csv(index, RiskAnswer(selected=selection.rows, page=rows)), CSV)
+        returned, models = selection.joined.page(query.offset, query.limit)
+        total, summary = len(selection.rows), selection.summary_json
+        return Body(render_risk_page(index, query, total, returned, models, summary, found.object_end), JSON)
 
     return await serve(request, chosen, view, key, build)
 

@@ -150,16 +150,28 @@ def test_cached_selection_renders_the_same_bytes_as_render_risk_json(text_views:
                     )
                     selection = cache.selection(TEXT, "g", view, index, query)
                     expected = render_risk_json(index, query, run_risk_query(index, query), ',"x":1')
-                    rows = page(selection.rows, offset, limit)
-                    total = len(selection.rows)
-                    assert (
-                        render_risk_page(index, query, total, rows, selection.summary_json, b',"x":1}')
-                        == expected
-                    )
+                    returned, models = selection.joined.page(offset, limit)
+                    assert returned == len(page(selection.rows, offset, limit))
+                    total, summary = len(selection.rows), selection.summary_json
+                    rendered = render_risk_page(index, query, total, returned, models, summary, b',"x":1}')
+                    assert rendered == expected
         assert isinstance(cache.selections.peek((TEXT, "g", view, None, None, None, True, 0)), Selection)
     assert json.loads(render_risk_json(index, RiskQuery(), run_risk_query(index, RiskQuery()))) == json.loads(
         text_views["deletion-risk.variations"]
     )
+
+
+def test_lru_with_a_weight_budget_evicts_by_weight_and_never_keeps_an_oversized_value() -> None:
+    lru = LRU(100, max_weight=10, weigh=len)
+    lru.put("a", b"1234")
+    lru.put("b", b"1234")
+    assert lru.weight == 8
+    lru.put("a", b"12")  # replaced: its old weight is given back
+    assert lru.weight == 6
+    lru.put("c", b"123456")  # 12 > 10: the least recently used ("b") goes
+    assert (lru.peek("b"), lru.weight, len(lru)) == (None, 8, 2)
+    lru.put("huge", b"x" * 11)  # above the whole budget: not kept, nothing evicted for it
+    assert (lru.peek("huge"), lru.peek("a"), lru.weight) == (None, b"12", 8)
 
 
 async def test_lru_loads_once_for_concurrent_misses_and_evicts_oldest() -> None:

@@ -1,6 +1,7 @@
 """What the routed path (a query's first answer, replay off) remembers, and that remembering it
 changes no answer: parameters per raw input, a listing's plan per parameters, a pointer's
-provenance per pointer object, fragments encoded once per index. End-to-end bytes:
+provenance per pointer object, fragments encoded once per index, a selection's fragments joined
+once. End-to-end bytes:
 ``tests/integration/test_gateway_stack.py`` (table vs. scan) and ``test_gateway.py``."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import pytest
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.requests import Request as StarletteRequest
 
 from services.gateway.errors import GatewayError
@@ -22,7 +25,8 @@ from services.gateway.routes.deletion_risk import listing_plan
 from services.gateway.routes.with_stats import with_stats_plan
 from shared.domain.categories import ModelCategory
 from shared.materialized.index_codec import decode_index
-from shared.materialized.risk_listing import RiskListingIndex, RiskQuery, render_risk_page
+from shared.materialized.risk_listing import JoinedRows, RiskListingIndex, RiskQuery, render_risk_page
+from shared.materialized.selection import page
 from shared.materialized.with_stats_listing import WithStatsIndex, render_with_stats_json
 from shared.store.generations import CurrentGeneration
 
@@ -131,7 +135,8 @@ def test_pages_join_encoded_fragments_into_the_json_the_fields_describe(text_vie
     index = decode_index(RiskListingIndex, text_views["deletion-risk.index"])
     for rows, offset, limit in (((), 10_000, 1), ((3,), 3, 1), (tuple(range(5, 15)), 5, 10)):
         query = RiskQuery(offset=offset, limit=limit)
-        body = render_risk_page(index, query, len(index.names), rows, '{"s":1}', b',"x":1}')
+        models = JoinedRows(index.encoded_fragments, rows).models
+        body = render_risk_page(index, query, len(index.names), len(rows), models, b'{"s":1}', b',"x":1}')
         answer = json.loads(body)
         assert answer["models"] == [json.loads(index.fragments[i]) for i in rows]
         assert (answer["offset"], answer["limit"], answer["returned_count"]) == (offset, limit, len(rows))
@@ -167,3 +172,19 @@ def test_with_stats_plans_are_remembered_and_refusals_raised_each_time() -> None
     for _ in range(2):
         with pytest.raises(GatewayError):
             with_stats_plan("image_generation", False, False, None, "nope", True, None, Format.JSON)
+
+
+@given(
+    rows=st.lists(st.integers(0, 40), max_size=30),
+    offset=st.integers(0, 40),
+    limit=st.none() | st.integers(1, 40),
+)
+def test_a_page_of_joined_rows_is_the_join_of_the_page_rows(
+    rows: list[int], offset: int, limit: int | None
+) -> None:
+    fragments = tuple(b'{"n":%d%s}' % (i, b"x" * (i % 7)) for i in range(41))
+    joined = JoinedRows(fragments, rows)
+    returned, models = joined.page(offset, limit)
+    expected = page(rows, offset, limit)
+    assert (returned, bytes(models)) == (len(expected), b",".join(fragments[i] for i in expected))
+    assert joined.nbytes >= len(joined.models)
