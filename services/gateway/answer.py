@@ -56,8 +56,16 @@ def entity_tag(generation: str, view: str, query: str, stale: bool) -> str:
     return f'"{generation}-{digest}{"-stale" if stale else ""}"'
 
 
-def _with_coding(tag: str, coding: str | None) -> str:
-    return tag if coding is None else f'{tag[:-1]}-{coding}"'
+@lru_cache(maxsize=4096)
+def _representation(tag: str, coding: str | None, media_type: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers naming one representation: its ETag (the coding appended), ``Vary``, its
+    coding and media type; the same for every answer of it."""
+    etag = tag if coding is None else f'{tag[:-1]}-{coding}"'
+    fields = [(b"etag", etag.encode()), _VARY]
+    if coding is not None:
+        fields.append((b"content-encoding", coding.encode()))
+    fields.append((b"content-type", media_type.encode()))
+    return tuple(fields)
 
 
 def not_modified(if_none_match: str | None, tag: str) -> bool:
@@ -115,7 +123,9 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
     """The answer of ``build`` over the current generation of ``category`` (see module doc)."""
     gateway = gateway_of(request)
     stale_after = gateway.settings.analytics.stale_after_seconds
-    current = await current_of(gateway.pointers, category)
+    current = gateway.pointers.peek(category)  # followed and fresh: no coroutine (``current_of``)
+    if current is None or has_no_models(current):
+        current = await current_of(gateway.pointers, category)
     _, _, encoding, validator = answer_key(request.scope)  # one pass over the raw headers
     if_none_match = None if validator is None else validator.decode("latin-1")
     accept_encoding = None if encoding is None else encoding.decode("latin-1")
@@ -135,14 +145,10 @@ async def serve(request: Request, category: ModelCategory, view: str, query: str
         if body is not None:
             answer_basis.set(basis)
             content, coding = encode(body, accept_encoding)
-            headers = [*found.raw, (b"etag", _with_coding(tag, coding).encode()), _VARY]
-            if coding is not None:
-                headers.append((b"content-encoding", coding.encode()))
-            headers += (
-                (b"content-length", b"%d" % len(content)),
-                (b"content-type", body.media_type.encode()),
+            representation = _representation(tag, coding, body.media_type)
+            return ReadyResponse(
+                200, content, [*found.raw, *representation, (b"content-length", b"%d" % len(content))]
             )
-            return ReadyResponse(200, content, headers)
         gateway.pointers.invalidate(category)
         latest = await gateway.pointers.get(category)
         if latest is None or latest.generation == current.generation:

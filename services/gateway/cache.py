@@ -138,6 +138,10 @@ class ViewCache:
 
     async def view(self, category: ModelCategory, generation: str, name: str) -> MaterializedView | None:
         """A default body (and its precompressed prefix), ``None`` if the generation lacks it."""
+        key = (category, generation, name)
+        found: MaterializedView | None = self.views.peek(key)  # as ``_index``: no loader made
+        if found is not None:
+            return found
 
         async def load() -> MaterializedView | None:
             keys = self.store.keys
@@ -147,7 +151,7 @@ class ViewCache:
             body, deflated = found
             return None if body is None else MaterializedView.read(name, body, deflated)
 
-        return await self.views.get((category, generation, name), load)
+        return await self.views.get(key, load)
 
     async def stored_json(
         self, category: ModelCategory, generation: str, name: str, tail: bytes = b""
@@ -159,11 +163,16 @@ class ViewCache:
     async def _index(
         self, category: ModelCategory, generation: str, view: str, decode: Callable[[bytes], T]
     ) -> T | None:
+        key = (category, generation, view)
+        found: T | None = self.indexes.peek(key)  # the routed path's case: no loader made
+        if found is not None:
+            return found
+
         async def load() -> T | None:
             raw = await self.store.view(category, generation, f"{view}.index")
             return None if raw is None else decode(raw)
 
-        return await self.indexes.get((category, generation, view), load)
+        return await self.indexes.get(key, load)
 
     # Plain functions returning ``_index``'s coroutine: no extra coroutine per request.
     def risk_index(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
+from functools import lru_cache
 from typing import NamedTuple
 
 from shared.materialized.layout import MaterializedView
@@ -37,6 +38,12 @@ def accepts_gzip(header: str | None) -> bool:
     """Whether ``Accept-Encoding`` allows gzip (``gzip`` or ``*`` with a non-zero q)."""
     if not header:
         return False
+    return _allows_gzip(header)
+
+
+@lru_cache(maxsize=256)
+def _allows_gzip(header: str) -> bool:
+    """``accepts_gzip`` of one header value (clients send a handful of distinct values)."""
     for part in header.split(","):
         coding, _, params = part.strip().partition(";")
         coding = coding.strip().lower()
