@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 #: The id of the request being answered (``None`` outside a request; set by ``RequestContext``).
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+request_id: ContextVar[bytes | None] = ContextVar("request_id", default=None)
 #: Longest part of a client's input repeated in an error body.
 ECHO_CHARS = 80
 
@@ -46,7 +46,7 @@ class ErrorBody(BaseModel):
     def render(self) -> bytes:
         """The JSON body with the current request's id (no ``null`` extras)."""
         rid = request_id.get()
-        body = self if rid is None else self.model_copy(update={"request_id": rid})
+        body = self if rid is None else self.model_copy(update={"request_id": rid.decode("ascii")})
         return body.model_dump_json(exclude_none=True).encode()
 
 

@@ -89,7 +89,7 @@ async def _run(headers: list[tuple[bytes, bytes]], app: Any) -> list[Any]:
 
 
 async def test_request_ids_kept_when_usable_made_otherwise_and_in_error_bodies() -> None:
-    seen: list[str | None] = []
+    seen: list[bytes | None] = []
 
     async def app(_: Any, __: Any, send: Any) -> None:
         seen.append(request_id.get())
@@ -108,7 +108,7 @@ async def test_request_ids_kept_when_usable_made_otherwise_and_in_error_bodies()
         made.add(given)
     assert len(made) == 4  # each request its own
     assert request_id.get() is None  # reset after the request
-    assert seen[0] == "abc.1:2-3_4"
+    assert seen[0] == b"abc.1:2-3_4"
 
 
 async def test_hot_routes_skip_fastapis_exit_stack_and_other_routes_keep_it() -> None:
