@@ -59,10 +59,18 @@ class FastRoute(APIRoute):
         )  # fmt: skip
         request_name = dependant.request_param_name  # ``None``: the endpoint takes no request
         endpoint = self.endpoint
-        # The request passed by position when it is the first parameter (as in every gateway
-        # route): no merged keyword dict per call.
-        first = next(iter(inspect.signature(endpoint).parameters), None)
-        request_first = request_name is not None and first == request_name
+        # Every argument passed by position when the request is the first parameter and the rest
+        # are the validated ones in signature order (as in every gateway route): a call with a
+        # dozen keywords costs more than the rest of a routed answer's Python.
+        signature = list(inspect.signature(endpoint).parameters.values())
+        by_position = (
+            request_name is not None
+            and bool(signature)
+            and signature[0].name == request_name
+            and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in signature)
+            and {p.name for p in signature[1:]} == {f.name for _, f in sources}
+        )
+        order = [p.name for p in signature[1:]]
 
         # Query parameters by name as sent (the query string is walked once, not looked up per
         # parameter); path and header parameters looked up.
@@ -70,7 +78,8 @@ class FastRoute(APIRoute):
         looked_up = [(p, n, a) for n, (p, a) in where.items() if p != "query"]
 
         header_aliases = [a.lower().encode("latin-1") for p, _, a in looked_up if p == "header"]
-        remembered: dict[tuple[Any, ...], dict[str, Any]] = {}
+        #: Per raw input: the endpoint's arguments after the request, by position or by name.
+        remembered: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
         def input_key(request: Request) -> tuple[Any, ...]:
             scope = request.scope
@@ -108,18 +117,20 @@ class FastRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             key = input_key(request)
-            values = remembered.get(key)
-            if values is None:
+            found = remembered.get(key)
+            if found is None:
                 values = validated(request)
+                found = (tuple(values[name] for name in order), {}) if by_position else ((), values)
                 if len(remembered) >= REMEMBERED_INPUTS:
                     remembered.clear()
-                remembered[key] = values
-            if request_first:
-                response: Response = await endpoint(request, **values)
+                remembered[key] = found
+            args, keywords = found
+            if by_position:
+                response: Response = await endpoint(request, *args)
             elif request_name is None:
-                response = await endpoint(**values)
+                response = await endpoint(**keywords)
             else:
-                response = await endpoint(**values, **{request_name: request})
+                response = await endpoint(**keywords, **{request_name: request})
             return response
 
         return handler

@@ -86,6 +86,38 @@ async def test_parameters_are_remembered_per_raw_input_and_errors_never() -> Non
     assert seen[-1]["limit"] == REMEMBERED_INPUTS + 5
 
 
+async def test_every_signature_shape_gets_its_arguments_by_position_or_by_name() -> None:
+    """By position only for the request first and the rest positional (the gateway's routes);
+    a request elsewhere, keyword-only parameters or no request at all get them by name."""
+    seen: list[tuple[str, Any, Any]] = []
+    router = APIRouter(route_class=FastRoute)
+
+    async def first(request: Request, b: int = 0, a: str = "") -> Response:
+        seen.append(("first", a, b))
+        return Response(b"")
+
+    async def later(a: str, request: Request, b: int = 0) -> Response:
+        seen.append(("later", a, b))
+        return Response(b"")
+
+    async def keyword_only(request: Request, *, a: str, b: int = 0) -> Response:
+        seen.append(("keyword_only", a, b))
+        return Response(b"")
+
+    async def none(a: str, b: int = 0) -> Response:
+        seen.append(("none", a, b))
+        return Response(b"")
+
+    for endpoint in (first, later, keyword_only, none):
+        router.add_api_route(f"/{endpoint.__name__}", endpoint, methods=["GET"])
+    for route in router.routes:
+        assert isinstance(route, FastRoute)
+        handler = route.get_route_handler()
+        for _ in range(2):  # validated, then remembered
+            await handler(_request(route, b"a=x&b=7"))
+    assert seen == [(name, "x", 7) for name in ("first", "later", "keyword_only", "none") for _ in range(2)]
+
+
 def test_listing_plans_are_remembered_and_refusals_raised_each_time() -> None:
     plan = listing_plan(
         "text_generation", False, False, "no_workers", 50, 0, None, True, " A  b ", Format.JSON, 7
