@@ -1,6 +1,6 @@
 """Load test of the gateway against the limit of a bare ASGI app serving the same bytes.
 
-    python -m bench.gateway_load [--seconds 1] [--warmup 0.3] [--rounds 3] [--concurrency 1,16]
+    python -m bench.gateway_load [--seconds 1] [--warmup 0.3] [--rounds 5] [--concurrency 1,16]
                                  [--only VARIANT,...] [--no-pin] [--no-routed] [--json PATH]
 
 Starts a loopback redis-server, fills it with the real recompute of today's references × the
@@ -11,7 +11,9 @@ and ``bench.gateway_limit`` (uvicorn, one process, the exact bytes and headers t
 answered per URL). Servers share one core, this load generator (keep-alive HTTP/1.1 on asyncio
 streams over uvloop; ``wrk`` is not installed) and redis-server the other. Each variant runs
 ``--rounds`` times per server, interleaved, and the table gives the median round's req/s, p50
-and p99 over all rounds, the ratio to the limit and how busy each side's CPU was. Writes JSON.
+and p99 over all rounds, the ratio to the limit (the median of the per-round ratios: each round
+runs next to the limit's, so a burst of other load on the machine hits both) and how busy each
+side's CPU was. Writes JSON.
 Loopback only; every phase is time-bounded.
 """
 
@@ -137,6 +139,10 @@ class Measurement:
     #: which side was the bottleneck. ``None`` where ``/proc`` is not readable.
     server_cpu: float | None = None
     generator_cpu: float | None = None
+    #: Median over rounds of this server's req/s divided by the limit's in the same round (each
+    #: pair run back to back, so a burst of other load on the machine hits both); ``None`` for
+    #: the limit itself.
+    ratio_to_limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -279,17 +285,22 @@ async def drive(
 
 
 def summarise(
-    server: str, variant: str, concurrency: int, rounds: list[Round], seconds: float, body_bytes: int
-) -> Measurement:
-    """One row from several rounds: the median round's req/s, percentiles over all latencies."""
+    server: str, variant: str, concurrency: int, rounds: list[Round], seconds: float, body_bytes: int,
+    limit: list[Round] | None = None,
+) -> Measurement:  # fmt: skip
+    """One row from several rounds: the median round's req/s, percentiles over all latencies and,
+    given the limit's rounds (same order), the median of the per-round ratios to it."""
     ms = sorted(x * 1000 for r in rounds for x in r.latencies)
     rps = statistics.median(len(r.latencies) / seconds for r in rounds)
     busy = [r.server_cpu for r in rounds if r.server_cpu is not None]
+    paired = zip(rounds, limit, strict=True) if limit is not None else ()
+    pairs = [len(r.latencies) / len(lim.latencies) for r, lim in paired if lim.latencies]
     return Measurement(
         server, variant, concurrency, len(ms), sum(r.errors for r in rounds), round(rps, 1),
         round(statistics.median(ms), 3), round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3), body_bytes,
         round(statistics.median(busy), 2) if busy else None,
         round(statistics.median(r.generator_cpu for r in rounds), 2),
+        round(statistics.median(pairs), 3) if pairs else None,
     )  # fmt: skip
 
 
@@ -311,7 +322,8 @@ def measure(
             for server, (port, pid) in servers.items():
                 runs[server].append(timed_round(pid, port, url, zipped, concurrency, seconds, warmup))
         for server, results in runs.items():
-            rows.append(summarise(server, variant, concurrency, results, seconds, sizes[variant]))
+            limit = None if server == "limit" else runs.get("limit")
+            rows.append(summarise(server, variant, concurrency, results, seconds, sizes[variant], limit))
     return rows
 
 
@@ -374,27 +386,32 @@ def format_table(rows: list[Measurement]) -> str:
     routed = {(r.variant, r.concurrency): r for r in rows if r.server == "routed"}
     lines = [
         "| variant | conc | body bytes | gateway req/s | p50 ms | p99 ms | limit req/s | limit p50 "
-        "| limit p99 | ratio | CPU gateway / limit / generator | routed req/s | routed p99 ms |",
-        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+        "| limit p99 | ratio | CPU gateway / limit / generator | routed req/s | routed p99 ms "
+        "| routed ratio |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
     ]
     for r in (r for r in rows if r.server == "gateway"):
         lim = limit[(r.variant, r.concurrency)]
-        ratio = r.rps / lim.rps if lim.rps else 0.0
         slow = routed.get((r.variant, r.concurrency))
         lines.append(
             f"| {r.variant} | {r.concurrency} | {r.body_bytes} | {r.rps:.0f} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {lim.rps:.0f} | {lim.p50_ms:.2f} | {lim.p99_ms:.2f} | {ratio:.2f} "
+            f"| {r.p99_ms:.2f} | {lim.rps:.0f} | {lim.p50_ms:.2f} | {lim.p99_ms:.2f} | {_ratio(r)} "
             f"| {_busy(r.server_cpu)} / {_busy(lim.server_cpu)} / {_busy(lim.generator_cpu)} "
-            f"| {f'{slow.rps:.0f}' if slow else '–'} | {f'{slow.p99_ms:.2f}' if slow else '–'} |"
+            f"| {f'{slow.rps:.0f}' if slow else '–'} | {f'{slow.p99_ms:.2f}' if slow else '–'} "
+            f"| {_ratio(slow)} |"
         )
     return "\n".join(lines)
+
+
+def _ratio(row: Measurement | None) -> str:
+    return "–" if row is None or row.ratio_to_limit is None else f"{row.ratio_to_limit:.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="measured seconds per round")
     parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant and server")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per variant and server")
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")

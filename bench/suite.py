@@ -226,6 +226,14 @@ def recompute_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _ratio(row: dict[str, Any], limit: dict[str, Any] | None) -> float:
+    """A row's ratio to the limit: the median of its per-round ratios where the JSON has it (older
+    results: the ratio of the median rates)."""
+    if row.get("ratio_to_limit") is not None:
+        return float(row["ratio_to_limit"])
+    return row["rps"] / limit["rps"] if limit and limit["rps"] else 0.0
+
+
 def gateway_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     urls = {name: (url.replace("/model_references/statistics", "…"), gz) for name, url, gz in VARIANTS}
     limit = {(r["variant"], r["concurrency"]): r for r in result["rows"] if r["server"] == "limit"}
@@ -237,14 +245,19 @@ def gateway_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     p99_at_16: list[float] = []
     for r in (r for r in result["rows"] if r["server"] == "gateway"):
         lim = limit.get((r["variant"], r["concurrency"]))
-        ratio = r["rps"] / lim["rps"] if lim and lim["rps"] else 0.0
+        ratio = _ratio(r, lim)
         ratios.append(ratio)
         if r["concurrency"] == 16:
             p99_at_16.append(r["p99_ms"])
         url, gz = urls.get(r["variant"], (r["variant"], False))
         conn = "connection" if r["concurrency"] == 1 else "connections"
         slow = routed.get((r["variant"], r["concurrency"]))
-        first = f"; routed, no replay: {slow['rps']:,.0f} req/s, p99 {slow['p99_ms']:.2f} ms" if slow else ""
+        first = (
+            f"; routed, no replay: {slow['rps']:,.0f} req/s, p99 {slow['p99_ms']:.2f} ms, "
+            f"{_ratio(slow, lim):.2f}× bare ASGI"
+            if slow
+            else ""
+        )
         rows.append(
             (
                 f"gateway `GET {url}`{' (gzip)' if gz else ''}, {r['concurrency']} {conn}, {seconds} s",

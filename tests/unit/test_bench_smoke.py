@@ -45,3 +45,19 @@ def test_copies_match_like_the_originals() -> None:
         double["summary"]["models_with_no_active_workers"]
         == 2 * single["summary"]["models_with_no_active_workers"]
     )
+
+
+def test_gateway_load_ratios_pair_each_round_with_the_limit_round_beside_it() -> None:
+    from bench.gateway_load import Round, format_table, summarise
+
+    def rounds(*counts: int) -> list[Round]:
+        return [Round([0.001] * n, 0, 0.9, 0.5) for n in counts]
+
+    limit = rounds(100, 50, 100)  # the second round hit a burst of other load, on both sides
+    routed = rounds(60, 30, 55)
+    row = summarise("routed", "v", 16, routed, 1.0, 10, limit)
+    assert row.ratio_to_limit == 0.6  # median of 0.60, 0.60, 0.55; the median rates give 0.55
+    assert summarise("limit", "v", 16, limit, 1.0, 10).ratio_to_limit is None
+    gateway = summarise("gateway", "v", 16, rounds(90, 45, 90), 1.0, 10, limit)
+    table = format_table([gateway, summarise("limit", "v", 16, limit, 1.0, 10), row])
+    assert table.splitlines()[-1].endswith("| 55 | 1.00 | 0.60 |")
