@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from services.gateway.encoding import Body, stored_body
@@ -112,16 +113,8 @@ class Selection:
     summary_json: bytes
     joined: JoinedRows
 
-    @property
-    def nbytes(self) -> int:
-        """Memory held, roughly: what the selection cache's byte budget counts."""
-        return self.joined.nbytes + 8 * len(self.rows) + len(self.summary_json)
 
-
-def _selection_bytes(selection: Selection) -> int:
-    return selection.nbytes
-
-
+_joined_bytes: Callable[[Selection], int] = attrgetter("joined.nbytes")
 _risk_index = partial(decode_index, RiskListingIndex)
 _with_stats_index = partial(decode_index, WithStatsIndex)
 
@@ -133,8 +126,9 @@ class ViewCache:
         self.store = store
         self.views = LRU(max_entries)
         self.indexes = LRU(max_entries)
-        #: Per-query selections of risk listings (``selection``), at most ``selection_bytes``.
-        self.selections = LRU(max_entries * 8, max_weight=selection_bytes, weigh=_selection_bytes)
+        #: Per-query selections of risk listings (``selection``), their joined rows at most
+        #: ``selection_bytes`` (the rows and summary are a fraction of that).
+        self.selections = LRU(max_entries * 8, max_weight=selection_bytes, weigh=_joined_bytes)
 
     async def view(self, category: ModelCategory, generation: str, name: str) -> MaterializedView | None:
         """A default body (and its precompressed prefix), ``None`` if the generation lacks it."""

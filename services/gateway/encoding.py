@@ -34,16 +34,11 @@ def stored_body(view: MaterializedView, tail: bytes, media_type: str) -> Body:
     return Body(identity, media_type, gzipped)
 
 
+@lru_cache(maxsize=256)  # clients send a handful of distinct values
 def accepts_gzip(header: str | None) -> bool:
     """Whether ``Accept-Encoding`` allows gzip (``gzip`` or ``*`` with a non-zero q)."""
     if not header:
         return False
-    return _allows_gzip(header)
-
-
-@lru_cache(maxsize=256)
-def _allows_gzip(header: str) -> bool:
-    """``accepts_gzip`` of one header value (clients send a handful of distinct values)."""
     for part in header.split(","):
         coding, _, params = part.strip().partition(";")
         coding = coding.strip().lower()
