@@ -240,7 +240,8 @@ class GatewaySettings(BaseModel):
     view_cache_entries: int = 64
     """Views (bodies, gzip prefixes, listing indexes) cached per gateway process; generations never change."""
     selection_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
-    """Filtered, sorted deletion-risk selections (rows, summary, joined JSON) kept per process."""
+    """Filtered, sorted deletion-risk selections (rows, summary, joined JSON) kept per process (0:
+    none, every such answer selects again)."""
     answer_cache_bytes: int = 32 * 1024 * 1024
     """Bodies of finished answers replayed while their generation is current, per process (0: off)."""
     pointer_max_age_seconds: float = 1.0

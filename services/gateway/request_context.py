@@ -58,8 +58,9 @@ class RequestContext:
     timed to the response start (an event stream is counted once, when it opens); writes the
     sampled access log; 414 beyond ``max_query_bytes`` (``None``: no cap); HEAD as GET.
 
-    Written for the hot path (every request, about 1 µs): the id stays bytes (decoded only into
-    an error body), and nothing but the ``send`` wrapper is made per request."""
+    Written for the hot path (every request; under 2 µs in-process, its ``send`` wrapper
+    included): the id stays bytes (decoded only into an error body), and nothing but the wrapper
+    is made per request."""
 
     def __init__(self, app: ASGIApp, sample_rate: float = 0.0, max_query_bytes: int | None = None) -> None:
         self.app, self.sample_rate, self.max_query_bytes = app, sample_rate, max_query_bytes

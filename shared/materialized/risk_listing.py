@@ -357,9 +357,6 @@ class JoinedRows:
         #: Byte offset of each row's fragment, then ``len(models) + 1`` (one past the last comma).
         self.starts = array("q", accumulate((len(f) + 1 for f in chosen), initial=0))
 
-    def __len__(self) -> int:
-        return len(self.starts) - 1
-
     @property
     def nbytes(self) -> int:
         """Memory held (the joined bytes and the offsets)."""
