@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from shared.domain.categories import ModelCategory
 from shared.domain.heartbeat import ENDPOINTS
+from shared.domain.horde.confirmation import Poll, confirmation_fields, poll_of
 from shared.store.generations import CurrentGeneration, GenerationStore
 
 log = logging.getLogger(__name__)
@@ -49,61 +47,9 @@ async def read_pointer(store: GenerationStore, category: ModelCategory) -> Curre
         return None
     decoded = [v.decode() if isinstance(v, bytes) else v for v in values]
     basis = {k: v for k, v in zip(POINTER_FIELDS[1:], decoded[1:], strict=True) if v is not None}
-    polls: dict[str, Poll | None] = {e: _poll_of(raw) for e, raw in zip(ENDPOINTS, health, strict=True)}
+    polls: dict[str, Poll | None] = {e: poll_of(raw) for e, raw in zip(ENDPOINTS, health, strict=True)}
     basis.update(confirmation_fields(basis, polls))
     return CurrentGeneration(str(decoded[0]), basis)
-
-
-@dataclass(frozen=True, slots=True)
-class Poll:
-    """What the latest successful poll of one endpoint saw (from its source-health record)."""
-
-    last_success_ms: int | None
-    #: ``None``: a version-1 record, which cannot tell which content it saw.
-    content_hash: str | None
-    content_changed_ms: int | None
-
-
-def confirmation_fields(basis: dict[str, str], polls: Mapping[str, Poll | None]) -> dict[str, str]:
-    """Basis fields saying how far the polls confirm the content a generation was built from.
-
-    A poll confirms the served input only if it saw the same content hash (a version-1 health
-    record without a hash confirms it as before). ``status_confirmed_at_ms``: the last poll that
-    saw the served status. ``<endpoint>_moved_at_ms``: the endpoint's latest poll saw other
-    content, first seen then; the served answer was true until that moment and turns stale one
-    stale limit later, whatever keeps us from catching up (a Redis write failure, a stuck worker).
-    """
-    fields: dict[str, str] = {}
-    for endpoint, poll in polls.items():
-        served = basis.get(f"{endpoint}_hash")
-        if poll is None or poll.last_success_ms is None:
-            continue
-        if poll.content_hash is None or not served or poll.content_hash == served:
-            if endpoint == "status":
-                fields["status_confirmed_at_ms"] = str(poll.last_success_ms)
-            continue
-        fields[f"{endpoint}_moved_at_ms"] = str(poll.content_changed_ms or poll.last_success_ms)
-    return fields
-
-
-def _poll_of(raw: Any) -> Poll | None:
-    if not raw:
-        return None
-    try:
-        record = json.loads(raw)
-        return Poll(
-            _ms(record.get("last_success_at")),
-            record.get("content_hash") or None,
-            _ms(record.get("content_changed_at")),
-        )
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def _ms(value: Any) -> int | None:
-    if not value:
-        return None
-    return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
 
 
 class PointerCache:

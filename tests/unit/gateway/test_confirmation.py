@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.gateway.freshness import provenance, stale_from
-from services.gateway.pointers import Poll, confirmation_fields
+from shared.domain.horde.confirmation import Poll, confirmation_fields
 from shared.store.generations import CurrentGeneration
 
 LIMIT = 20.0
