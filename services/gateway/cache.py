@@ -59,10 +59,11 @@ class LRU:
     def put(self, key: Hashable, value: Any) -> None:
         weigh = self.weigh
         if weigh is not None:
-            if weigh(value) > self.max_weight:
+            weight = weigh(value)
+            if weight > self.max_weight:
                 return  # never kept: it would evict everything else
             replaced = self._entries.get(key)
-            self.weight += weigh(value) - (0 if replaced is None else weigh(replaced))
+            self.weight += weight - (0 if replaced is None else weigh(replaced))
         self._entries[key] = value
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries or (weigh is not None and self.weight > self.max_weight):
